@@ -1,0 +1,11 @@
+"""qrnn: reservoir computing with quantum recurrent neural networks."""
+from .backends import AerBackend, Backend, PennyLaneBackend, TorchBackend, get_backend
+from .cells import QGRU, QLSTM, QRNN
+from .circuit import VQC, init_weights
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "QRNN", "QLSTM", "QGRU", "VQC", "init_weights",
+    "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend", "get_backend",
+]

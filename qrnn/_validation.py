@@ -1,0 +1,99 @@
+"""Input checks shared by every public entry point.
+
+Every check raises with the argument's name and what was expected; nothing is
+silently coerced (no casting of strings, no dropping of NaN, no broadcasting).
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+
+
+def check_int(value, name: str, *, minimum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_choice(value, name: str, choices) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+    return value
+
+
+def check_seed(seed, name: str = "seed"):
+    if seed is None:
+        return None
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return check_int(seed, name, minimum=0)
+
+
+def _check_values(arr: np.ndarray, name: str) -> None:
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got an array of dtype {arr.dtype}")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+
+
+def as_array(X, name: str) -> np.ndarray:
+    """Turn array-likes into a real ndarray without coercing strings or objects."""
+    if isinstance(X, torch.Tensor):
+        if X.is_complex():
+            raise TypeError(f"{name} must hold real numbers, got a complex tensor")
+        X = X.detach().cpu().numpy()
+    try:
+        arr = np.asarray(X)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"{name} is ragged: {exc}") from None
+    if arr.dtype == object:
+        raise ValueError(
+            f"{name} must be a numeric array; got an object array (ragged sequences "
+            "must be passed as a list of 2-D arrays)"
+        )
+    _check_values(arr, name)
+    return arr
+
+
+def check_batch(X, input_size: int, name: str = "X") -> np.ndarray:
+    """Validate a batch of equal-length sequences of shape (batch, T, input_size)."""
+    arr = as_array(X, name)
+    if arr.ndim != 3:
+        raise ValueError(
+            f"{name} must have shape (batch, T, input_size={input_size}), got an array of "
+            f"rank {arr.ndim} with shape {arr.shape}"
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (batch = 0)")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} holds empty sequences (T = 0)")
+    if arr.shape[2] != input_size:
+        raise ValueError(
+            f"{name} must have input_size={input_size} features in its last axis, got {arr.shape[2]}"
+        )
+    return arr
+
+
+def check_tensor_batch(x: torch.Tensor, input_size: int, name: str = "x") -> torch.Tensor:
+    """The tensor counterpart of :func:`check_batch` for ``module(x)`` calls."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.is_complex() or not (x.is_floating_point() or x.dtype in _INT_DTYPES):
+        raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
+    if x.ndim != 3 or x.shape[2] != input_size:
+        raise ValueError(
+            f"{name} must have shape (batch, T, input_size={input_size}), got {tuple(x.shape)}"
+        )
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"{name} must have batch >= 1 and T >= 1, got {tuple(x.shape)}")
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return x
+
+
+_INT_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)

@@ -1,0 +1,124 @@
+"""Qiskit Aer renderer: exact expectation values, or shot estimates from Z-basis samples."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._optional import require
+from .._validation import check_int, check_seed
+from ..circuit import VQC
+from .base import Backend, NumpyCompiled
+
+
+def build_qiskit_circuit(vqc: VQC, weights_flat: np.ndarray, measure: bool = False):
+    """Render one circuit of ``vqc`` with its weights bound; input angles stay parameters.
+
+    Qiskit qubit ``q`` is wire ``q``. The parameters are a ``ParameterVector``
+    named ``"x"`` of length ``vqc.n_angles`` in :meth:`VQC.input_angles` order.
+    """
+    qiskit = require("qiskit", "rendering a circuit for Qiskit")
+    from qiskit.circuit import ParameterVector
+
+    x = ParameterVector("x", vqc.n_angles)
+    qc = qiskit.QuantumCircuit(vqc.n_qubits)
+    for name, wires, ref in vqc.gates():
+        if name == "CNOT":
+            qc.cx(*wires)
+        elif name == "H":
+            qc.h(wires[0])
+        else:
+            angle = x[ref[1]] if ref[0] == "x" else float(weights_flat[ref[1]])
+            getattr(qc, name.lower())(angle, wires[0])
+    if measure:
+        qc.measure_all()
+    return qc
+
+
+def z_expectations_from_bits(packed: np.ndarray, n_qubits: int) -> np.ndarray:
+    """``<Z_q>`` per sample from a BitArray's packed bytes ``(B, shots, n_bytes)`` -> ``(B, n)``.
+
+    Qiskit packs classical bit 0 as the lowest bit of the last byte.
+    """
+    bits = np.unpackbits(packed, axis=-1, bitorder="big")[..., ::-1][..., :n_qubits]
+    return 1.0 - 2.0 * bits.mean(axis=1)
+
+
+class AerBackend(Backend):
+    """Qiskit Aer simulator, exact (``shots=None``) or shot-based.
+
+    Parameters
+    ----------
+    shots : int, optional
+        ``None`` for exact expectation values (Aer's EstimatorV2 at precision
+        0); an integer for estimates from that many Z-basis samples per input
+        and circuit (Aer's SamplerV2), the way hardware measures.
+    seed : int, optional
+        Seeds the sampler; each evaluation draws its own simulator seed from it,
+        so runs are reproducible and time steps get independent noise.
+    method : str, default "statevector"
+        Aer simulation method.
+    noise_model : qiskit_aer.noise.NoiseModel, optional
+        A noise model, e.g. ``NoiseModel.from_backend(fake_backend)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from qrnn.circuit import VQC
+    >>> run = AerBackend().compile(VQC(2), torch.zeros(1, 2, 2, 3, dtype=torch.float64))
+    >>> tuple(run(torch.ones(3, 2, dtype=torch.float64)).shape)
+    (1, 3, 2)
+    """
+
+    name = "aer"
+    differentiable = False
+
+    def __init__(self, shots: int | None = None, seed=None, method: str = "statevector",
+                 noise_model=None):
+        self.shots = None if shots is None else check_int(shots, "shots", minimum=1)
+        self.exact = self.shots is None and noise_model is None
+        self.seed = check_seed(seed)
+        self.method = method
+        self.noise_model = noise_model
+        self._rng = np.random.default_rng(self.seed)
+
+    def __repr__(self) -> str:
+        return f"AerBackend(shots={self.shots}, seed={self.seed}, method={self.method!r})"
+
+    def _backend_options(self) -> dict:
+        opts = {"method": self.method}
+        if self.noise_model is not None:
+            opts["noise_model"] = self.noise_model
+        return opts
+
+    def compile(self, vqc: VQC, weights):
+        self.check_weights(vqc, weights)
+        primitives = require("qiskit_aer.primitives", "backend 'aer'")
+        w = weights.detach().cpu().numpy().reshape(weights.shape[0], -1).astype(np.float64)
+        n, K = vqc.n_qubits, w.shape[0]
+        measure = self.shots is not None
+        circuits = [build_qiskit_circuit(vqc, wk, measure=measure) for wk in w]
+
+        if not measure:
+            estimator = primitives.EstimatorV2(
+                options={"default_precision": 0.0, "backend_options": self._backend_options()}
+            )
+            observables = np.array(["I" * (n - 1 - k) + "Z" + "I" * k for k in range(n)]).reshape(n, 1)
+
+            def run(x: np.ndarray) -> np.ndarray:
+                angles = vqc.input_angles(x)
+                result = estimator.run([(qc, observables, angles) for qc in circuits]).result()
+                evs = np.stack([np.asarray(r.data.evs, dtype=np.float64) for r in result])
+                return evs.reshape(K, n, x.shape[0]).transpose(0, 2, 1)
+
+            return NumpyCompiled(self, run, weights)
+
+        def run_shots(x: np.ndarray) -> np.ndarray:
+            angles = vqc.input_angles(x)
+            sampler = primitives.SamplerV2(
+                default_shots=self.shots,
+                seed=int(self._rng.integers(2**31 - 1)),
+                options={"backend_options": self._backend_options()},
+            )
+            result = sampler.run([(qc, angles) for qc in circuits]).result()
+            return np.stack([z_expectations_from_bits(r.data.meas.array, n) for r in result])
+
+        return NumpyCompiled(self, run_shots, weights)

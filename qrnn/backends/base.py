@@ -1,0 +1,64 @@
+"""The backend contract: K circuits on B encoded inputs -> expectation values (K, B, n)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..circuit import VQC
+
+
+class Backend:
+    """Evaluates groups of circuits that share one input.
+
+    A backend's :meth:`compile` takes a circuit description and the weights of
+    ``K`` circuits, shape ``(K, L, n, 3)``, and returns a callable mapping
+    inputs ``(B, n_inputs)`` to ``<Z_k>`` on every wire, ``(K, B, n)``. Cells
+    compile once per sequence and call the result once per time step.
+
+    Attributes
+    ----------
+    name : str
+    exact : bool
+        False for shot-based estimates.
+    differentiable : bool
+        Whether gradients flow through the results (only the torch engine).
+    """
+
+    name = "base"
+    exact = True
+    differentiable = False
+
+    def compile(self, vqc: VQC, weights: torch.Tensor):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @staticmethod
+    def check_weights(vqc: VQC, weights: torch.Tensor) -> None:
+        if not isinstance(weights, torch.Tensor) or not weights.is_floating_point():
+            raise TypeError("weights must be a real floating-point torch.Tensor")
+        if weights.ndim != 4 or tuple(weights.shape[1:]) != vqc.weight_shape:
+            raise ValueError(
+                f"weights must have shape (K, {', '.join(map(str, vqc.weight_shape))}), "
+                f"got {tuple(weights.shape)}"
+            )
+
+
+class NumpyCompiled:
+    """Adapter for backends that compute in numpy: tensors in, tensors out, no gradients."""
+
+    def __init__(self, backend: Backend, fn, weights: torch.Tensor):
+        self.backend, self.fn = backend, fn
+        if weights.requires_grad:
+            raise ValueError(
+                f"backend {backend.name!r} is not differentiable; trainable circuits need "
+                "backend='torch'"
+            )
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.requires_grad:
+            raise ValueError(
+                f"backend {self.backend.name!r} is not differentiable; use backend='torch' "
+                "for gradients"
+            )
+        out = self.fn(x.detach().cpu().numpy().astype(np.float64, copy=False))
+        return torch.as_tensor(out, dtype=x.dtype if x.is_floating_point() else torch.float64,
+                               device=x.device)

@@ -1,0 +1,219 @@
+"""Quantum recurrent reservoirs: QRNN, QLSTM and QGRU (SPEC section 2).
+
+Each cell holds the angles of its VQCs, drawn once from ``seed``, and asks its
+backend to evaluate them; it knows the cell equations, not how circuits run.
+VQCs that read the same input at the same step form one group and are
+evaluated together (QLSTM: VQC1-4, then VQC5-6; QGRU: VQC1-2, then VQC3).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._validation import check_choice, check_int, check_seed
+from .backends import get_backend
+from .circuit import INITS, VQC, init_weights
+from .reservoir import Reservoir, resolve_device, resolve_dtype
+
+FEATURES = ("output", "state", "all")
+
+
+class QuantumReservoir(Reservoir):
+    """Common constructor and weight handling of the quantum cells.
+
+    Parameters
+    ----------
+    input_size : int
+        Width of each input vector ``x_t``.
+    hidden_size : int
+        Width of the hidden state; the circuits have ``input_size + hidden_size`` qubits.
+    n_layers : int, default 2
+        Variational layers per VQC.
+    init : {"normal", "uniform"}, default "normal"
+        ``0.01 * N(0, 1)`` angles (the paper author's code) or ``U(0, 2 pi)``.
+    seed : int, optional
+        Seed of the angles (and of shot sampling). The same seed gives the same
+        reservoir on every backend and device.
+    backend : str or Backend, default "torch"
+        ``"torch"``, ``"pennylane"``, ``"pennylane:<device>"``, ``"aer"`` or a
+        configured :class:`~qrnn.backends.Backend`.
+    shots : int, optional
+        Shots per circuit evaluation for shot-based backends (``"aer"``).
+    features : {"output", "state", "all"}, default "output"
+        ``"output"``: the input of the paper's final linear layer;
+        ``"state"``: the full recurrent state; ``"all"``: both, concatenated.
+    device : str, default "cpu"
+        Torch device of the weights and of the computation (``"cuda"`` for GPU).
+    dtype : {"float64", "float32"}, default "float64"
+        Real precision; the state vector is complex128 or complex64 accordingly.
+    trainable : bool, default False
+        False freezes the angles (reservoir mode, stored as buffers); True makes
+        them parameters for end-to-end training (needs ``backend="torch"``).
+    """
+
+    n_circuits: int = 0
+
+    def __init__(self, input_size, hidden_size, n_layers=2, init="normal", seed=None,
+                 backend="torch", shots=None, features="output", device="cpu",
+                 dtype="float64", trainable=False):
+        super().__init__()
+        self.input_size = check_int(input_size, "input_size", minimum=1)
+        self.hidden_size = check_int(hidden_size, "hidden_size", minimum=1)
+        self.n_layers = check_int(n_layers, "n_layers", minimum=1)
+        self.init = check_choice(init, "init", INITS)
+        self.seed = check_seed(seed)
+        self.features = check_choice(features, "features", FEATURES)
+        if not isinstance(trainable, bool):
+            raise TypeError(f"trainable must be a bool, got {trainable!r}")
+        self.trainable = trainable
+        self.backend, self.shots, self.device_name, self.dtype = backend, shots, device, dtype
+        self._backend = get_backend(backend, shots=shots, seed=self.seed)
+        if trainable and not self._backend.differentiable:
+            raise ValueError(f"trainable=True needs a differentiable backend ('torch'), got {backend!r}")
+        self._device = resolve_device(device)
+        self._dtype = resolve_dtype(dtype)
+        self.vqc = VQC(self.input_size + self.hidden_size, self.n_layers)
+        w = torch.as_tensor(init_weights(self.n_circuits, self.vqc, self.init, self.seed),
+                            dtype=self._dtype, device=self._device)
+        if "weights" in self._buffers:
+            del self._buffers["weights"]
+        if "weights" in self._parameters:
+            del self._parameters["weights"]
+        if trainable:
+            self.weights = torch.nn.Parameter(w)
+        else:
+            self.register_buffer("weights", w)
+
+    @property
+    def n_qubits(self) -> int:
+        return self.vqc.n_qubits
+
+    def circuit_weights(self) -> list[np.ndarray]:
+        """Angles of every VQC in SPEC order, each ``(n_layers, n_qubits, 3)``.
+
+        ``[l, q]`` holds ``(a, b, c)`` of ``Rot(a, b, c) = RZ(c) RY(b) RZ(a)``
+        on wire ``q`` in layer ``l``.
+        """
+        w = self.weights.detach().cpu().numpy().astype(np.float64)
+        return [w[k].copy() for k in range(self.n_circuits)]
+
+    def _compile(self, first: int, stop: int):
+        return self._backend.compile(self.vqc, self.weights[first:stop])
+
+
+class QRNN(QuantumReservoir):
+    """Quantum RNN reservoir: ``h_t = tanh(VQC(concat(x_t, h_{t-1})))[:hidden_size]``.
+
+    Features: ``h_t`` (``hidden_size`` values) for every option of ``features``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> res = QRNN(input_size=1, hidden_size=3, seed=0)
+    >>> res.transform(np.zeros((2, 5, 1))).shape
+    (2, 5, 3)
+    """
+
+    n_circuits = 1
+
+    @property
+    def n_features(self) -> int:
+        return self.hidden_size
+
+    def _run(self, x):
+        B, T, _ = x.shape
+        vqc = self._compile(0, 1)
+        h = x.new_zeros(B, self.hidden_size)
+        out = []
+        for t in range(T):
+            h = torch.tanh(vqc(torch.cat((x[:, t], h), dim=1))[0, :, : self.hidden_size])
+            out.append(h)
+        return torch.stack(out, dim=1)
+
+
+class QLSTM(QuantumReservoir):
+    """Quantum LSTM reservoir (six VQCs).
+
+    ``f, i, o = sigma(VQC1..4(v_t))``, ``g = tanh(VQC3(v_t))``,
+    ``c_t = f c_{t-1} + i g`` (width ``n_qubits``), ``a_t = o tanh(c_t)``,
+    ``h_t = VQC5(a_t)[:hidden_size]``, output ``VQC6(a_t)`` (all wires).
+
+    Features: ``"output"`` gives ``VQC6(a_t)`` (``n_qubits`` values),
+    ``"state"`` gives ``(h_t, c_t)``, ``"all"`` gives ``(VQC6(a_t), h_t, c_t)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> res = QLSTM(input_size=1, hidden_size=3, seed=0)
+    >>> res.transform(np.zeros((2, 5, 1))).shape
+    (2, 5, 4)
+    >>> [w.shape for w in res.circuit_weights()][:2]
+    [(2, 4, 3), (2, 4, 3)]
+    """
+
+    n_circuits = 6
+
+    @property
+    def n_features(self) -> int:
+        n, H = self.n_qubits, self.hidden_size
+        return {"output": n, "state": H + n, "all": 2 * n + H}[self.features]
+
+    def _run(self, x):
+        B, T, _ = x.shape
+        gates = self._compile(0, 4)
+        heads = self._compile(4, 6)
+        h = x.new_zeros(B, self.hidden_size)
+        c = x.new_zeros(B, self.n_qubits)
+        out = []
+        for t in range(T):
+            f, i, g, o = gates(torch.cat((x[:, t], h), dim=1))
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            a = torch.sigmoid(o) * torch.tanh(c)
+            h_full, y = heads(a)
+            h = h_full[:, : self.hidden_size]
+            if self.features == "output":
+                out.append(y)
+            elif self.features == "state":
+                out.append(torch.cat((h, c), dim=1))
+            else:
+                out.append(torch.cat((y, h, c), dim=1))
+        return torch.stack(out, dim=1)
+
+
+class QGRU(QuantumReservoir):
+    """Quantum GRU reservoir (three VQCs).
+
+    ``r, z = sigma(VQC1, VQC2(v_t))[:hidden_size]``,
+    ``H~_t = tanh(VQC3(concat(x_t, r H_{t-1})))[:hidden_size]``,
+    ``H_t = z H_{t-1} + (1 - z) H~_t``.
+
+    Features: ``H_t`` (``hidden_size`` values) for every option of ``features``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> res = QGRU(input_size=1, hidden_size=3, seed=0)
+    >>> res.transform(np.zeros((2, 5, 1))).shape
+    (2, 5, 3)
+    """
+
+    n_circuits = 3
+
+    @property
+    def n_features(self) -> int:
+        return self.hidden_size
+
+    def _run(self, x):
+        B, T, _ = x.shape
+        Hs = self.hidden_size
+        gates = self._compile(0, 2)
+        cand = self._compile(2, 3)
+        H = x.new_zeros(B, Hs)
+        out = []
+        for t in range(T):
+            xt = x[:, t]
+            r, z = torch.sigmoid(gates(torch.cat((xt, H), dim=1))[:, :, :Hs])
+            H_new = torch.tanh(cand(torch.cat((xt, r * H), dim=1))[0, :, :Hs])
+            H = z * H + (1 - z) * H_new
+            out.append(H)
+        return torch.stack(out, dim=1)

@@ -1,0 +1,122 @@
+"""The reservoir contract shared by quantum and classical cells.
+
+A reservoir is a torch module mapping ``(batch, T, input_size)`` to features
+``(batch, T, n_features)``. :meth:`Reservoir.transform` is the numpy entry point:
+it validates its input, runs the module without gradient tracking and returns a
+float64 array. A list of 2-D arrays of unequal lengths is accepted too; the
+recurrence is causal, so the sequences are padded at the end, run together,
+and cut back to their own lengths.
+"""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import torch
+
+from ._validation import as_array, check_batch, check_choice, check_tensor_batch
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def resolve_device(device) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (TypeError, RuntimeError) as exc:
+        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for, but torch sees no CUDA device")
+    return dev
+
+
+def resolve_dtype(dtype) -> torch.dtype:
+    check_choice(dtype, "dtype", DTYPES)
+    return DTYPES[dtype]
+
+
+class Reservoir(torch.nn.Module):
+    """Base class: a fixed random recurrent map from sequences to features.
+
+    Subclasses define ``input_size``, ``n_features`` and :meth:`_run`, which
+    takes a validated tensor ``(B, T, input_size)`` on the module's device and
+    dtype and returns ``(B, T, n_features)``.
+    """
+
+    input_size: int
+    n_features: int
+
+    # -- scikit-learn parameter protocol (so that estimators can clone us) --
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    # Constructor arguments whose attribute has another name (``device`` is
+    # also the module's resolved torch.device).
+    _param_attrs = {"device": "device_name"}
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {name: getattr(self, self._param_attrs.get(name, name)) for name in self._param_names()}
+
+    def set_params(self, **params) -> "Reservoir":
+        """Change constructor parameters and rebuild the reservoir from them."""
+        valid = self._param_names()
+        for key in params:
+            if key not in valid:
+                raise ValueError(f"invalid parameter {key!r} for {type(self).__name__}; valid: {valid}")
+        merged = {**self.get_params(), **params}
+        type(self).__init__(self, **merged)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # -- running --
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Features of a batch of sequences, ``(B, T, input_size) -> (B, T, n_features)``."""
+        check_tensor_batch(x, self.input_size, "x")
+        return self._run(x.to(device=self._device, dtype=self._dtype))
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def transform(self, X):
+        """Run the reservoir on sequences and return their features.
+
+        Parameters
+        ----------
+        X : array-like of shape (batch, T, input_size), or list of arrays (T_i, input_size)
+
+        Returns
+        -------
+        ndarray of shape (batch, T, n_features), or a list of (T_i, n_features) arrays
+        """
+        if isinstance(X, (list, tuple)) and X and all(
+            isinstance(s, (np.ndarray, torch.Tensor)) and s.ndim == 2 for s in X
+        ):
+            return self._transform_ragged(X)
+        arr = check_batch(X, self.input_size, "X")
+        return self._features_numpy(arr)
+
+    def _transform_ragged(self, seqs) -> list:
+        arrays = []
+        for i, s in enumerate(seqs):
+            a = check_batch(as_array(s, f"X[{i}]")[None], self.input_size, f"X[{i}]")[0]
+            arrays.append(a)
+        lengths = [len(a) for a in arrays]
+        padded = np.zeros((len(arrays), max(lengths), self.input_size))
+        for i, a in enumerate(arrays):
+            padded[i, : len(a)] = a
+        feats = self._features_numpy(padded)
+        return [feats[i, :L] for i, L in enumerate(lengths)]
+
+    def _features_numpy(self, arr: np.ndarray) -> np.ndarray:
+        x = torch.as_tensor(np.asarray(arr, dtype=np.float64), dtype=self._dtype, device=self._device)
+        with torch.no_grad():
+            out = self._run(x)
+        return out.detach().cpu().numpy().astype(np.float64)

@@ -1,0 +1,159 @@
+"""Backends against each other and against the independent reference."""
+import numpy as np
+import pytest
+import torch
+
+import qrnn
+from qrnn import VQC, init_weights
+from qrnn.backends import AerBackend, PennyLaneBackend, TorchBackend, get_backend
+from tests.conftest import random_inputs
+from tests.reference import vqc_expvals
+
+EXACT = {
+    "torch-heisenberg": lambda: TorchBackend("heisenberg"),
+    "torch-unitary": lambda: TorchBackend("unitary"),
+    "torch-gates": lambda: TorchBackend("gates"),
+    "pennylane": lambda: PennyLaneBackend(),
+    "pennylane-lightning": lambda: PennyLaneBackend("lightning.qubit"),
+    "aer": lambda: AerBackend(),
+}
+
+
+def evaluate(backend, vqc, w, x):
+    return backend.compile(vqc, torch.as_tensor(w))(torch.as_tensor(x)).numpy()
+
+
+@pytest.mark.parametrize("name", sorted(EXACT))
+@pytest.mark.parametrize("n_qubits,n_inputs,n_layers", [(1, 1, 2), (3, 2, 1), (4, 4, 2), (5, 2, 3)])
+@pytest.mark.parametrize("init", ["normal", "uniform"])
+def test_exact_backends_match_reference(name, n_qubits, n_inputs, n_layers, init, rng):
+    vqc = VQC(n_qubits, n_layers, n_inputs)
+    w = init_weights(3, vqc, init, seed=int(rng.integers(1000)))
+    x = random_inputs(rng, (6, n_inputs))
+    out = evaluate(EXACT[name](), vqc, w, x)
+    assert out.shape == (3, 6, n_qubits)
+    ref = np.stack([[vqc_expvals(v, wk) for v in x] for wk in w])
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-10)
+
+
+def test_torch_methods_agree_at_eight_qubits(rng):
+    vqc = VQC(8, 2)
+    w = init_weights(2, vqc, "uniform", seed=3)
+    x = random_inputs(rng, (16, 8))
+    outs = [evaluate(TorchBackend(m), vqc, w, x) for m in ("heisenberg", "unitary", "gates")]
+    np.testing.assert_allclose(outs[0], outs[2], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(outs[1], outs[2], rtol=0, atol=1e-10)
+
+
+def test_gates_chunking_gives_same_numbers(rng):
+    vqc = VQC(6, 2)
+    w = init_weights(3, vqc, "uniform", seed=4)
+    x = random_inputs(rng, (37, 6))
+    whole = evaluate(TorchBackend("gates"), vqc, w, x)
+    tiny = evaluate(TorchBackend("gates", chunk_bytes=1), vqc, w, x)  # one sample per chunk
+    np.testing.assert_allclose(whole, tiny, rtol=0, atol=1e-13)
+
+
+def test_complex64_close_to_complex128(rng):
+    vqc = VQC(4, 2)
+    w = init_weights(4, vqc, "uniform", seed=5)
+    x = random_inputs(rng, (10, 4))
+    for m in ("heisenberg", "unitary", "gates"):
+        be = TorchBackend(m)
+        lo = be.compile(vqc, torch.as_tensor(w, dtype=torch.float32))(torch.as_tensor(x, dtype=torch.float32))
+        assert lo.dtype == torch.float32
+        np.testing.assert_allclose(lo.numpy(), evaluate(be, vqc, w, x), rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize("method", ["heisenberg", "unitary", "gates"])
+def test_torch_gradients_match_finite_differences(method, rng):
+    vqc = VQC(3, 2)
+    w = torch.as_tensor(init_weights(2, vqc, "uniform", seed=6), dtype=torch.float64).requires_grad_()
+    x = torch.as_tensor(random_inputs(rng, (4, 3)), dtype=torch.float64).requires_grad_()
+    be = TorchBackend(method)
+    assert torch.autograd.gradcheck(lambda w_, x_: be.compile(vqc, w_)(x_), (w, x), eps=1e-6, atol=1e-7)
+
+
+def test_shot_based_aer_within_five_standard_errors(rng):
+    vqc = VQC(4, 2)
+    w = init_weights(2, vqc, "uniform", seed=7)
+    x = random_inputs(rng, (40, 4))
+    shots = 4000
+    exact = evaluate(TorchBackend(), vqc, w, x)
+    est = evaluate(AerBackend(shots=shots, seed=11), vqc, w, x)
+    se = np.sqrt(np.maximum(1 - exact**2, 1e-12) / shots)
+    z = np.abs(est - exact) / se
+    assert z.max() < 5, z.max()
+    # and it is really sampling: not equal to the exact values
+    assert np.abs(est - exact).max() > 1e-3
+    # reproducible from its seed
+    again = evaluate(AerBackend(shots=shots, seed=11), vqc, w, x)
+    np.testing.assert_array_equal(est, again)
+
+
+def test_get_backend_names_and_errors():
+    assert isinstance(get_backend("torch"), TorchBackend)
+    assert isinstance(get_backend("pennylane"), PennyLaneBackend)
+    assert get_backend("pennylane:lightning.qubit").device == "lightning.qubit"
+    assert get_backend("aer", shots=10).shots == 10
+    be = TorchBackend("gates")
+    assert get_backend(be) is be
+    with pytest.raises(ValueError, match="unknown backend 'qulacs'"):
+        get_backend("qulacs")
+    with pytest.raises(ValueError, match="takes no shots"):
+        get_backend("torch", shots=100)
+    with pytest.raises(ValueError, match="shots"):
+        get_backend("aer", shots=0)
+    with pytest.raises(TypeError, match="backend must be"):
+        get_backend(3)
+    with pytest.raises(ValueError, match="method must be one of"):
+        TorchBackend("dense")
+    with pytest.raises(ValueError, match="cannot create PennyLane device 'no.such.device'"):
+        PennyLaneBackend("no.such.device").compile(VQC(2), torch.zeros(1, 2, 2, 3, dtype=torch.float64))
+
+
+def test_missing_optional_package_is_a_clear_error(monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name.startswith("pennylane"):
+            raise ImportError("No module named 'pennylane'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    import importlib
+    monkeypatch.setattr(importlib, "import_module", lambda n: fake_import(n))
+    with pytest.raises(ImportError, match=r"backend 'pennylane' needs the optional package 'pennylane'.*pip install"):
+        PennyLaneBackend().compile(VQC(2), torch.zeros(1, 2, 2, 3, dtype=torch.float64))
+
+
+def test_non_torch_backends_refuse_gradients():
+    vqc = VQC(2)
+    w = torch.zeros(1, 2, 2, 3, dtype=torch.float64)
+    run = AerBackend().compile(vqc, w)
+    with pytest.raises(ValueError, match="not differentiable"):
+        run(torch.zeros(2, 2, dtype=torch.float64, requires_grad=True))
+
+
+@pytest.mark.gpu
+class TestCuda:
+    """The torch engine on CUDA gives the CPU numbers."""
+
+    @pytest.mark.parametrize("method", ["heisenberg", "unitary", "gates"])
+    def test_cuda_matches_cpu(self, method, rng):
+        vqc = VQC(5, 2)
+        w = init_weights(3, vqc, "uniform", seed=8)
+        x = random_inputs(rng, (32, 5))
+        be = TorchBackend(method)
+        gpu = be.compile(vqc, torch.as_tensor(w, device="cuda"))(torch.as_tensor(x, device="cuda"))
+        assert gpu.device.type == "cuda"
+        np.testing.assert_allclose(gpu.cpu().numpy(), evaluate(be, vqc, w, x), rtol=0, atol=1e-10)
+
+    def test_cell_on_cuda(self, rng):
+        X = random_inputs(rng, (8, 5, 1))
+        cpu = qrnn.QLSTM(1, 3, seed=1).transform(X)
+        gpu_res = qrnn.QLSTM(1, 3, seed=1, device="cuda")
+        np.testing.assert_allclose(gpu_res.transform(X), cpu, rtol=0, atol=1e-10)
+        out = gpu_res(torch.as_tensor(X, device="cuda"))
+        assert out.device.type == "cuda"

@@ -1,0 +1,113 @@
+"""QRNN / QLSTM / QGRU: SPEC section 2's equations on every backend."""
+import numpy as np
+import pytest
+import torch
+
+from qrnn import QGRU, QLSTM, QRNN
+from qrnn.backends import AerBackend
+from tests.conftest import random_inputs
+from tests.reference import qgru_reference, qlstm_reference, qrnn_reference
+
+CELLS = {
+    "QRNN": (QRNN, qrnn_reference, 1),
+    "QLSTM": (QLSTM, qlstm_reference, 6),
+    "QGRU": (QGRU, qgru_reference, 3),
+}
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("init", ["normal", "uniform"])
+@pytest.mark.parametrize("seed", [0, 17])
+def test_backends_agree_with_reference(cell, init, seed, rng):
+    cls, reference, n_vqc = CELLS[cell]
+    X = random_inputs(rng, (3, 4, 1))
+    outs = {b: cls(1, 3, init=init, seed=seed, backend=b).transform(X)
+            for b in ("torch", "pennylane", "aer")}
+    W = np.stack(cls(1, 3, init=init, seed=seed, backend="aer").circuit_weights())
+    assert W.shape == (n_vqc, 2, 4, 3)
+    ref = reference(X, W, 3)
+    for b, out in outs.items():
+        np.testing.assert_allclose(out, ref, rtol=0, atol=1e-10, err_msg=b)
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_two_inputs_three_layers(cell, rng):
+    cls, reference, _ = CELLS[cell]
+    X = random_inputs(rng, (2, 3, 2))
+    res = cls(2, 2, n_layers=3, init="uniform", seed=5)
+    ref = reference(X, np.stack(res.circuit_weights()), 2)
+    np.testing.assert_allclose(res.transform(X), ref, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("features", ["output", "state", "all"])
+def test_qlstm_feature_sets(features, rng):
+    X = random_inputs(rng, (2, 3, 1))
+    res = QLSTM(1, 3, seed=2, init="uniform", features=features)
+    out = res.transform(X)
+    assert out.shape == (2, 3, res.n_features)
+    ref = qlstm_reference(X, np.stack(res.circuit_weights()), 3, features)
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-10)
+
+
+def test_same_seed_same_reservoir_different_seed_different(rng):
+    X = random_inputs(rng, (2, 5, 1))
+    a = QGRU(1, 3, seed=4, init="uniform").transform(X)
+    np.testing.assert_array_equal(a, QGRU(1, 3, seed=4, init="uniform").transform(X))
+    assert np.abs(a - QGRU(1, 3, seed=5, init="uniform").transform(X)).max() > 1e-3
+    for w1, w2 in zip(QLSTM(1, 3, seed=4).circuit_weights(), QLSTM(1, 3, seed=4, backend="aer").circuit_weights()):
+        np.testing.assert_array_equal(w1, w2)
+
+
+def test_module_call_and_gradients(rng):
+    X = torch.as_tensor(random_inputs(rng, (2, 3, 1)))
+    res = QLSTM(1, 3, seed=1)
+    out = res(X)
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 3, 4)
+    assert "weights" in dict(res.named_buffers()) and not list(res.parameters())
+    trained = QLSTM(1, 3, seed=1, trainable=True)
+    assert [n for n, _ in trained.named_parameters()] == ["weights"]
+    loss = trained(X).square().sum()
+    loss.backward()
+    assert trained.weights.grad is not None and trained.weights.grad.abs().max() > 0
+    np.testing.assert_allclose(trained(X).detach().numpy(), out.numpy(), rtol=0, atol=1e-14)
+
+
+def test_float32_option(rng):
+    X = random_inputs(rng, (2, 4, 1))
+    lo = QLSTM(1, 3, seed=3, init="uniform", dtype="float32")
+    assert lo.weights.dtype == torch.float32
+    np.testing.assert_allclose(lo.transform(X), QLSTM(1, 3, seed=3, init="uniform").transform(X), atol=1e-5)
+
+
+def test_ragged_sequences_equal_separate_runs(rng):
+    res = QRNN(1, 3, seed=9, init="uniform")
+    seqs = [random_inputs(rng, (L, 1)) for L in (5, 2, 7)]
+    out = res.transform(seqs)
+    assert [o.shape for o in out] == [(5, 3), (2, 3), (7, 3)]
+    for s, o in zip(seqs, out):
+        np.testing.assert_allclose(o, res.transform(s[None])[0], rtol=0, atol=1e-14)
+
+
+def test_shot_based_single_step_within_bounds(rng):
+    X = random_inputs(rng, (30, 1, 1))
+    shots = 4000
+    exact = QRNN(1, 3, seed=2, init="uniform").transform(X)
+    noisy = QRNN(1, 3, seed=2, init="uniform", backend=AerBackend(shots=shots, seed=3)).transform(X)
+    # h = tanh(<Z>): |tanh'| <= 1, so the shot error bound carries over
+    z = np.arctanh(np.clip(exact, -1 + 1e-12, 1 - 1e-12))
+    se = np.sqrt(np.maximum(1 - z**2, 1e-12) / shots)
+    assert (np.abs(noisy - exact) / se).max() < 5
+    assert np.abs(noisy - exact).max() > 1e-4
+
+
+def test_get_set_params_round_trip():
+    res = QLSTM(1, 3, n_layers=1, seed=3, init="uniform", backend="torch")
+    params = res.get_params()
+    assert params["hidden_size"] == 3 and params["device"] == "cpu"
+    clone = type(res)(**params)
+    for a, b in zip(res.circuit_weights(), clone.circuit_weights()):
+        np.testing.assert_array_equal(a, b)
+    res.set_params(seed=4)
+    assert not np.array_equal(res.circuit_weights()[0], clone.circuit_weights()[0])
+    with pytest.raises(ValueError, match="invalid parameter 'hidden'"):
+        res.set_params(hidden=2)
