@@ -98,7 +98,15 @@ class QuantumReservoir(Reservoir):
         return [w[k].copy() for k in range(self.n_circuits)]
 
     def _compile(self, first: int, stop: int):
-        return self._backend.compile(self.vqc, self.weights[first:stop])
+        """The ``columns`` map of VQCs ``first..stop-1``: ``(n_inputs, B) -> (K, n, B)``."""
+        return self._backend.compile(self.vqc, self.weights[first:stop]).columns
+
+    def _run(self, x):
+        # The recurrence runs batch-last, (width, B), matching the backends'
+        # column layout, so that each step's elementwise work is contiguous.
+        xs = x.permute(1, 2, 0).contiguous()  # (T, input_size, B)
+        out = self._recur(xs)
+        return torch.stack(out).permute(2, 0, 1).contiguous()  # (B, T, features)
 
 
 class QRNN(QuantumReservoir):
@@ -120,21 +128,20 @@ class QRNN(QuantumReservoir):
     def n_features(self) -> int:
         return self.hidden_size
 
-    def _run(self, x):
-        B, T, _ = x.shape
+    def _recur(self, xs):
         vqc = self._compile(0, 1)
-        h = x.new_zeros(B, self.hidden_size)
+        h = xs.new_zeros(self.hidden_size, xs.shape[2])
         out = []
-        for t in range(T):
-            h = torch.tanh(vqc(torch.cat((x[:, t], h), dim=1))[0, :, : self.hidden_size])
+        for x in xs:
+            h = torch.tanh(vqc(torch.cat((x, h)))[0, : self.hidden_size])
             out.append(h)
-        return torch.stack(out, dim=1)
+        return out
 
 
 class QLSTM(QuantumReservoir):
     """Quantum LSTM reservoir (six VQCs).
 
-    ``f, i, o = sigma(VQC1..4(v_t))``, ``g = tanh(VQC3(v_t))``,
+    ``f, i, o = sigma(VQC1, VQC2, VQC4 (v_t))``, ``g = tanh(VQC3(v_t))``,
     ``c_t = f c_{t-1} + i g`` (width ``n_qubits``), ``a_t = o tanh(c_t)``,
     ``h_t = VQC5(a_t)[:hidden_size]``, output ``VQC6(a_t)`` (all wires).
 
@@ -158,32 +165,31 @@ class QLSTM(QuantumReservoir):
         n, H = self.n_qubits, self.hidden_size
         return {"output": n, "state": H + n, "all": 2 * n + H}[self.features]
 
-    def _run(self, x):
-        B, T, _ = x.shape
+    def _recur(self, xs):
         gates = self._compile(0, 4)
         heads = self._compile(4, 6)
-        h = x.new_zeros(B, self.hidden_size)
-        c = x.new_zeros(B, self.n_qubits)
+        B = xs.shape[2]
+        h = xs.new_zeros(self.hidden_size, B)
+        c = xs.new_zeros(self.n_qubits, B)
         out = []
-        for t in range(T):
-            f, i, g, o = gates(torch.cat((x[:, t], h), dim=1))
+        for x in xs:
+            f, i, g, o = gates(torch.cat((x, h)))
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            a = torch.sigmoid(o) * torch.tanh(c)
-            h_full, y = heads(a)
-            h = h_full[:, : self.hidden_size]
+            h_full, y = heads(torch.sigmoid(o) * torch.tanh(c))
+            h = h_full[: self.hidden_size]
             if self.features == "output":
                 out.append(y)
             elif self.features == "state":
-                out.append(torch.cat((h, c), dim=1))
+                out.append(torch.cat((h, c)))
             else:
-                out.append(torch.cat((y, h, c), dim=1))
-        return torch.stack(out, dim=1)
+                out.append(torch.cat((y, h, c)))
+        return out
 
 
 class QGRU(QuantumReservoir):
     """Quantum GRU reservoir (three VQCs).
 
-    ``r, z = sigma(VQC1, VQC2(v_t))[:hidden_size]``,
+    ``r, z = sigma(VQC1, VQC2 (v_t))[:hidden_size]``,
     ``H~_t = tanh(VQC3(concat(x_t, r H_{t-1})))[:hidden_size]``,
     ``H_t = z H_{t-1} + (1 - z) H~_t``.
 
@@ -203,17 +209,15 @@ class QGRU(QuantumReservoir):
     def n_features(self) -> int:
         return self.hidden_size
 
-    def _run(self, x):
-        B, T, _ = x.shape
+    def _recur(self, xs):
         Hs = self.hidden_size
         gates = self._compile(0, 2)
         cand = self._compile(2, 3)
-        H = x.new_zeros(B, Hs)
+        H = xs.new_zeros(Hs, xs.shape[2])
         out = []
-        for t in range(T):
-            xt = x[:, t]
-            r, z = torch.sigmoid(gates(torch.cat((xt, H), dim=1))[:, :, :Hs])
-            H_new = torch.tanh(cand(torch.cat((xt, r * H), dim=1))[0, :, :Hs])
+        for x in xs:
+            r, z = torch.sigmoid(gates(torch.cat((x, H)))[:, :Hs])
+            H_new = torch.tanh(cand(torch.cat((x, r * H)))[0, :Hs])
             H = z * H + (1 - z) * H_new
             out.append(H)
-        return torch.stack(out, dim=1)
+        return out

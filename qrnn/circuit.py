@@ -110,7 +110,23 @@ class VQC:
         if isinstance(x, torch.Tensor):
             return torch.stack((torch.atan(x), torch.atan(x * x)), dim=-1).flatten(-2)
         x = np.asarray(x, dtype=float)
-        return np.stack((np.arctan(x), np.arctan(x * x)), axis=-1).reshape(*x.shape[:-1], -1)
+        with np.errstate(over="ignore"):  # x*x -> inf is fine: arctan(inf) = pi/2
+            return np.stack((np.arctan(x), np.arctan(x * x)), axis=-1).reshape(*x.shape[:-1], -1)
+
+    def input_half_angle_trig(self, x: torch.Tensor):
+        """``cos(t/2)`` and ``sin(t/2)`` of every encoding angle, batch last.
+
+        ``x`` is a tensor ``(n_inputs, B)``; both results are ``(2 n_inputs, B)``
+        in :meth:`input_angles` order. For ``t = arctan(u)``, with
+        ``r = hypot(1, u)``: ``cos(t/2) = sqrt((1 + 1/r) / 2)`` and
+        ``sin(t/2) = u / (2 r cos(t/2))``, algebraic and stable for every
+        finite ``u``. ``u`` is capped at 1e18 in magnitude, beyond which
+        ``arctan(u)`` equals ``pi/2`` in float64 anyway.
+        """
+        u = torch.stack((x, x * x), dim=1).reshape(2 * x.shape[0], x.shape[1]).clamp(-1e18, 1e18)
+        r = torch.hypot(torch.ones_like(u), u)
+        c = torch.sqrt(0.5 + 0.5 / r)
+        return c, u / (2 * r * c)
 
     def encoding_ops(self) -> tuple[Op, ...]:
         wires = tuple(range(self.n_inputs))

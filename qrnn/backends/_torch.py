@@ -8,11 +8,12 @@ expensive part once per call of a cell and each time step is cheap:
     ``O_k = U^dagger Z_k U``, and expanded in Pauli strings. The encoded state
     is a product state, so ``<O_k>`` is the Pauli coefficients dotted with the
     Kronecker product of the wires' Bloch 4-vectors ``(1, x, y, z)``: one real
-    matrix product ``(B, 4^n) @ (4^n, K n)`` gives every output of every
+    matrix product ``(K n, 4^n) @ (4^n, B)`` gives every output of every
     circuit sharing the input. Cost ``K n 4^n`` per sample; best for few wires.
 ``"unitary"``
-    The variational block as a dense unitary per circuit: one complex product
-    ``(B, 2^n) @ (2^n, K 2^n)``. Cost ``K 4^n`` per sample.
+    The variational block as a dense unitary per circuit, applied to the
+    product state by one real matrix product ``(2 K 2^n, 2^(n+1)) @ (2^(n+1), B)``
+    (real and imaginary parts stacked). Cost ``4 K 4^n`` real MACs per sample.
 ``"gates"``
     Batched gate-by-gate application: each CNOT block fused into one index
     permutation, each run of single-qubit gates fused into one 2x2 matrix per
@@ -21,16 +22,22 @@ expensive part once per call of a cell and each time step is cheap:
 ``"auto"`` picks by qubit count (thresholds from ``benchmarks/RESULTS.md``).
 Everything is made of differentiable torch operations, so gradients reach
 both the inputs and the weights.
+
+Tensors keep the batch last ("columns": ``(features, B)``), so that every
+elementwise operation runs along contiguous memory.
 """
 from __future__ import annotations
 
+import ctypes
 import math
+import os
+import sys
 
 import numpy as np
 import torch
 
 from .._validation import check_choice, check_int
-from ..circuit import VQC, Op
+from ..circuit import VQC
 from .base import Backend
 
 METHODS = ("auto", "heisenberg", "unitary", "gates")
@@ -41,6 +48,38 @@ _SQRT1_2 = 1.0 / math.sqrt(2.0)
 # angle gates as R(theta) = P + cos(theta) Q + sin(theta) S about an axis.
 _FIXED_SO3 = {"H": np.array([[0.0, 0.0, 1.0], [0.0, -1.0, 0.0], [1.0, 0.0, 0.0]])}
 _AXES = {"RX": np.array([1.0, 0.0, 0.0]), "RY": np.array([0.0, 1.0, 0.0]), "RZ": np.array([0.0, 0.0, 1.0])}
+# Amplitude action: fixed gates as 2x2 unitaries, R(t) = cos(t/2) I - i sin(t/2) P.
+_FIXED_SU2 = {"H": np.array([[1, 1], [1, -1]], dtype=complex) * _SQRT1_2}
+_PAULI = {
+    "RX": np.array([[0, 1], [1, 0]], dtype=complex),
+    "RY": np.array([[0, -1j], [1j, 0]]),
+    "RZ": np.array([[1, 0], [0, -1]], dtype=complex),
+}
+
+_MALLOC_TUNED = False
+
+
+def _tune_glibc_malloc() -> None:
+    """Keep the per-step temporaries (about 1 MiB each) on the heap.
+
+    glibc serves large allocations with mmap and returns them on free, so a
+    time step of the engine page-faults on every fresh buffer; at B = 1024
+    that triples its cost. Raising the mmap threshold to glibc's own dynamic
+    ceiling (32 MiB) and the trim threshold to 128 MiB avoids it. Done once,
+    on Linux with glibc only; ``QRNN_MALLOC_TUNING=0`` turns it off.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED or os.environ.get("QRNN_MALLOC_TUNING", "1") == "0":
+        return
+    _MALLOC_TUNED = True
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 * 2**20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 128 * 2**20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
 
 
 def _axis_terms(name: str):
@@ -50,10 +89,8 @@ def _axis_terms(name: str):
     return proj, np.eye(3) - proj, cross
 
 
-def _gate_matrix(name: str, angle: torch.Tensor | None, cdtype, device) -> torch.Tensor:
-    """2x2 matrix of a single-qubit gate; ``angle`` of any shape gives ``(*shape, 2, 2)``."""
-    if name == "H":
-        return torch.tensor([[1.0, 1.0], [1.0, -1.0]], dtype=cdtype, device=device) * _SQRT1_2
+def _gate_matrix(name: str, angle: torch.Tensor, cdtype) -> torch.Tensor:
+    """2x2 matrix of a rotation gate; ``angle`` of shape ``S`` gives ``(*S, 2, 2)``."""
     half = angle.to(cdtype) / 2
     c, s = torch.cos(half), torch.sin(half)
     if name == "RX":
@@ -65,7 +102,7 @@ def _gate_matrix(name: str, angle: torch.Tensor | None, cdtype, device) -> torch
         z = torch.zeros_like(e)
         rows = ((e, z), (z, e.conj()))
     else:
-        raise ValueError(f"unknown single-qubit gate {name!r}")
+        raise ValueError(f"the torch engine has no rotation gate {name!r}")
     return torch.stack([torch.stack(r, dim=-1) for r in rows], dim=-2)
 
 
@@ -75,44 +112,32 @@ def _cnot_perm(n: int, control: int, target: int) -> np.ndarray:
     return idx ^ (cbit << (n - 1 - target))
 
 
-def _z_signs(n: int, dtype, device) -> torch.Tensor:
-    """``(2^n, n)``: entry ``[b, k]`` is the eigenvalue of ``Z_k`` on basis state ``b``."""
-    idx = np.arange(2**n)[:, None]
-    bits = (idx >> (n - 1 - np.arange(n))[None, :]) & 1
-    return torch.as_tensor(1.0 - 2.0 * bits, dtype=dtype, device=device)
+def _z_signs(n: int) -> np.ndarray:
+    """``(n, 2^n)``: entry ``[k, b]`` is the eigenvalue of ``Z_k`` on basis state ``b``."""
+    idx = np.arange(2**n)[None, :]
+    bits = (idx >> (n - 1 - np.arange(n))[:, None]) & 1
+    return 1.0 - 2.0 * bits
 
 
-def _kron_rows(vectors: torch.Tensor) -> torch.Tensor:
-    """Row-wise Kronecker product over axis 1: ``(B, n, d) -> (B, d^n)``, axis 0 most significant."""
-    B, n = vectors.shape[:2]
-    out = vectors[:, n - 1]
-    # Built from the last factor so that the long, contiguous axis is innermost
-    # in every broadcast product (twice as fast as the other order on CPU).
-    for w in range(n - 2, -1, -1):
-        out = (vectors[:, w, :, None] * out[:, None, :]).reshape(B, -1)
+def _kron_columns(vectors: torch.Tensor) -> torch.Tensor:
+    """Column-wise Kronecker product: ``(n, d, B) -> (d^n, B)``, factor 0 most significant."""
+    out = vectors[-1]
+    for w in range(vectors.shape[0] - 2, -1, -1):
+        out = (vectors[w][:, None, :] * out[None, :, :]).reshape(-1, out.shape[-1])
     return out
-
-
-_PAULI = {
-    "I": np.eye(2, dtype=complex),
-    "RX": np.array([[0, 1], [1, 0]], dtype=complex),
-    "RY": np.array([[0, -1j], [1j, 0]]),
-    "RZ": np.array([[1, 0], [0, -1]], dtype=complex),
-}
-_FIXED_SU2 = {"H": np.array([[1, 1], [1, -1]], dtype=complex) * _SQRT1_2}
 
 
 class _Encoding:
     """The input-dependent prefix: single-qubit gates on ``|0...0>``, hence a product state.
 
-    Each wire's state is multilinear in the trigonometric functions of its
-    angles ``t_j``: its Bloch vector in ``(1, cos t_j, sin t_j)``, its
-    amplitudes in ``(cos t_j/2, sin t_j/2)``. The constant maps are built once
-    here, so a step costs a few elementwise operations and one small einsum.
+    Each wire's state is multilinear in the half-angle functions
+    ``(cos t_j/2, sin t_j/2)`` of its angles (amplitudes), and its Bloch vector
+    in ``(1, cos t_j, sin t_j)``. The constant maps are built once here, so a
+    step costs a few elementwise operations and one small batched product.
     """
 
-    def __init__(self, vqc: VQC, rdtype, cdtype, device):
-        self.n = vqc.n_qubits
+    def __init__(self, vqc: VQC, rdtype, device):
+        self.vqc, self.n = vqc, vqc.n_qubits
         per_wire = [[] for _ in range(self.n)]
         for op in vqc.encoding_ops():
             if op.name == "CNOT":
@@ -121,24 +146,25 @@ class _Encoding:
                 ref = None if op.params is None else op.params[i]
                 if ref is not None and ref[0] != "x":
                     raise ValueError("encoding gates may only take input angles")
+                if ref is None and op.name not in _FIXED_SU2 or ref is not None and op.name not in _PAULI:
+                    raise ValueError(f"the torch engine cannot encode with gate {op.name!r}")
                 per_wire[q].append((op.name, ref))
         self.m = max(sum(r is not None for _, r in gates) for gates in per_wire)
-        pad = vqc.n_angles  # index of a zero column appended to the angles
+        pad = vqc.n_angles  # index of an extra angle fixed at 0
         index, bloch, amps = [], [], []
         for gates in per_wire:
             slots = [r[1] for _, r in gates if r is not None]
             index.extend(slots + [pad] * (self.m - len(slots)))
             bloch.append(self._bloch_map(gates))
             amps.append(self._amplitude_map(gates))
-        self.angle_index = torch.as_tensor(index, dtype=torch.long, device=device)
         # The paper's layout reads the angles in order: no gather needed then.
         self.identity_layout = index == list(range(vqc.n_angles))
+        self.angle_index = torch.as_tensor(index, dtype=torch.long, device=device)
         self.bloch_maps = torch.as_tensor(np.stack(bloch), dtype=rdtype, device=device)
-        amps = np.stack(amps).transpose(0, 2, 1)  # (n, 2^m, 2) complex
-        # Stored as real (n, 2^m, 4) = (re0, im0, re1, im1): one real einsum per step.
-        self.amp_maps = torch.as_tensor(
-            np.ascontiguousarray(amps).view(np.float64), dtype=rdtype, device=device)
-        self.cdtype = cdtype
+        # Complex (2, 2^m) maps stored as real (4, 2^m): rows re0, im0, re1, im1.
+        amps = np.stack(amps)
+        real = np.stack([amps[:, 0].real, amps[:, 0].imag, amps[:, 1].real, amps[:, 1].imag], axis=1)
+        self.amp_maps = torch.as_tensor(real, dtype=rdtype, device=device)
 
     def _bloch_map(self, gates) -> np.ndarray:
         v = np.array([[0.0], [0.0], [1.0]])
@@ -160,46 +186,48 @@ class _Encoding:
         for name, ref in gates:
             if ref is None:
                 v = _FIXED_SU2[name] @ v
-            else:  # R(t) = cos(t/2) I - i sin(t/2) P
+            else:
                 v = np.stack([v, -1j * (_PAULI[name] @ v)], axis=-1).reshape(2, -1)
-        while v.shape[1] < 2**self.m:  # unused slots get angle 0: cos 0 = 1
+        while v.shape[1] < 2**self.m:  # unused slots get angle 0: cos 0 = 1, sin 0 = 0
             v = np.stack([v, 0 * v], axis=-1).reshape(2, -1)
         return v
 
-    def _slot_angles(self, angles: torch.Tensor) -> torch.Tensor:
-        B = angles.shape[0]
-        if self.identity_layout:
-            return angles.view(B, self.n, self.m)
-        padded = torch.cat((angles, angles.new_zeros(B, 1)), dim=1)
-        return padded.index_select(1, self.angle_index).view(B, self.n, self.m)
+    def _slot_trig(self, x: torch.Tensor):
+        """``(n, m, B)`` half-angle cosines and sines per wire and slot."""
+        c, s = self.vqc.input_half_angle_trig(x)
+        B = x.shape[1]
+        if not self.identity_layout:
+            c = torch.cat((c, c.new_ones(1, B))).index_select(0, self.angle_index)
+            s = torch.cat((s, s.new_zeros(1, B))).index_select(0, self.angle_index)
+        return c.view(self.n, self.m, B), s.view(self.n, self.m, B)
 
     @staticmethod
     def _slot_products(trig: torch.Tensor) -> torch.Tensor:
-        """``(B, n, m, d) -> (B, n, d^m)``: Kronecker product over the slots of each wire."""
-        feats = trig[:, :, 0]
-        for j in range(1, trig.shape[2]):
-            feats = (feats[..., :, None] * trig[:, :, j, None, :]).flatten(-2)
+        """``(n, m, d, B) -> (n, d^m, B)``: Kronecker product over the slots of each wire."""
+        feats = trig[:, 0]
+        for j in range(1, trig.shape[1]):
+            feats = (feats[:, :, None, :] * trig[:, j, None, :, :]).flatten(1, 2)
         return feats
 
-    def bloch(self, angles: torch.Tensor) -> torch.Tensor:
-        """``(B, A)`` angles -> ``(B, n, 4)`` homogeneous Bloch vectors ``(1, x, y, z)``."""
-        B = angles.shape[0]
+    def bloch(self, x: torch.Tensor) -> torch.Tensor:
+        """Inputs ``(n_inputs, B)`` -> homogeneous Bloch vectors ``(n, 4, B)``."""
+        B = x.shape[1]
         if self.m == 0:
-            return self.bloch_maps[:, :, 0].expand(B, self.n, 4)
-        t = self._slot_angles(angles)
-        trig = torch.stack((torch.ones_like(t), torch.cos(t), torch.sin(t)), dim=-1)
-        return torch.einsum("bwj,wij->bwi", self._slot_products(trig), self.bloch_maps)
+            return self.bloch_maps[:, :, :1].expand(self.n, 4, B)
+        c, s = self._slot_trig(x)
+        trig = torch.stack((torch.ones_like(c), c * c - s * s, 2 * s * c), dim=2)
+        return torch.bmm(self.bloch_maps, self._slot_products(trig))
 
-    def amplitudes(self, angles: torch.Tensor) -> torch.Tensor:
-        """``(B, A)`` angles -> ``(B, 2^n)`` product-state amplitudes."""
-        B = angles.shape[0]
+    def amplitudes(self, x: torch.Tensor) -> torch.Tensor:
+        """Inputs ``(n_inputs, B)`` -> product-state amplitudes, real then imaginary parts ``(2^(n+1), B)``."""
+        B = x.shape[1]
         if self.m == 0:
-            amp = self.amp_maps[:, 0].expand(B, self.n, 4)
+            amp = self.amp_maps[:, :, :1].expand(self.n, 4, B)
         else:
-            half = self._slot_angles(angles) * 0.5
-            trig = torch.stack((torch.cos(half), torch.sin(half)), dim=-1)
-            amp = torch.einsum("bwj,wji->bwi", self._slot_products(trig), self.amp_maps)
-        return _kron_rows(torch.view_as_complex(amp.reshape(B, self.n, 2, 2)))
+            c, s = self._slot_trig(x)
+            amp = torch.bmm(self.amp_maps, self._slot_products(torch.stack((c, s), dim=2)))
+        psi = _kron_columns(torch.complex(amp[:, 0::2], amp[:, 1::2]))
+        return torch.cat((psi.real, psi.imag))
 
 
 class _Variational:
@@ -238,31 +266,30 @@ class _Variational:
                     ref = op.params[i]
                     if ref[0] != "w":
                         raise ValueError("variational gates may only take weights")
-                    g = _gate_matrix(op.name, flat[:, ref[1]], cdtype, device)
+                    g = _gate_matrix(op.name, flat[:, ref[1]], cdtype)
                     pending[q] = g if q not in pending else g @ pending[q]
         flush_local()
         flush_perm()
         self.steps = steps
 
     def apply(self, state: torch.Tensor) -> torch.Tensor:
-        """Apply to ``(K, B, 2^n)`` states (amplitude index last)."""
-        K, B, D = state.shape
+        """Apply to states ``(K, 2^n, B)`` (amplitude index, then batch)."""
+        K, D, B = state.shape
         n = self.n
         for step in self.steps:
             if step[0] == "perm":
-                state = state.index_select(-1, step[1])
+                state = state.index_select(1, step[1])
                 continue
             _, wires, mats = step
             for i, q in enumerate(wires):
-                s = state.reshape(K, B, 2**q, 2, 2 ** (n - q - 1))
-                state = torch.einsum("kij,kbajc->kbaic", mats[:, i], s).reshape(K, B, D)
+                s = state.reshape(K, 2**q, 2, 2 ** (n - q - 1) * B)
+                state = torch.einsum("kij,kajc->kaic", mats[:, i], s).reshape(K, D, B)
         return state
 
     def unitaries(self, cdtype, device) -> torch.Tensor:
-        """``(K, 2^n, 2^n)`` unitaries, built by applying the block to every basis state."""
-        K, D = self.K, 2**self.n
-        eye = torch.eye(D, dtype=cdtype, device=device).expand(K, D, D)
-        return self.apply(eye).transpose(-1, -2)
+        """``(K, 2^n, 2^n)``: the block applied to every basis state is its unitary."""
+        D = 2**self.n
+        return self.apply(torch.eye(D, dtype=cdtype, device=device).expand(self.K, D, D))
 
 
 def _pauli_coefficients(ops: torch.Tensor, n: int) -> torch.Tensor:
@@ -286,56 +313,64 @@ def _pauli_coefficients(ops: torch.Tensor, n: int) -> torch.Tensor:
 
 
 class _Compiled:
-    """Callable ``(B, n_inputs) -> (K, B, n)`` for one group of circuits."""
+    """One group of circuits sharing an input, compiled.
+
+    ``columns(v)``: inputs ``(n_inputs, B)`` -> ``(K, n, B)``, the layout the
+    cells use; calling the object takes ``(B, n_inputs)`` and gives ``(K, B, n)``.
+    """
 
     def __init__(self, backend: "TorchBackend", vqc: VQC, weights: torch.Tensor):
         self.vqc = vqc
-        self.K = weights.shape[0]
-        rdtype = weights.dtype
+        self.K = K = weights.shape[0]
+        rdtype, device = weights.dtype, weights.device
         cdtype = torch.complex128 if rdtype == torch.float64 else torch.complex64
-        self.rdtype, self.cdtype = rdtype, cdtype
-        device = weights.device
         self.method = backend.resolve_method(vqc.n_qubits)
         self.chunk_bytes = backend.chunk_bytes
-        self.encoding = _Encoding(vqc, rdtype, cdtype, device)
+        self.encoding = _Encoding(vqc, rdtype, device)
+        n, D = vqc.n_qubits, 2**vqc.n_qubits
         var = _Variational(vqc, weights, cdtype)
-        n = vqc.n_qubits
+        zs = _z_signs(n)
         if self.method == "gates":
             self.var = var
-            self.zsigns = _z_signs(n, rdtype, device)
+            self.zsigns = torch.as_tensor(zs, dtype=rdtype, device=device)  # (n, D)
             return
-        U = var.unitaries(cdtype, device)
+        U = var.unitaries(cdtype, device)  # (K, D, D)
         if self.method == "unitary":
-            self.u_all_t = U.reshape(self.K * 2**n, 2**n).transpose(0, 1).contiguous()
-            # |a|^2 z = (re^2 + im^2) z: sign rows repeated for the (re, im) pairs
-            self.zsigns2 = _z_signs(n, rdtype, device).repeat_interleave(2, dim=0)
+            # Real form of psi -> U psi with rows grouped per circuit:
+            # [[Re U, -Im U], [Im U, Re U]] @ [Re psi; Im psi] = [Re U psi; Im U psi].
+            top = torch.cat((U.real, -U.imag), dim=2)
+            bottom = torch.cat((U.imag, U.real), dim=2)
+            self.u_real = torch.cat((top, bottom), dim=1).reshape(K * 2 * D, 2 * D)
+            # <Z_k> = sum_b z_k(b) (re_b^2 + im_b^2): signs repeated for both halves.
+            self.zsigns2 = torch.as_tensor(np.concatenate((zs, zs), axis=1), dtype=rdtype, device=device)
             return
-        z = _z_signs(n, rdtype, device).to(cdtype)  # (D, n)
+        z = torch.as_tensor(zs.T, dtype=cdtype, device=device)  # (D, n)
         # O[k, j] = U_k^dagger diag(z_j) U_k for every circuit k and measured wire j
         heis = torch.einsum("kai,aj,kab->kjib", U.conj(), z, U)
-        coeffs = _pauli_coefficients(heis.reshape(self.K * n, 2**n, 2**n), n)
-        self.coeffs_t = coeffs.transpose(0, 1).contiguous()  # (4^n, K n)
+        self.coeffs = _pauli_coefficients(heis.reshape(K * n, D, D), n)  # (K n, 4^n)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        B, n = x.shape[0], self.vqc.n_qubits
-        angles = self.vqc.input_angles(x.to(self.rdtype))
+    def columns(self, v: torch.Tensor) -> torch.Tensor:
+        n, B, K = self.vqc.n_qubits, v.shape[1], self.K
         if self.method == "heisenberg":
-            feats = _kron_rows(self.encoding.bloch(angles))
-            return (feats @ self.coeffs_t).view(B, self.K, n).transpose(0, 1)
-        psi = self.encoding.amplitudes(angles)
+            feats = _kron_columns(self.encoding.bloch(v))
+            return (self.coeffs @ feats).view(K, n, B)
+        psi = self.encoding.amplitudes(v)
         if self.method == "unitary":
-            sq = torch.view_as_real(psi @ self.u_all_t).square()
-            return (sq.view(B, self.K, 2 ** (n + 1)) @ self.zsigns2).transpose(0, 1)
-        # Bound the (K, chunk, 2^n) working set; many wires make it large.
-        per_sample = self.K * 2**n * 16 * 3
-        chunk = max(1, min(B, self.chunk_bytes // per_sample))
+            phi = self.u_real @ psi
+            return self.zsigns2 @ (phi * phi).view(K, -1, B)
+        D = 2**n
+        psi_c = torch.complex(psi[:D], psi[D:])
+        # Bound the (K, 2^n, chunk) working set; many wires make it large.
+        chunk = max(1, min(B, self.chunk_bytes // (K * D * 16 * 3)))
         outs = []
         for start in range(0, B, chunk):
-            p = psi[start : start + chunk]
-            state = self.var.apply(p.unsqueeze(0).expand(self.K, *p.shape))
-            probs = state.real.square() + state.imag.square()
-            outs.append(probs @ self.zsigns)
-        return torch.cat(outs, dim=1)
+            p = psi_c[:, start : start + chunk]
+            state = self.var.apply(p.unsqueeze(0).expand(K, *p.shape))
+            outs.append(self.zsigns @ (state.real.square() + state.imag.square()))
+        return torch.cat(outs, dim=2)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.columns(x.transpose(0, 1)).transpose(1, 2)
 
 
 class TorchBackend(Backend):
@@ -386,4 +421,6 @@ class TorchBackend(Backend):
 
     def compile(self, vqc: VQC, weights: torch.Tensor):
         self.check_weights(vqc, weights)
+        if weights.device.type == "cpu":
+            _tune_glibc_malloc()
         return _Compiled(self, vqc, weights)

@@ -12,8 +12,10 @@ class Backend:
 
     A backend's :meth:`compile` takes a circuit description and the weights of
     ``K`` circuits, shape ``(K, L, n, 3)``, and returns a callable mapping
-    inputs ``(B, n_inputs)`` to ``<Z_k>`` on every wire, ``(K, B, n)``. Cells
-    compile once per sequence and call the result once per time step.
+    inputs ``(B, n_inputs)`` to ``<Z_k>`` on every wire, ``(K, B, n)``; its
+    ``columns`` method does the same batch-last, ``(n_inputs, B) -> (K, n, B)``,
+    which is what the cells call once per time step (they compile once per
+    sequence).
 
     Attributes
     ----------
@@ -62,3 +64,7 @@ class NumpyCompiled:
         out = self.fn(x.detach().cpu().numpy().astype(np.float64, copy=False))
         return torch.as_tensor(out, dtype=x.dtype if x.is_floating_point() else torch.float64,
                                device=x.device)
+
+    def columns(self, v: torch.Tensor) -> torch.Tensor:
+        """Batch-last form used by the cells: ``(n_inputs, B) -> (K, n, B)``."""
+        return self(v.transpose(0, 1)).transpose(1, 2)
