@@ -125,7 +125,7 @@ def scaling_section(device: str, max_qubits: int, rng) -> list[dict]:
     limits = {"heisenberg": 8, "unitary": 11, "gates": max_qubits}
     for n in range(2, max_qubits + 1):
         # Keep the state-vector work per step roughly constant as n grows.
-        B = int(max(2, min(1024, 2**22 // 2**n)))
+        B = int(max(2, min(1024, 2**18 // 2**n)))
         X = rng.normal(size=(B, 2, 1))
         for method in ("heisenberg", "unitary", "gates"):
             if n > limits[method]:

@@ -73,6 +73,7 @@ class QuantumReservoir(Reservoir):
         self._device = resolve_device(device)
         self._dtype = resolve_dtype(dtype)
         self.vqc = VQC(self.input_size + self.hidden_size, self.n_layers)
+        self._compiled = {}
         w = torch.as_tensor(init_weights(self.n_circuits, self.vqc, self.init, self.seed),
                             dtype=self._dtype, device=self._device)
         if "weights" in self._buffers:
@@ -98,15 +99,33 @@ class QuantumReservoir(Reservoir):
         return [w[k].copy() for k in range(self.n_circuits)]
 
     def _compile(self, first: int, stop: int):
-        """The ``columns`` map of VQCs ``first..stop-1``: ``(n_inputs, B) -> (K, n, B)``."""
-        return self._backend.compile(self.vqc, self.weights[first:stop]).columns
+        """The ``columns`` map of VQCs ``first..stop-1``: ``(n_inputs, B) -> (K, n, B)``.
 
-    def _run(self, x):
+        Frozen circuits are compiled once and kept (the paper's protocol calls
+        ``transform`` on many short windows); trainable ones are compiled on
+        every call, inside the autograd graph.
+        """
+        w = self.weights
+        if self.trainable and w.requires_grad:
+            return self._backend.compile(self.vqc, w[first:stop]).columns
+        key = (first, stop, w.data_ptr(), w._version, w.device, w.dtype, id(self._backend))
+        if key not in self._compiled:
+            if len(self._compiled) > 8:  # stale entries from moved or rebuilt weights
+                self._compiled.clear()
+            self._compiled[key] = self._backend.compile(self.vqc, w[first:stop]).columns
+        return self._compiled[key]
+
+    def _run(self, x, state=None):
         # The recurrence runs batch-last, (width, B), matching the backends'
         # column layout, so that each step's elementwise work is contiguous.
         xs = x.permute(1, 2, 0).contiguous()  # (T, input_size, B)
-        out = self._recur(xs)
-        return torch.stack(out).permute(2, 0, 1).contiguous()  # (B, T, features)
+        B = xs.shape[2]
+        if state is None:
+            state = tuple(xs.new_zeros(w, B) for w in self._state_widths())
+        elif not isinstance(state, tuple) or [tuple(t.shape) for t in state] != [(w, B) for w in self._state_widths()]:
+            raise ValueError(f"state does not belong to a batch of {B} sequences of this {type(self).__name__}")
+        out, state = self._recur(xs, state)
+        return torch.stack(out).permute(2, 0, 1).contiguous(), state  # (B, T, features)
 
 
 class QRNN(QuantumReservoir):
@@ -128,14 +147,17 @@ class QRNN(QuantumReservoir):
     def n_features(self) -> int:
         return self.hidden_size
 
-    def _recur(self, xs):
+    def _state_widths(self):
+        return (self.hidden_size,)
+
+    def _recur(self, xs, state):
         vqc = self._compile(0, 1)
-        h = xs.new_zeros(self.hidden_size, xs.shape[2])
+        (h,) = state
         out = []
         for x in xs:
             h = torch.tanh(vqc(torch.cat((x, h)))[0, : self.hidden_size])
             out.append(h)
-        return out
+        return out, (h,)
 
 
 class QLSTM(QuantumReservoir):
@@ -165,12 +187,13 @@ class QLSTM(QuantumReservoir):
         n, H = self.n_qubits, self.hidden_size
         return {"output": n, "state": H + n, "all": 2 * n + H}[self.features]
 
-    def _recur(self, xs):
+    def _state_widths(self):
+        return (self.hidden_size, self.n_qubits)
+
+    def _recur(self, xs, state):
         gates = self._compile(0, 4)
         heads = self._compile(4, 6)
-        B = xs.shape[2]
-        h = xs.new_zeros(self.hidden_size, B)
-        c = xs.new_zeros(self.n_qubits, B)
+        h, c = state
         out = []
         for x in xs:
             f, i, g, o = gates(torch.cat((x, h)))
@@ -183,7 +206,7 @@ class QLSTM(QuantumReservoir):
                 out.append(torch.cat((h, c)))
             else:
                 out.append(torch.cat((y, h, c)))
-        return out
+        return out, (h, c)
 
 
 class QGRU(QuantumReservoir):
@@ -209,15 +232,18 @@ class QGRU(QuantumReservoir):
     def n_features(self) -> int:
         return self.hidden_size
 
-    def _recur(self, xs):
+    def _state_widths(self):
+        return (self.hidden_size,)
+
+    def _recur(self, xs, state):
         Hs = self.hidden_size
         gates = self._compile(0, 2)
         cand = self._compile(2, 3)
-        H = xs.new_zeros(Hs, xs.shape[2])
+        (H,) = state
         out = []
         for x in xs:
             r, z = torch.sigmoid(gates(torch.cat((x, H)))[:, :Hs])
             H_new = torch.tanh(cand(torch.cat((x, r * H)))[0, :Hs])
             H = z * H + (1 - z) * H_new
             out.append(H)
-        return out
+        return out, (H,)

@@ -39,7 +39,9 @@ class Reservoir(torch.nn.Module):
 
     Subclasses define ``input_size``, ``n_features`` and :meth:`_run`, which
     takes a validated tensor ``(B, T, input_size)`` on the module's device and
-    dtype and returns ``(B, T, n_features)``.
+    dtype and a recurrent state (``None`` for the zero state at the start of a
+    sequence), and returns the features ``(B, T, n_features)`` and the state
+    after the last step.
     """
 
     input_size: int
@@ -80,28 +82,38 @@ class Reservoir(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Features of a batch of sequences, ``(B, T, input_size) -> (B, T, n_features)``."""
         check_tensor_batch(x, self.input_size, "x")
-        return self._run(x.to(device=self._device, dtype=self._dtype))
+        return self._run(x.to(device=self._device, dtype=self._dtype))[0]
 
-    def _run(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+    def _run(self, x: torch.Tensor, state=None):  # pragma: no cover - interface
         raise NotImplementedError
 
-    def transform(self, X):
+    def transform(self, X, state=None, return_state: bool = False):
         """Run the reservoir on sequences and return their features.
 
         Parameters
         ----------
         X : array-like of shape (batch, T, input_size), or list of arrays (T_i, input_size)
+        state : optional
+            The state returned by an earlier call with ``return_state=True``:
+            the run continues those sequences instead of starting from zero,
+            so a long stream can be processed in chunks with identical results.
+        return_state : bool, default False
+            Also return the state after the last step (arrays only).
 
         Returns
         -------
-        ndarray of shape (batch, T, n_features), or a list of (T_i, n_features) arrays
+        ndarray of shape (batch, T, n_features), or a list of (T_i, n_features)
+        arrays; with ``return_state``, a ``(features, state)`` pair.
         """
         if isinstance(X, (list, tuple)) and X and all(
             isinstance(s, (np.ndarray, torch.Tensor)) and s.ndim == 2 for s in X
         ):
+            if state is not None or return_state:
+                raise ValueError("state and return_state need an array X of equal-length sequences")
             return self._transform_ragged(X)
         arr = check_batch(X, self.input_size, "X")
-        return self._features_numpy(arr)
+        feats, new_state = self._features_numpy(arr, state)
+        return (feats, new_state) if return_state else feats
 
     def _transform_ragged(self, seqs) -> list:
         arrays = []
@@ -112,11 +124,11 @@ class Reservoir(torch.nn.Module):
         padded = np.zeros((len(arrays), max(lengths), self.input_size))
         for i, a in enumerate(arrays):
             padded[i, : len(a)] = a
-        feats = self._features_numpy(padded)
+        feats = self._features_numpy(padded)[0]
         return [feats[i, :L] for i, L in enumerate(lengths)]
 
-    def _features_numpy(self, arr: np.ndarray) -> np.ndarray:
+    def _features_numpy(self, arr: np.ndarray, state=None):
         x = torch.as_tensor(np.asarray(arr, dtype=np.float64), dtype=self._dtype, device=self._device)
         with torch.no_grad():
-            out = self._run(x)
-        return out.detach().cpu().numpy().astype(np.float64)
+            out, new_state = self._run(x, state)
+        return out.detach().cpu().numpy().astype(np.float64), new_state

@@ -57,4 +57,16 @@ def get_backend(backend="torch", *, shots=None, seed=None) -> Backend:
     raise ValueError(f"unknown backend {backend!r}; expected one of {list(BACKEND_NAMES)} or a Backend object")
 
 
-__all__ = ["Backend", "TorchBackend", "PennyLaneBackend", "AerBackend", "get_backend", "BACKEND_NAMES"]
+def backend_from_config(config: dict) -> Backend:
+    """Rebuild a backend from :meth:`Backend.to_config` output (used when loading models)."""
+    if not isinstance(config, dict) or "kind" not in config:
+        raise ValueError(f"not a backend configuration: {config!r}")
+    kinds = {"torch": TorchBackend, "pennylane": PennyLaneBackend, "aer": AerBackend}
+    cfg = dict(config)
+    kind = cfg.pop("kind")
+    if kind not in kinds:
+        raise ValueError(f"unknown backend kind {kind!r} in configuration")
+    return kinds[kind](**cfg)
+
+
+__all__ = ["backend_from_config", "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend", "get_backend", "BACKEND_NAMES"]

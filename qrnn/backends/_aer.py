@@ -83,6 +83,12 @@ class AerBackend(Backend):
     def __repr__(self) -> str:
         return f"AerBackend(shots={self.shots}, seed={self.seed}, method={self.method!r})"
 
+    def to_config(self) -> dict:
+        if self.noise_model is not None:
+            raise ValueError("an AerBackend with a noise model cannot be saved; save the model with the "
+                             "backend given by name and set the noise model again after loading")
+        return {"kind": "aer", "shots": self.shots, "seed": self.seed, "method": self.method}
+
     def _backend_options(self) -> dict:
         opts = {"method": self.method}
         if self.noise_model is not None:

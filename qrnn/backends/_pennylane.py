@@ -46,6 +46,9 @@ class PennyLaneBackend(Backend):
     def __repr__(self) -> str:
         return f"PennyLaneBackend(device={self.device!r})"
 
+    def to_config(self) -> dict:
+        return {"kind": "pennylane", "device": self.device, **self.device_options}
+
     def _device(self, n: int):
         qml = require("pennylane", "backend 'pennylane'")
         if n not in self._devices:

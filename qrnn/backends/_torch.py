@@ -410,6 +410,10 @@ class TorchBackend(Backend):
     def __repr__(self) -> str:
         return f"TorchBackend(method={self.method!r})"
 
+    def to_config(self) -> dict:
+        return {"kind": "torch", "method": self.method, "heisenberg_max_qubits": self.heisenberg_max_qubits,
+                "unitary_max_qubits": self.unitary_max_qubits, "chunk_bytes": self.chunk_bytes}
+
     def resolve_method(self, n_qubits: int) -> str:
         if self.method != "auto":
             return self.method

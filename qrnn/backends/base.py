@@ -33,6 +33,10 @@ class Backend:
     def compile(self, vqc: VQC, weights: torch.Tensor):  # pragma: no cover - interface
         raise NotImplementedError
 
+    def to_config(self) -> dict:  # pragma: no cover - interface
+        """JSON-serialisable constructor arguments, with ``"kind"``, for saving models."""
+        raise NotImplementedError
+
     @staticmethod
     def check_weights(vqc: VQC, weights: torch.Tensor) -> None:
         if not isinstance(weights, torch.Tensor) or not weights.is_floating_point():

@@ -1,0 +1,202 @@
+"""Closed-form ridge regression: the trained part of a reservoir computer.
+
+``min_W,b ||Y - X W - b||^2 + alpha ||W||^2`` with an unpenalised intercept
+``b``, for several targets at once, in float64 on the features' device.
+
+- :meth:`Ridge.fit` centres the data and takes one thin SVD
+  ``X_c = U S V^T``; ``W = V diag(s / (s^2 + alpha)) U^T Y_c``. There is no
+  explicit inverse and no Gram matrix, so ill-conditioned features lose no
+  more accuracy than the SVD itself.
+- ``alpha="loo"`` or ``"gcv"`` chooses alpha from a grid using the same SVD.
+  Leave-one-out residuals are ``e_i / (1 - H_ii)`` (exact for ridge with an
+  unpenalised intercept); generalised cross-validation is
+  ``n RSS / (n - tr H)^2``.
+- :meth:`Ridge.partial_fit` accumulates ``X^T X``, ``X^T Y`` and the sums, so
+  many sequences, or a long stream in chunks, fit exactly without holding all
+  features; :meth:`Ridge.finalize` solves from those statistics (symmetric
+  eigendecomposition; ``alpha`` fixed or ``"gcv"``).
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+
+from ._validation import as_array
+
+DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-10, 3, 27))
+
+
+def _as_tensor(a, name: str, device=None) -> torch.Tensor:
+    if isinstance(a, torch.Tensor):
+        if a.is_complex() or not (a.is_floating_point() or a.dtype in (torch.int32, torch.int64)):
+            raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
+        if a.is_floating_point() and not bool(torch.isfinite(a).all()):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        return a.to(dtype=torch.float64, device=device if device is not None else a.device)
+    return torch.as_tensor(as_array(a, name), dtype=torch.float64, device=device)
+
+
+def _check_alpha(alpha):
+    if isinstance(alpha, str):
+        if alpha not in ("loo", "gcv"):
+            raise ValueError(f"alpha must be a non-negative number, 'loo' or 'gcv', got {alpha!r}")
+        return alpha
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not np.isfinite(alpha) or alpha < 0:
+        raise ValueError(f"alpha must be a non-negative number, 'loo' or 'gcv', got {alpha!r}")
+    return float(alpha)
+
+
+class Ridge:
+    """Ridge regression with an unpenalised intercept.
+
+    Parameters
+    ----------
+    alpha : float or {"loo", "gcv"}, default 1e-6
+        Regularisation strength, or the criterion that chooses it from ``alphas``.
+    alphas : sequence of float, optional
+        The grid searched when ``alpha`` is a criterion (default 1e-10 .. 1e3).
+
+    Attributes
+    ----------
+    coef_ : torch.Tensor (n_features, n_targets)
+    intercept_ : torch.Tensor (n_targets,)
+    alpha_ : float
+        The alpha used (chosen, if ``alpha`` was a criterion).
+    cv_scores_ : ndarray or None
+        Mean squared LOO residual, or GCV score, per grid value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(50, 3)); y = X @ [1.0, -2.0, 0.5] + 3
+    >>> r = Ridge(alpha=1e-9).fit(X, y)
+    >>> np.round(r.coef_[:, 0].numpy(), 6).tolist(), round(float(r.intercept_[0]), 6)
+    ([1.0, -2.0, 0.5], 3.0)
+    >>> Ridge(alpha="loo").fit(X, y).alpha_ < 1e-3
+    True
+    """
+
+    def __init__(self, alpha=1e-6, alphas=None):
+        self.alpha = _check_alpha(alpha)
+        grid = DEFAULT_ALPHAS if alphas is None else tuple(float(a) for a in alphas)
+        if not grid or any(not np.isfinite(a) or a < 0 for a in grid):
+            raise ValueError("alphas must be a non-empty sequence of non-negative numbers")
+        self.alphas = grid
+        self._stats = None
+
+    # -- one-shot fit --
+    def fit(self, X, y) -> "Ridge":
+        X, Y, self._y_1d = self._check_xy(X, y)
+        n = X.shape[0]
+        x_mean, y_mean = X.mean(0), Y.mean(0)
+        Xc, Yc = X - x_mean, Y - y_mean
+        U, s, Vt = torch.linalg.svd(Xc, full_matrices=False)
+        UtY = U.T @ Yc
+        s2 = s * s
+        if isinstance(self.alpha, str):
+            scores = []
+            U2 = U * U
+            for a in self.alphas:
+                shrink = s2 / (s2 + a)
+                fitted = U @ (shrink[:, None] * UtY)
+                resid = Yc - fitted
+                if self.alpha == "loo":
+                    h = 1.0 / n + U2 @ shrink
+                    scores.append(float(((resid / (1 - h)[:, None]) ** 2).mean()))
+                else:
+                    dof = 1.0 + float(shrink.sum())
+                    scores.append(float((resid**2).mean() / (1 - dof / n) ** 2))
+            self.cv_scores_ = np.array(scores)
+            self.alpha_ = self.alphas[int(np.nanargmin(self.cv_scores_))]
+        else:
+            self.cv_scores_ = None
+            self.alpha_ = self.alpha
+        d = torch.where(s2 + self.alpha_ > 0, s / (s2 + self.alpha_), torch.zeros_like(s))
+        self.coef_ = Vt.T @ (d[:, None] * UtY)
+        self.intercept_ = y_mean - x_mean @ self.coef_
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    # -- streaming fit --
+    def partial_fit(self, X, y) -> "Ridge":
+        """Add a block of samples to the sufficient statistics (call :meth:`finalize` after)."""
+        if self.alpha == "loo":
+            raise ValueError("alpha='loo' needs every sample at once; use fit(), a fixed alpha or 'gcv'")
+        X, Y, y_1d = self._check_xy(X, y, min_samples=1)
+        if self._stats is None:
+            self._stats = {"n": 0, "sx": 0, "sy": 0, "xx": 0, "xy": 0, "yy": 0, "y_1d": y_1d,
+                           "shape": (X.shape[1], Y.shape[1])}
+        elif self._stats["shape"] != (X.shape[1], Y.shape[1]):
+            raise ValueError(f"partial_fit blocks must keep (n_features, n_targets) = "
+                             f"{self._stats['shape']}, got {(X.shape[1], Y.shape[1])}")
+        st = self._stats
+        st["n"] += X.shape[0]
+        st["sx"] = st["sx"] + X.sum(0)
+        st["sy"] = st["sy"] + Y.sum(0)
+        st["xx"] = st["xx"] + X.T @ X
+        st["xy"] = st["xy"] + X.T @ Y
+        st["yy"] = st["yy"] + (Y * Y).sum(0)
+        return self
+
+    def finalize(self) -> "Ridge":
+        st = self._stats
+        if st is None or st["n"] < 2:
+            raise ValueError("finalize needs at least 2 samples added by partial_fit")
+        n = st["n"]
+        mx, my = st["sx"] / n, st["sy"] / n
+        G = st["xx"] - n * torch.outer(mx, mx)
+        C = st["xy"] - n * torch.outer(mx, my)
+        syy = st["yy"] - n * my * my
+        lam, V = torch.linalg.eigh(G)
+        lam = lam.clamp(min=0)
+        VtC = V.T @ C
+        if self.alpha == "gcv":
+            scores = []
+            for a in self.alphas:
+                inv = torch.where(lam + a > 0, 1 / (lam + a), torch.zeros_like(lam))
+                # RSS = syy - 2 W^T C + W^T G W with W = V inv V^T C
+                rss = syy - ((2 * inv - lam * inv * inv)[:, None] * VtC**2).sum(0)
+                dof = 1.0 + float((lam * inv).sum())
+                scores.append(float(rss.clamp(min=0).mean() / n / (1 - dof / n) ** 2))
+            self.cv_scores_ = np.array(scores)
+            self.alpha_ = self.alphas[int(np.nanargmin(self.cv_scores_))]
+        else:
+            self.cv_scores_ = None
+            self.alpha_ = self.alpha
+        inv = torch.where(lam + self.alpha_ > 0, 1 / (lam + self.alpha_), torch.zeros_like(lam))
+        self.coef_ = V @ (inv[:, None] * VtC)
+        self.intercept_ = my - mx @ self.coef_
+        self.n_features_in_ = G.shape[0]
+        self._y_1d = st["y_1d"]
+        self._stats = None
+        return self
+
+    def predict(self, X):
+        """Predictions, ``(n,)`` if the targets were 1-D, else ``(n, n_targets)``; type follows ``X``."""
+        if not hasattr(self, "coef_"):
+            raise ValueError("this Ridge is not fitted yet; call fit() first")
+        is_tensor = isinstance(X, torch.Tensor)
+        Xt = _as_tensor(X, "X", device=self.coef_.device)
+        if Xt.ndim != 2 or Xt.shape[1] != self.n_features_in_:
+            raise ValueError(f"X must have shape (n_samples, {self.n_features_in_}), got {tuple(Xt.shape)}")
+        out = Xt @ self.coef_ + self.intercept_
+        if self._y_1d:
+            out = out[:, 0]
+        return out if is_tensor else out.cpu().numpy()
+
+    @staticmethod
+    def _check_xy(X, y, min_samples: int = 2):
+        Xt = _as_tensor(X, "X")
+        Yt = _as_tensor(y, "y", device=Xt.device)
+        if Xt.ndim != 2:
+            raise ValueError(f"X must have shape (n_samples, n_features), got {tuple(Xt.shape)}")
+        if Yt.ndim not in (1, 2):
+            raise ValueError(f"y must have shape (n_samples,) or (n_samples, n_targets), got {tuple(Yt.shape)}")
+        if Yt.shape[0] != Xt.shape[0]:
+            raise ValueError(f"y has {Yt.shape[0]} samples but X has {Xt.shape[0]}")
+        if Xt.shape[0] < min_samples:
+            raise ValueError(f"ridge needs at least {min_samples} samples, got {Xt.shape[0]}")
+        y_1d = Yt.ndim == 1
+        return Xt, (Yt[:, None] if y_1d else Yt), y_1d
