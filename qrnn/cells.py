@@ -196,9 +196,10 @@ class QLSTM(QuantumReservoir):
         h, c = state
         out = []
         for x in xs:
-            f, i, g, o = gates(torch.cat((x, h)))
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h_full, y = heads(torch.sigmoid(o) * torch.tanh(c))
+            z = gates(torch.cat((x, h)))
+            f, i, _, o = torch.sigmoid(z)  # one call for the three sigmoid gates
+            c = f * c + i * torch.tanh(z[2])
+            h_full, y = heads(o * torch.tanh(c))
             h = h_full[: self.hidden_size]
             if self.features == "output":
                 out.append(y)

@@ -113,6 +113,18 @@ class VQC:
         with np.errstate(over="ignore"):  # x*x -> inf is fine: arctan(inf) = pi/2
             return np.stack((np.arctan(x), np.arctan(x * x)), axis=-1).reshape(*x.shape[:-1], -1)
 
+    def input_angle_trig(self, x: torch.Tensor):
+        """``cos t`` and ``sin t`` of every encoding angle, batch last.
+
+        ``x`` is a tensor ``(n_inputs, B)``; both results are ``(2 n_inputs, B)``
+        in :meth:`input_angles` order. For ``t = arctan(u)``:
+        ``cos t = 1 / sqrt(1 + u^2)``, ``sin t = u / sqrt(1 + u^2)``
+        (``u`` capped at 1e18 in magnitude, as in :meth:`input_half_angle_trig`).
+        """
+        u = torch.stack((x, x * x), dim=1).reshape(2 * x.shape[0], x.shape[1]).clamp(-1e18, 1e18)
+        inv = torch.rsqrt(1 + u * u)
+        return inv, u * inv
+
     def input_half_angle_trig(self, x: torch.Tensor):
         """``cos(t/2)`` and ``sin(t/2)`` of every encoding angle, batch last.
 

@@ -47,15 +47,187 @@ def damped_shm(n_points: int = 240, t_max: float = 20.0, damping: float = 0.15,
     return sol.y[1]
 
 
+def bessel_j2(n_points: int = 256, x_min: float = 2.0, x_max: float = 100.0) -> np.ndarray:
+    """``J_2(x)`` on ``x = linspace(x_min, x_max, n_points)`` (scipy.special.jv).
+
+    Examples
+    --------
+    >>> bessel_j2(3, 2.0, 4.0).round(6).tolist()
+    [0.352834, 0.486091, 0.364128]
+    """
+    from scipy.special import jv
+
+    n_points = check_int(n_points, "n_points", minimum=2)
+    return jv(2, np.linspace(x_min, x_max, n_points))
+
+
+def delayed_quantum_control(t_start: float = -2.0, t_stop: float = 20.0, dt: float = 0.01) -> np.ndarray:
+    """``f(t) = sum_{n=0}^{10} exp(-10 (t - 2n)^2) exp(-t/16)`` on ``t = arange(t_start, t_stop, dt)``.
+
+    Examples
+    --------
+    >>> delayed_quantum_control().shape
+    (2200,)
+    """
+    if not dt > 0:
+        raise ValueError(f"dt must be > 0, got {dt}")
+    t = np.arange(t_start, t_stop, dt)
+    n = np.arange(11)[:, None]
+    return (np.exp(-10 * (t - 2 * n) ** 2) * np.exp(-t / 16)).sum(axis=0)
+
+
+def population_inversion(n_points: int = 400, t_max: float = 40.0, nbar: float = 5.0, g: float = 1.0,
+                         n_max: int | None = None) -> np.ndarray:
+    """Jaynes-Cummings collapse and revival: ``W(t) = sum_n P(n) cos(2 g sqrt(n+1) t)``.
+
+    The atom starts excited in a coherent field of mean photon number
+    ``nbar``; ``P(n)`` is Poisson. The sum runs to ``n_max`` (by default far
+    enough that the neglected probability is below 1e-15).
+
+    Examples
+    --------
+    >>> round(float(population_inversion(2)[0]), 12)
+    1.0
+    """
+    from scipy.stats import poisson
+
+    n_points = check_int(n_points, "n_points", minimum=2)
+    if not nbar > 0:
+        raise ValueError(f"nbar must be > 0, got {nbar}")
+    if n_max is None:
+        n_max = int(poisson.isf(1e-16, nbar)) + 10
+    n = np.arange(check_int(n_max, "n_max", minimum=1) + 1)
+    p = poisson.pmf(n, nbar)
+    t = np.linspace(0.0, t_max, n_points)
+    return (p[:, None] * np.cos(2 * g * np.sqrt(n + 1)[:, None] * t)).sum(axis=0)
+
+
+def _narma_recursion(u: np.ndarray, order: int, y0: float, coeffs=(0.3, 0.05, 1.5, 0.1)) -> np.ndarray:
+    a, b, c, d = coeffs
+    y = np.zeros(len(u))
+    y[0] = y0
+    for t in range(len(u) - 1):
+        lo = max(0, t - order + 1)
+        u_lag = u[t - order + 1] if t - order + 1 >= 0 else 0.0  # zero pre-history
+        y[t + 1] = a * y[t] + b * y[t] * y[lo:t + 1].sum() + c * u_lag * u[t] + d
+    return y
+
+
+def narma(n_steps: int = 300, order: int = 10, period: float = 300.0, y0: float = 0.196):
+    """NARMA-``order`` in the paper's deterministic form; returns ``(u, y)``.
+
+    ``u_t = 0.1 (sin(2 pi 2.11 t/T) sin(2 pi 3.73 t/T) sin(2 pi 4.11 t/T) + 1)``,
+    ``y_{t+1} = 0.3 y_t + 0.05 y_t sum_{j=0}^{order-1} y_{t-j} + 1.5 u_{t-order+1} u_t + 0.1``,
+    ``y_0 = 0.196``, zero pre-history. Windows of ``u`` predict ``y`` (not rescaled).
+    """
+    n_steps = check_int(n_steps, "n_steps", minimum=2)
+    order = check_int(order, "order", minimum=1)
+    t = np.arange(n_steps)
+    u = 0.1 * (np.sin(2 * np.pi * 2.11 * t / period) * np.sin(2 * np.pi * 3.73 * t / period)
+               * np.sin(2 * np.pi * 4.11 * t / period) + 1)
+    return u, _narma_recursion(u, order, y0)
+
+
+def narma10_stream(n_steps: int = 3200, seed=None):
+    """The classic streaming NARMA-10 benchmark; returns ``(u, y)``.
+
+    ``u_t ~ U(0, 0.5)`` i.i.d. from ``seed``; the NARMA recursion of
+    :func:`narma` with order 10, ``y_0 = 0`` and zero pre-history.
+    """
+    n_steps = check_int(n_steps, "n_steps", minimum=2)
+    u = np.random.default_rng(seed).uniform(0.0, 0.5, size=n_steps)
+    return u, _narma_recursion(u, 10, 0.0)
+
+
+def mackey_glass(n_steps: int = 2000, tau: float = 17.0, beta: float = 0.2, gamma: float = 0.1,
+                 power: float = 10.0, x0: float = 1.2, h: float = 0.1, sample_every: int = 10) -> np.ndarray:
+    """Mackey-Glass series by classic fourth-order Runge-Kutta.
+
+    ``dx/dt = beta x(t - tau) / (1 + x(t - tau)^power) - gamma x(t)``, with the
+    constant history ``x = x0`` for ``t <= 0``, step ``h`` (``tau / h`` must be
+    an integer; the delayed value at a half step is the mean of its two
+    neighbours), sampled every ``sample_every`` steps (every 1.0 time unit by
+    default).
+
+    Examples
+    --------
+    >>> mackey_glass(3).round(6).tolist()
+    [1.2, 1.117562, 1.042969]
+    """
+    n_steps = check_int(n_steps, "n_steps", minimum=1)
+    sample_every = check_int(sample_every, "sample_every", minimum=1)
+    lag = int(round(tau / h))
+    if lag < 1 or abs(lag * h - tau) > 1e-9 * tau:
+        raise ValueError(f"tau / h must be a positive integer, got tau={tau}, h={h}")
+    total = (n_steps - 1) * sample_every + 1
+    x = np.empty(lag + total)
+    x[: lag + 1] = x0
+
+    def f(xt, xd):
+        return beta * xd / (1 + xd**power) - gamma * xt
+
+    for i in range(lag, lag + total - 1):
+        xd0, xd1 = x[i - lag], x[i - lag + 1]
+        xm = 0.5 * (xd0 + xd1)
+        k1 = f(x[i], xd0)
+        k2 = f(x[i] + 0.5 * h * k1, xm)
+        k3 = f(x[i] + 0.5 * h * k2, xm)
+        k4 = f(x[i] + h * k3, xd1)
+        x[i + 1] = x[i] + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return x[lag::sample_every][:n_steps]
+
+
+class MinMaxScaler:
+    """Scale a series onto ``feature_range`` and back, remembering the fitted range.
+
+    Examples
+    --------
+    >>> sc = MinMaxScaler().fit([2.0, 4.0, 3.0])
+    >>> sc.transform([2.0, 4.0]).tolist(), sc.inverse_transform([0.0]).tolist()
+    ([-1.0, 1.0], [3.0])
+    """
+
+    def __init__(self, feature_range=(-1.0, 1.0)):
+        low, high = feature_range
+        if not low < high:
+            raise ValueError(f"feature_range must be (low, high) with low < high, got {feature_range}")
+        self.feature_range = (float(low), float(high))
+
+    def fit(self, series) -> "MinMaxScaler":
+        s = as_array(series, "series").astype(float)
+        if s.size < 2:
+            raise ValueError(f"series must have at least 2 values, got {s.size}")
+        self.min_, self.max_ = float(s.min()), float(s.max())
+        if self.max_ == self.min_:
+            raise ValueError("series is constant; min-max scaling is undefined")
+        return self
+
+    def _check(self):
+        if not hasattr(self, "min_"):
+            raise ValueError("this MinMaxScaler is not fitted yet; call fit() first")
+
+    def transform(self, series) -> np.ndarray:
+        self._check()
+        low, high = self.feature_range
+        s = as_array(series, "series").astype(float)
+        return low + (s - self.min_) * (high - low) / (self.max_ - self.min_)
+
+    def inverse_transform(self, scaled) -> np.ndarray:
+        self._check()
+        low, high = self.feature_range
+        s = as_array(scaled, "scaled").astype(float)
+        return self.min_ + (s - low) * (self.max_ - self.min_) / (high - low)
+
+    def fit_transform(self, series) -> np.ndarray:
+        return self.fit(series).transform(series)
+
+
 def minmax_scale(series, low: float = -1.0, high: float = 1.0) -> np.ndarray:
-    """Scale a 1-D series linearly onto ``[low, high]``."""
+    """Scale a 1-D series linearly onto ``[low, high]`` (see :class:`MinMaxScaler` to invert)."""
     s = as_array(series, "series").astype(float)
-    if s.ndim != 1 or s.size < 2:
-        raise ValueError(f"series must be 1-D with at least 2 values, got shape {s.shape}")
-    span = s.max() - s.min()
-    if span == 0:
-        raise ValueError("series is constant; min-max scaling is undefined")
-    return low + (s - s.min()) * (high - low) / span
+    if s.ndim != 1:
+        raise ValueError(f"series must be 1-D, got shape {s.shape}")
+    return MinMaxScaler((low, high)).fit_transform(s)
 
 
 def make_windows(series, window: int = 4, horizon: int = 1):

@@ -120,3 +120,19 @@ def test_bad_input(windows, make, match):
     X, y = windows
     with pytest.raises((ValueError, TypeError), match=match):
         make(X, y)
+
+
+def test_esn_on_streaming_narma10():
+    # The bar: 100 units, 2000 train / 1000 test steps after a washout, NRMSE < 0.4.
+    from experiments.narma10 import N_TEST, N_TRAIN, WASHOUT
+    from qrnn.metrics import nrmse
+    from qrnn.tasks import narma10_stream
+
+    u, y = narma10_stream(WASHOUT + N_TRAIN + N_TEST, seed=0)
+    X, Y = u[None, :, None], y[None, :]
+    n_fit = WASHOUT + N_TRAIN
+    est = ReservoirRegressor(ESN(1, 100, seed=0), alpha="gcv", washout=WASHOUT, readout="all")
+    est.fit(X[:, :n_fit], Y[:, :n_fit])
+    pred = est.predict(X)[0, n_fit:]  # one continuous run: the test steps follow the training ones
+    assert pred.shape == y[n_fit:].shape
+    assert nrmse(y[n_fit:], pred) < 0.4

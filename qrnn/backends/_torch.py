@@ -192,10 +192,9 @@ class _Encoding:
             v = np.stack([v, 0 * v], axis=-1).reshape(2, -1)
         return v
 
-    def _slot_trig(self, x: torch.Tensor):
-        """``(n, m, B)`` half-angle cosines and sines per wire and slot."""
-        c, s = self.vqc.input_half_angle_trig(x)
-        B = x.shape[1]
+    def _slot_trig(self, c: torch.Tensor, s: torch.Tensor):
+        """Per-angle cosines and sines ``(A, B)`` -> per wire and slot ``(n, m, B)``."""
+        B = c.shape[1]
         if not self.identity_layout:
             c = torch.cat((c, c.new_ones(1, B))).index_select(0, self.angle_index)
             s = torch.cat((s, s.new_zeros(1, B))).index_select(0, self.angle_index)
@@ -214,8 +213,8 @@ class _Encoding:
         B = x.shape[1]
         if self.m == 0:
             return self.bloch_maps[:, :, :1].expand(self.n, 4, B)
-        c, s = self._slot_trig(x)
-        trig = torch.stack((torch.ones_like(c), c * c - s * s, 2 * s * c), dim=2)
+        c, s = self._slot_trig(*self.vqc.input_angle_trig(x))
+        trig = torch.stack((torch.ones_like(c), c, s), dim=2)
         return torch.bmm(self.bloch_maps, self._slot_products(trig))
 
     def amplitudes(self, x: torch.Tensor) -> torch.Tensor:
@@ -224,16 +223,29 @@ class _Encoding:
         if self.m == 0:
             amp = self.amp_maps[:, :, :1].expand(self.n, 4, B)
         else:
-            c, s = self._slot_trig(x)
+            c, s = self._slot_trig(*self.vqc.input_half_angle_trig(x))
             amp = torch.bmm(self.amp_maps, self._slot_products(torch.stack((c, s), dim=2)))
         psi = _kron_columns(torch.complex(amp[:, 0::2], amp[:, 1::2]))
         return torch.cat((psi.real, psi.imag))
 
 
-class _Variational:
-    """The weight-only suffix, fused: CNOT blocks to permutations, local runs to 2x2s."""
+def _batched_kron(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``(K, p, p)`` and ``(K, q, q)`` -> ``(K, p q, p q)``, ``a`` on the more significant index."""
+    K, p, q = a.shape[0], a.shape[1], b.shape[1]
+    return (a[:, :, None, :, None] * b[:, None, :, None, :]).reshape(K, p * q, p * q)
 
-    def __init__(self, vqc: VQC, weights: torch.Tensor, cdtype):
+
+class _Variational:
+    """The weight-only suffix, fused.
+
+    Each CNOT block becomes one index permutation. The single-qubit gates
+    between them become one 2x2 per wire, then Kronecker blocks over up to
+    ``fuse`` consecutive wires (16x16 for 4). One block is one batched matrix
+    product over the state, so a layer takes ``n / fuse`` passes over memory
+    instead of ``n``; the state is memory-bound at many wires.
+    """
+
+    def __init__(self, vqc: VQC, weights: torch.Tensor, cdtype, fuse: int = 4):
         self.n = vqc.n_qubits
         self.K = K = weights.shape[0]
         flat = weights.reshape(K, -1)
@@ -243,10 +255,17 @@ class _Variational:
         perm = None
 
         def flush_local():
-            if pending:
-                wires = sorted(pending)
-                steps.append(("local", wires, torch.stack([pending[q] for q in wires], dim=1)))
-                pending.clear()
+            wires = sorted(pending)
+            while wires:
+                # a run of consecutive wires, at most `fuse` long
+                run = [wires.pop(0)]
+                while wires and wires[0] == run[-1] + 1 and len(run) < fuse:
+                    run.append(wires.pop(0))
+                block = pending[run[0]]
+                for q in run[1:]:
+                    block = _batched_kron(block, pending[q])
+                steps.append(("block", run[0], len(run), block))
+            pending.clear()
 
         def flush_perm():
             nonlocal perm
@@ -280,10 +299,13 @@ class _Variational:
             if step[0] == "perm":
                 state = state.index_select(1, step[1])
                 continue
-            _, wires, mats = step
-            for i, q in enumerate(wires):
-                s = state.reshape(K, 2**q, 2, 2 ** (n - q - 1) * B)
-                state = torch.einsum("kij,kajc->kaic", mats[:, i], s).reshape(K, D, B)
+            _, q0, k, mat = step
+            a, d, c = 2**q0, 2**k, 2 ** (n - q0 - k) * B
+            if a == 1:
+                state = torch.bmm(mat, state.reshape(K, d, c)).reshape(K, D, B)
+            else:  # bring the block's axis forward: one GEMM with a long inner run
+                t = state.reshape(K, a, d, c).transpose(1, 2).reshape(K, d, a * c)
+                state = torch.bmm(mat, t).reshape(K, d, a, c).transpose(1, 2).reshape(K, D, B)
         return state
 
     def unitaries(self, cdtype, device) -> torch.Tensor:
@@ -347,13 +369,18 @@ class _Compiled:
         z = torch.as_tensor(zs.T, dtype=cdtype, device=device)  # (D, n)
         # O[k, j] = U_k^dagger diag(z_j) U_k for every circuit k and measured wire j
         heis = torch.einsum("kai,aj,kab->kjib", U.conj(), z, U)
-        self.coeffs = _pauli_coefficients(heis.reshape(K * n, D, D), n)  # (K n, 4^n)
+        coeffs = _pauli_coefficients(heis.reshape(K * n, D, D), n)  # (K n, 4^n)
+        # Rows (output, Pauli index of wire 0), columns: the other wires. A step
+        # contracts wires 1.. with one matrix product and wire 0 with a
+        # multiply-and-sum, never building the 4^n-row Kronecker product.
+        self.coeffs = coeffs.reshape(K * n * 4, 4 ** (n - 1))
 
     def columns(self, v: torch.Tensor) -> torch.Tensor:
         n, B, K = self.vqc.n_qubits, v.shape[1], self.K
         if self.method == "heisenberg":
-            feats = _kron_columns(self.encoding.bloch(v))
-            return (self.coeffs @ feats).view(K, n, B)
+            bloch = self.encoding.bloch(v)
+            rest = self.coeffs @ _kron_columns(bloch[1:]) if n > 1 else self.coeffs.expand(-1, B)
+            return (rest.view(K * n, 4, B) * bloch[0]).sum(1).view(K, n, B)
         psi = self.encoding.amplitudes(v)
         if self.method == "unitary":
             phi = self.u_real @ psi
@@ -400,8 +427,8 @@ class TorchBackend(Backend):
     exact = True
     differentiable = True
 
-    def __init__(self, method: str = "auto", heisenberg_max_qubits: int = 3,
-                 unitary_max_qubits: int = 10, chunk_bytes: int = 512 * 2**20):
+    def __init__(self, method: str = "auto", heisenberg_max_qubits: int = 5,
+                 unitary_max_qubits: int = 8, chunk_bytes: int = 512 * 2**20):
         self.method = check_choice(method, "method", METHODS)
         self.heisenberg_max_qubits = check_int(heisenberg_max_qubits, "heisenberg_max_qubits", minimum=0)
         self.unitary_max_qubits = check_int(unitary_max_qubits, "unitary_max_qubits", minimum=0)
