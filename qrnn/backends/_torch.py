@@ -428,7 +428,7 @@ class TorchBackend(Backend):
     differentiable = True
 
     def __init__(self, method: str = "auto", heisenberg_max_qubits: int = 5,
-                 unitary_max_qubits: int = 8, chunk_bytes: int = 512 * 2**20):
+                 unitary_max_qubits: int = 7, chunk_bytes: int = 512 * 2**20):
         self.method = check_choice(method, "method", METHODS)
         self.heisenberg_max_qubits = check_int(heisenberg_max_qubits, "heisenberg_max_qubits", minimum=0)
         self.unitary_max_qubits = check_int(unitary_max_qubits, "unitary_max_qubits", minimum=0)
