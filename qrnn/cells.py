@@ -89,6 +89,14 @@ class QuantumReservoir(Reservoir):
     def n_qubits(self) -> int:
         return self.vqc.n_qubits
 
+    # QRNN and QGRU: features and state are the hidden vector; QLSTM overrides.
+    @property
+    def n_features(self) -> int:
+        return self.hidden_size
+
+    def _state_widths(self):
+        return (self.hidden_size,)
+
     def circuit_weights(self) -> list[np.ndarray]:
         """Angles of every VQC in SPEC order, each ``(n_layers, n_qubits, 3)``.
 
@@ -142,13 +150,6 @@ class QRNN(QuantumReservoir):
     """
 
     n_circuits = 1
-
-    @property
-    def n_features(self) -> int:
-        return self.hidden_size
-
-    def _state_widths(self):
-        return (self.hidden_size,)
 
     def _recur(self, xs, state):
         vqc = self._compile(0, 1)
@@ -228,13 +229,6 @@ class QGRU(QuantumReservoir):
     """
 
     n_circuits = 3
-
-    @property
-    def n_features(self) -> int:
-        return self.hidden_size
-
-    def _state_widths(self):
-        return (self.hidden_size,)
 
     def _recur(self, xs, state):
         Hs = self.hidden_size
