@@ -96,20 +96,23 @@ def qlstm_flops_per_sample_step(n: int, method: str) -> float:
 def throughput_section(device: str, B: int, T: int, skip_aer: bool, rng) -> list[dict]:
     X = rng.normal(size=(B, T, 1))
     rows = []
-    configs = [("torch", "auto"), ("torch", "heisenberg"), ("torch", "unitary"), ("torch", "gates")]
+    configs = [("torch", "auto"), ("torch", "auto, compile=True"), ("torch", "heisenberg"),
+               ("torch", "unitary"), ("torch", "gates")]
     if device == "cpu":
         configs += [("pennylane", "default.qubit (broadcast, no grad)")]
         if not skip_aer:
             configs += [("aer", "statevector, exact")]
     for backend, variant in configs:
         if backend == "torch":
-            res = QLSTM(1, 3, seed=0, backend=TorchBackend(variant), device=device)
+            method, _, extra = variant.partition(", ")
+            res = QLSTM(1, 3, seed=0, backend=TorchBackend(method), device=device,
+                        compile=extra == "compile=True")
             repeats = 3
         else:
             res = QLSTM(1, 3, seed=0, backend=backend)
             repeats = 1
         seconds = time_transform(res, X, device, repeats)
-        method = TorchBackend(variant).resolve_method(4) if backend == "torch" else None
+        method = TorchBackend(variant.split(",")[0]).resolve_method(4) if backend == "torch" else None
         rows.append({
             "backend": backend, "variant": variant, "method": method, "B": B, "T": T,
             "seconds": seconds, "sample_steps_per_s": B * T / seconds,
@@ -161,10 +164,12 @@ def main(argv=None):
     for T in (4, 100):
         by = {(r["backend"], r["variant"]): r for r in rows if r["T"] == T}
         torch_auto = by[("torch", "auto")]["sample_steps_per_s"]
-        s = {"torch_auto_sample_steps_per_s": torch_auto}
-        for (b, v), r in by.items():
+        torch_comp = by[("torch", "auto, compile=True")]["sample_steps_per_s"]
+        s = {"torch_auto_sample_steps_per_s": torch_auto, "torch_compiled_sample_steps_per_s": torch_comp}
+        for (b, _), r in by.items():
             if b != "torch":
                 s[f"torch_over_{b}"] = torch_auto / r["sample_steps_per_s"]
+                s[f"torch_compiled_over_{b}"] = torch_comp / r["sample_steps_per_s"]
         dense = [r["dense_flops_per_s"] for r in by.values() if r.get("dense_flops_per_s")]
         s["best_dense_fraction_of_gemm"] = max(dense) / rate if dense else None
         summary[f"T={T}"] = s

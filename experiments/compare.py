@@ -15,7 +15,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 
 from classical import ESN, GRU, LSTM, RNN
 from qrnn import QGRU, QLSTM, QRNN, ReservoirRegressor, Ridge

@@ -113,17 +113,37 @@ class VQC:
         with np.errstate(over="ignore"):  # x*x -> inf is fine: arctan(inf) = pi/2
             return np.stack((np.arctan(x), np.arctan(x * x)), axis=-1).reshape(*x.shape[:-1], -1)
 
-    def input_angle_trig(self, x: torch.Tensor):
+    INPUT_CAP = 1e18  # arctan is pi/2 to float64 precision beyond this
+
+    @staticmethod
+    def input_cap(dtype) -> float:
+        """The largest ``|x|`` the ``bounded`` fast paths accept for ``dtype``.
+
+        Beyond it ``arctan(x)`` and ``arctan(x**2)`` are ``pi/2`` to the
+        dtype's precision, and below it ``(x**2)**2`` stays finite: 1e18 in
+        float64, 1e9 in float32.
+        """
+        return 1e18 if dtype == torch.float64 else 1e9
+
+    def input_angle_trig(self, x: torch.Tensor, bounded: bool = False):
         """``cos t`` and ``sin t`` of every encoding angle, batch last.
 
         ``x`` is a tensor ``(n_inputs, B)``; both results are ``(2 n_inputs, B)``
         in :meth:`input_angles` order. For ``t = arctan(u)``:
-        ``cos t = 1 / sqrt(1 + u^2)``, ``sin t = u / sqrt(1 + u^2)``
-        (``u`` capped at 1e18 in magnitude, as in :meth:`input_half_angle_trig`).
+        ``cos t = 1 / sqrt(1 + u^2)``, ``sin t = u / sqrt(1 + u^2)``.
+        ``u`` is capped at ``INPUT_CAP`` in magnitude (no change to ``t``);
+        ``bounded=True`` says the caller already capped ``|x|`` at
+        :meth:`input_cap`, so that nothing can overflow.
         """
-        u = torch.stack((x, x * x), dim=1).reshape(2 * x.shape[0], x.shape[1]).clamp(-1e18, 1e18)
-        inv = torch.rsqrt(1 + u * u)
+        u = torch.stack((x, x * x), dim=1).reshape(2 * x.shape[0], x.shape[1])
+        if not bounded:
+            u = u.clamp(-self.INPUT_CAP, self.INPUT_CAP)
+        inv = torch.rsqrt(torch.addcmul(self._one(u), u, u))
         return inv, u * inv
+
+    @staticmethod
+    def _one(u: torch.Tensor) -> torch.Tensor:
+        return torch.ones((), dtype=u.dtype, device=u.device)
 
     def input_half_angle_trig(self, x: torch.Tensor):
         """``cos(t/2)`` and ``sin(t/2)`` of every encoding angle, batch last.
@@ -135,7 +155,8 @@ class VQC:
         finite ``u``. ``u`` is capped at 1e18 in magnitude, beyond which
         ``arctan(u)`` equals ``pi/2`` in float64 anyway.
         """
-        u = torch.stack((x, x * x), dim=1).reshape(2 * x.shape[0], x.shape[1]).clamp(-1e18, 1e18)
+        u = torch.stack((x, x * x), dim=1).reshape(2 * x.shape[0], x.shape[1])
+        u = u.clamp(-self.INPUT_CAP, self.INPUT_CAP)
         r = torch.hypot(torch.ones_like(u), u)
         c = torch.sqrt(0.5 + 0.5 / r)
         return c, u / (2 * r * c)

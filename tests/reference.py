@@ -50,7 +50,8 @@ def vqc_expvals(v, weights):
     for i, x in enumerate(v):
         psi = on_wire(H, i, n) @ psi
         psi = on_wire(ry(np.arctan(x)), i, n) @ psi
-        psi = on_wire(rz(np.arctan(x**2)), i, n) @ psi
+        with np.errstate(over="ignore"):  # x**2 -> inf gives arctan = pi/2, as it should
+            psi = on_wire(rz(np.arctan(x**2)), i, n) @ psi
     for layer in range(L):
         for d in (1, 2):
             for i in range(n):

@@ -111,3 +111,41 @@ def test_get_set_params_round_trip():
     assert not np.array_equal(res.circuit_weights()[0], clone.circuit_weights()[0])
     with pytest.raises(ValueError, match="invalid parameter 'hidden'"):
         res.set_params(hidden=2)
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_extreme_inputs_match_reference(cell):
+    # Capping the inputs inside the cells must not change any angle in float64.
+    cls, reference, _ = CELLS[cell]
+    X = np.array([[[1e300], [-1e20], [1e-300], [0.0], [-3.5], [1e9]]])
+    res = cls(1, 3, init="uniform", seed=11)
+    ref = reference(X, np.stack(res.circuit_weights()), 3)
+    np.testing.assert_allclose(res.transform(X), ref, rtol=0, atol=1e-10)
+    lo = cls(1, 3, init="uniform", seed=11, dtype="float32").transform(X)
+    assert np.all(np.isfinite(lo))
+    np.testing.assert_allclose(lo, ref, rtol=0, atol=1e-5)
+
+
+def test_compiled_step_matches_eager(rng):
+    X = random_inputs(rng, (16, 6, 1))
+    eager = QLSTM(1, 3, seed=4, init="uniform", features="all").transform(X)
+    fast = QLSTM(1, 3, seed=4, init="uniform", features="all", compile=True)
+    np.testing.assert_allclose(fast.transform(X), eager, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="compile=True is for frozen reservoirs"):
+        QLSTM(1, 3, compile=True, trainable=True)
+    with pytest.raises(ValueError, match="compile=True is for frozen reservoirs"):
+        QLSTM(1, 3, compile=True, backend="aer")
+
+
+def test_compiled_step_falls_back_with_a_warning(rng, monkeypatch):
+    def broken(fn, **kwargs):
+        def run(*a, **k):
+            raise RuntimeError("no compiler here")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    X = random_inputs(rng, (3, 4, 1))
+    res = QGRU(1, 3, seed=1, compile=True)
+    with pytest.warns(RuntimeWarning, match="no compiler here"):
+        out = res.transform(X)
+    np.testing.assert_array_equal(out, QGRU(1, 3, seed=1).transform(X))

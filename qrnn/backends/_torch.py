@@ -165,6 +165,7 @@ class _Encoding:
         amps = np.stack(amps)
         real = np.stack([amps[:, 0].real, amps[:, 0].imag, amps[:, 1].real, amps[:, 1].imag], axis=1)
         self.amp_maps = torch.as_tensor(real, dtype=rdtype, device=device)
+        self._ones = None
 
     def _bloch_map(self, gates) -> np.ndarray:
         v = np.array([[0.0], [0.0], [1.0]])
@@ -208,13 +209,15 @@ class _Encoding:
             feats = (feats[:, :, None, :] * trig[:, j, None, :, :]).flatten(1, 2)
         return feats
 
-    def bloch(self, x: torch.Tensor) -> torch.Tensor:
+    def bloch(self, x: torch.Tensor, bounded: bool = False) -> torch.Tensor:
         """Inputs ``(n_inputs, B)`` -> homogeneous Bloch vectors ``(n, 4, B)``."""
         B = x.shape[1]
         if self.m == 0:
             return self.bloch_maps[:, :, :1].expand(self.n, 4, B)
-        c, s = self._slot_trig(*self.vqc.input_angle_trig(x))
-        trig = torch.stack((torch.ones_like(c), c, s), dim=2)
+        c, s = self._slot_trig(*self.vqc.input_angle_trig(x, bounded))
+        if self._ones is None or self._ones.shape != c.shape or self._ones.dtype != c.dtype:
+            self._ones = torch.ones_like(c)  # reused every step of a sequence
+        trig = torch.stack((self._ones, c, s), dim=2)
         return torch.bmm(self.bloch_maps, self._slot_products(trig))
 
     def amplitudes(self, x: torch.Tensor) -> torch.Tensor:
@@ -375,10 +378,11 @@ class _Compiled:
         # multiply-and-sum, never building the 4^n-row Kronecker product.
         self.coeffs = coeffs.reshape(K * n * 4, 4 ** (n - 1))
 
-    def columns(self, v: torch.Tensor) -> torch.Tensor:
+    def columns(self, v: torch.Tensor, bounded: bool = False) -> torch.Tensor:
+        """``bounded=True``: the caller guarantees ``|v| <= VQC.input_cap(dtype)`` (cells cap inputs once)."""
         n, B, K = self.vqc.n_qubits, v.shape[1], self.K
         if self.method == "heisenberg":
-            bloch = self.encoding.bloch(v)
+            bloch = self.encoding.bloch(v, bounded)
             rest = self.coeffs @ _kron_columns(bloch[1:]) if n > 1 else self.coeffs.expand(-1, B)
             return (rest.view(K * n, 4, B) * bloch[0]).sum(1).view(K, n, B)
         psi = self.encoding.amplitudes(v)

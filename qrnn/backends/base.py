@@ -69,6 +69,6 @@ class NumpyCompiled:
         return torch.as_tensor(out, dtype=x.dtype if x.is_floating_point() else torch.float64,
                                device=x.device)
 
-    def columns(self, v: torch.Tensor) -> torch.Tensor:
+    def columns(self, v: torch.Tensor, bounded: bool = False) -> torch.Tensor:
         """Batch-last form used by the cells: ``(n_inputs, B) -> (K, n, B)``."""
         return self(v.transpose(0, 1)).transpose(1, 2)
