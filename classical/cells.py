@@ -45,6 +45,9 @@ class _TorchCellReservoir(Reservoir):
     def n_features(self) -> int:
         return self.hidden_size
 
+    def _reference_tensor(self):
+        return self.cell.weight_ih_l0
+
     def _run(self, x, state=None):
         if state is not None:
             state = _check_state(state, self.cell.weight_hh_l0.shape[1], x.shape[0], 1)[0]
@@ -181,6 +184,9 @@ class ESN(Reservoir):
     @property
     def n_features(self) -> int:
         return self.hidden_size
+
+    def _reference_tensor(self):
+        return self.W
 
     def _run(self, x, state=None):
         pre = x @ self.W_in.T + self.bias  # the input drive of every step at once

@@ -105,6 +105,9 @@ class QuantumReservoir(Reservoir):
     def n_qubits(self) -> int:
         return self.vqc.n_qubits
 
+    def _reference_tensor(self):
+        return self.weights
+
     # QRNN and QGRU: features and state are the hidden vector; QLSTM overrides.
     @property
     def n_features(self) -> int:

@@ -79,6 +79,23 @@ class Reservoir(torch.nn.Module):
     def device(self) -> torch.device:
         return self._device
 
+    def _reference_tensor(self) -> torch.Tensor:  # pragma: no cover - interface
+        """A tensor whose device and dtype are the reservoir's."""
+        raise NotImplementedError
+
+    def _apply(self, fn, *args, **kwargs):
+        # module.to(...), .double(), .cuda(): follow the moved tensors, and keep
+        # the constructor parameters in step so that clone() rebuilds the same.
+        out = super()._apply(fn, *args, **kwargs)
+        ref = self._reference_tensor()
+        if ref.dtype not in DTYPES.values():
+            raise ValueError(f"reservoirs compute in float64 or float32, not {ref.dtype}")
+        self._device, self._dtype = ref.device, ref.dtype
+        self.dtype = next(k for k, v in DTYPES.items() if v == ref.dtype)
+        if torch.device(self.device_name) != ref.device:
+            self.device_name = str(ref.device)
+        return out
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Features of a batch of sequences, ``(B, T, input_size) -> (B, T, n_features)``."""
         check_tensor_batch(x, self.input_size, "x")

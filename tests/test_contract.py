@@ -109,3 +109,18 @@ def test_cuda_matches_cpu(name, rng):
     out = gpu(torch.as_tensor(X, device="cuda"))
     assert out.device.type == "cuda"
     np.testing.assert_allclose(out.cpu().numpy(), FACTORIES[name](seed=9).transform(X), rtol=0, atol=1e-10)
+
+
+def test_module_to_changes_where_it_computes(name, rng):
+    X = random_inputs(rng, (2, 4, 2), scale=1.0)
+    ref = FACTORIES[name](seed=10).transform(X)
+    res = FACTORIES[name](seed=10).to(torch.float32)
+    assert res.get_params()["dtype"] == "float32"
+    out = res(torch.as_tensor(X, dtype=torch.float32))
+    assert out.dtype == torch.float32
+    np.testing.assert_allclose(res.transform(X), ref, rtol=0, atol=5e-5)
+    back = res.double()
+    np.testing.assert_allclose(back.transform(X), ref, rtol=0, atol=5e-5)  # float32-rounded weights
+    np.testing.assert_array_equal(clone(res).transform(X), FACTORIES[name](seed=10).transform(X))
+    with pytest.raises(ValueError, match="float64 or float32"):
+        FACTORIES[name](seed=10).to(torch.float16)
