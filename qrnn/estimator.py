@@ -22,7 +22,9 @@ class ReservoirRegressor(RegressorMixin, BaseEstimator):
     alpha : float or {"loo", "gcv"}, default 1e-6
         Ridge strength, or the criterion that chooses it from ``alphas``.
     washout : int, default 0
-        Steps at the start of every sequence left out of the fit (``readout="all"``).
+        Steps at the start of every sequence left out of the fit and the score
+        (``readout="all"``). Every sequence must be longer than ``washout``,
+        with either readout.
     readout : {"last", "all"}, default "last"
         ``"last"``: one prediction per sequence, from its last step (the paper's
         setting: windows predicting the next value). ``"all"``: a prediction at

@@ -85,6 +85,8 @@ def memory_capacity(reservoir, max_delay: int = 20, n_train: int = 2000, n_test:
         raise ValueError(f"memory_capacity needs a reservoir with input_size=1, got {reservoir.input_size}")
     max_delay = check_int(max_delay, "max_delay", minimum=1)
     washout = check_int(washout, "washout", minimum=max_delay)
+    n_train = check_int(n_train, "n_train", minimum=2)
+    n_test = check_int(n_test, "n_test", minimum=2)
     rng = np.random.default_rng(seed)
     total = washout + n_train + n_test
     u = rng.uniform(-1, 1, size=total)

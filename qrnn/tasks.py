@@ -6,7 +6,17 @@ from __future__ import annotations
 
 import numpy as np
 
+import numbers
+
 from ._validation import as_array, check_int
+
+
+def _check_real(value, name: str, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if positive and not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return float(value)
 
 
 def sine(n_points: int = 200, periods: float = 4.0) -> np.ndarray:
@@ -37,6 +47,9 @@ def damped_shm(n_points: int = 240, t_max: float = 20.0, damping: float = 0.15,
     from scipy.integrate import solve_ivp
 
     n_points = check_int(n_points, "n_points", minimum=2)
+    t_max = _check_real(t_max, "t_max", positive=True)
+    for value, name in ((damping, "damping"), (g_over_l, "g_over_l"), (theta0, "theta0"), (omega0, "omega0")):
+        _check_real(value, name)
     t = np.linspace(0.0, t_max, n_points)
 
     def rhs(_, y):
@@ -58,6 +71,8 @@ def bessel_j2(n_points: int = 256, x_min: float = 2.0, x_max: float = 100.0) -> 
     from scipy.special import jv
 
     n_points = check_int(n_points, "n_points", minimum=2)
+    if not _check_real(x_min, "x_min") < _check_real(x_max, "x_max"):
+        raise ValueError(f"x_min must be < x_max, got {x_min} and {x_max}")
     return jv(2, np.linspace(x_min, x_max, n_points))
 
 
@@ -69,8 +84,9 @@ def delayed_quantum_control(t_start: float = -2.0, t_stop: float = 20.0, dt: flo
     >>> delayed_quantum_control().shape
     (2200,)
     """
-    if not dt > 0:
-        raise ValueError(f"dt must be > 0, got {dt}")
+    dt = _check_real(dt, "dt", positive=True)
+    if not _check_real(t_start, "t_start") < _check_real(t_stop, "t_stop"):
+        raise ValueError(f"t_start must be < t_stop, got {t_start} and {t_stop}")
     t = np.arange(t_start, t_stop, dt)
     n = np.arange(11)[:, None]
     return (np.exp(-10 * (t - 2 * n) ** 2) * np.exp(-t / 16)).sum(axis=0)
@@ -92,8 +108,9 @@ def population_inversion(n_points: int = 400, t_max: float = 40.0, nbar: float =
     from scipy.stats import poisson
 
     n_points = check_int(n_points, "n_points", minimum=2)
-    if not nbar > 0:
-        raise ValueError(f"nbar must be > 0, got {nbar}")
+    nbar = _check_real(nbar, "nbar", positive=True)
+    t_max = _check_real(t_max, "t_max", positive=True)
+    g = _check_real(g, "g")
     if n_max is None:
         n_max = int(poisson.isf(1e-16, nbar)) + 10
     n = np.arange(check_int(n_max, "n_max", minimum=1) + 1)
@@ -122,6 +139,8 @@ def narma(n_steps: int = 300, order: int = 10, period: float = 300.0, y0: float 
     """
     n_steps = check_int(n_steps, "n_steps", minimum=2)
     order = check_int(order, "order", minimum=1)
+    period = _check_real(period, "period", positive=True)
+    y0 = _check_real(y0, "y0")
     t = np.arange(n_steps)
     u = 0.1 * (np.sin(2 * np.pi * 2.11 * t / period) * np.sin(2 * np.pi * 3.73 * t / period)
                * np.sin(2 * np.pi * 4.11 * t / period) + 1)
@@ -156,6 +175,9 @@ def mackey_glass(n_steps: int = 2000, tau: float = 17.0, beta: float = 0.2, gamm
     """
     n_steps = check_int(n_steps, "n_steps", minimum=1)
     sample_every = check_int(sample_every, "sample_every", minimum=1)
+    tau, h = _check_real(tau, "tau", positive=True), _check_real(h, "h", positive=True)
+    for value, name in ((beta, "beta"), (gamma, "gamma"), (power, "power"), (x0, "x0")):
+        _check_real(value, name)
     lag = int(round(tau / h))
     if lag < 1 or abs(lag * h - tau) > 1e-9 * tau:
         raise ValueError(f"tau / h must be a positive integer, got tau={tau}, h={h}")
