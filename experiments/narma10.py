@@ -28,6 +28,8 @@ def reservoirs(seed: int):
     for cls in (QRNN, QLSTM, QGRU):
         for init in ("normal", "uniform"):
             yield f"{cls.__name__}(1, 3) {init}", cls(1, 3, init=init, seed=seed)
+            yield (f"{cls.__name__}(1, 3) {init}, all + <ZZ>",
+                   cls(1, 3, init=init, seed=seed, features="all", correlators=True))
     for cls in (RNN, LSTM, GRU):
         for hidden in (3, 100):
             yield f"{cls.__name__}(1, {hidden})", cls(1, hidden, seed=seed)

@@ -45,6 +45,11 @@ class QuantumReservoir(Reservoir):
     features : {"output", "state", "all"}, default "output"
         ``"output"``: the input of the paper's final linear layer;
         ``"state"``: the full recurrent state; ``"all"``: both, concatenated.
+    correlators : bool, default False
+        Append the two-qubit correlators ``<Z_i Z_j>`` (``i < j``, all wires)
+        of the circuit that feeds the readout at each step (QRNN: its VQC;
+        QLSTM: VQC6; QGRU: VQC3) to the features. They cost almost nothing
+        on a simulator and come from the same shots on hardware.
     device : str, default "cpu"
         Torch device of the weights and of the computation (``"cuda"`` for GPU).
     dtype : {"float64", "float32"}, default "float64"
@@ -64,7 +69,7 @@ class QuantumReservoir(Reservoir):
     n_circuits: int = 0
 
     def __init__(self, input_size, hidden_size, n_layers=2, init="normal", seed=None,
-                 backend="torch", shots=None, features="output", device="cpu",
+                 backend="torch", shots=None, features="output", correlators=False, device="cpu",
                  dtype="float64", trainable=False, compile=False):
         super().__init__()
         self.input_size = check_int(input_size, "input_size", minimum=1)
@@ -76,9 +81,10 @@ class QuantumReservoir(Reservoir):
         if not isinstance(trainable, bool):
             raise TypeError(f"trainable must be a bool, got {trainable!r}")
         self.trainable = trainable
-        if not isinstance(compile, bool):
-            raise TypeError(f"compile must be a bool, got {compile!r}")
-        self.compile = compile
+        for name, flag in (("compile", compile), ("correlators", correlators)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be a bool, got {flag!r}")
+        self.compile, self.correlators = compile, correlators
         self.backend, self.shots, self.device_name, self.dtype = backend, shots, device, dtype
         self._backend = get_backend(backend, shots=shots, seed=self.seed)
         if trainable and not self._backend.differentiable:
@@ -88,6 +94,8 @@ class QuantumReservoir(Reservoir):
         self._device = resolve_device(device)
         self._dtype = resolve_dtype(dtype)
         self.vqc = VQC(self.input_size + self.hidden_size, self.n_layers)
+        # The readout group also measures the correlators, when asked for.
+        self._readout_vqc = VQC(self.vqc.n_qubits, self.n_layers, correlators=correlators)
         self._compiled = {}
         self._compiled_step = None
         w = torch.as_tensor(init_weights(self.n_circuits, self.vqc, self.init, self.seed),
@@ -108,10 +116,15 @@ class QuantumReservoir(Reservoir):
     def _reference_tensor(self):
         return self.weights
 
+    @property
+    def n_correlators(self) -> int:
+        n = self.vqc.n_qubits
+        return n * (n - 1) // 2 if self.correlators else 0
+
     # QRNN and QGRU: features and state are the hidden vector; QLSTM overrides.
     @property
     def n_features(self) -> int:
-        return self.hidden_size
+        return self.hidden_size + self.n_correlators
 
     def _state_widths(self):
         return (self.hidden_size,)
@@ -125,23 +138,27 @@ class QuantumReservoir(Reservoir):
         w = self.weights.detach().cpu().numpy().astype(np.float64)
         return [w[k].copy() for k in range(self.n_circuits)]
 
-    def _compile(self, first: int, stop: int):
-        """The ``columns`` map of VQCs ``first..stop-1``: ``(n_inputs, B) -> (K, n, B)``.
+    def _compile(self, first: int, stop: int, readout: bool = False):
+        """The ``columns`` map of VQCs ``first..stop-1``: ``(n_inputs, B) -> (K, n_outputs, B)``.
+
+        ``readout=True`` marks the group that feeds the readout: it measures
+        the correlators too when the cell has ``correlators=True``.
 
         Frozen circuits are compiled once and kept (the paper's protocol calls
         ``transform`` on many short windows); trainable ones are compiled on
         every call, inside the autograd graph.
         """
         w = self.weights
+        vqc = self._readout_vqc if readout else self.vqc
         if self.trainable and w.requires_grad:
-            return partial(self._backend.compile(self.vqc, w[first:stop]).columns, bounded=True)
-        key = (first, stop, w.data_ptr(), w._version, w.device, w.dtype, id(self._backend))
+            return partial(self._backend.compile(vqc, w[first:stop]).columns, bounded=True)
+        key = (first, stop, readout, w.data_ptr(), w._version, w.device, w.dtype, id(self._backend))
         if key not in self._compiled:
             if len(self._compiled) > 8:  # stale entries from moved or rebuilt weights
                 self._compiled.clear()
             # bounded: _run caps the inputs; every other circuit input is a
             # tanh, a sigmoid product or an expectation value, all in [-1, 1].
-            self._compiled[key] = partial(self._backend.compile(self.vqc, w[first:stop]).columns, bounded=True)
+            self._compiled[key] = partial(self._backend.compile(vqc, w[first:stop]).columns, bounded=True)
         return self._compiled[key]
 
     def _run(self, x, state=None):
@@ -209,11 +226,12 @@ class QRNN(QuantumReservoir):
     n_circuits = 1
 
     def _make_step(self):
-        vqc, H = self._compile(0, 1), self.hidden_size
+        vqc, H, n, corr = self._compile(0, 1, readout=True), self.hidden_size, self.n_qubits, self.correlators
 
         def step(x, state):
-            h = torch.tanh(vqc(torch.cat((x, state[0])))[0, :H])
-            return h, (h,)
+            out = vqc(torch.cat((x, state[0])))[0]
+            h = torch.tanh(out[:H])
+            return (torch.cat((h, out[n:])) if corr else h), (h,)
 
         return step
 
@@ -243,27 +261,26 @@ class QLSTM(QuantumReservoir):
     @property
     def n_features(self) -> int:
         n, H = self.n_qubits, self.hidden_size
-        return {"output": n, "state": H + n, "all": 2 * n + H}[self.features]
+        return {"output": n, "state": H + n, "all": 2 * n + H}[self.features] + self.n_correlators
 
     def _state_widths(self):
         return (self.hidden_size, self.n_qubits)
 
     def _make_step(self):
-        gates, heads = self._compile(0, 4), self._compile(4, 6)
-        H, features = self.hidden_size, self.features
+        gates, heads = self._compile(0, 4), self._compile(4, 6, readout=True)
+        H, n, features, corr = self.hidden_size, self.n_qubits, self.features, self.correlators
 
         def step(x, state):
             h, c = state
             z = gates(torch.cat((x, h)))
             f, i, _, o = torch.sigmoid(z)  # one call for the three sigmoid gates
             c = f * c + i * torch.tanh(z[2])
-            h_full, y = heads(o * torch.tanh(c))
-            h = h_full[:H]
-            if features == "output":
-                return y, (h, c)
-            if features == "state":
-                return torch.cat((h, c)), (h, c)
-            return torch.cat((y, h, c)), (h, c)
+            h_full, y_full = heads(o * torch.tanh(c))
+            h, y = h_full[:H], y_full[:n]
+            if features == "output" and not corr:
+                return y, (h, c)  # the paper's readout: no copy
+            parts = {"output": (y,), "state": (h, c), "all": (y, h, c)}[features]
+            return torch.cat(parts + ((y_full[n:],) if corr else ())), (h, c)
 
         return step
 
@@ -288,13 +305,14 @@ class QGRU(QuantumReservoir):
     n_circuits = 3
 
     def _make_step(self):
-        gates, cand, Hs = self._compile(0, 2), self._compile(2, 3), self.hidden_size
+        gates, cand = self._compile(0, 2), self._compile(2, 3, readout=True)
+        Hs, n, corr = self.hidden_size, self.n_qubits, self.correlators
 
         def step(x, state):
             (H,) = state
             r, z = torch.sigmoid(gates(torch.cat((x, H)))[:, :Hs])
-            H_new = torch.tanh(cand(torch.cat((x, r * H)))[0, :Hs])
-            H = z * H + (1 - z) * H_new
-            return H, (H,)
+            out = cand(torch.cat((x, r * H)))[0]
+            H = z * H + (1 - z) * torch.tanh(out[:Hs])
+            return (torch.cat((H, out[n:])) if corr else H), (H,)
 
         return step

@@ -51,6 +51,10 @@ class VQC:
     n_inputs : int, optional
         Number of encoded input values, on wires ``0 .. n_inputs-1``; defaults
         to ``n_qubits``.
+    correlators : bool, default False
+        Also measure ``<Z_i Z_j>`` for every pair ``i < j`` (after the
+        ``<Z_k>``). On a simulator they cost almost nothing; on hardware they
+        come from the same Z-basis shots.
 
     Notes
     -----
@@ -66,8 +70,12 @@ class VQC:
     ['H', 'RY', 'RZ', 'CNOT', 'CNOT', 'RZ']
     """
 
-    def __init__(self, n_qubits: int, n_layers: int = 2, n_inputs: int | None = None):
+    def __init__(self, n_qubits: int, n_layers: int = 2, n_inputs: int | None = None,
+                 correlators: bool = False):
         self.n_qubits = check_int(n_qubits, "n_qubits", minimum=1)
+        if not isinstance(correlators, bool):
+            raise TypeError(f"correlators must be a bool, got {correlators!r}")
+        self.correlators = correlators
         self.n_layers = check_int(n_layers, "n_layers", minimum=1)
         n_inputs = self.n_qubits if n_inputs is None else n_inputs
         self.n_inputs = check_int(n_inputs, "n_inputs", minimum=0)
@@ -77,7 +85,8 @@ class VQC:
             )
 
     def __repr__(self) -> str:
-        return f"VQC(n_qubits={self.n_qubits}, n_layers={self.n_layers}, n_inputs={self.n_inputs})"
+        return (f"VQC(n_qubits={self.n_qubits}, n_layers={self.n_layers}, n_inputs={self.n_inputs}, "
+                f"correlators={self.correlators})")
 
     def __eq__(self, other) -> bool:
         return isinstance(other, VQC) and self._key() == other._key()
@@ -86,16 +95,31 @@ class VQC:
         return hash(self._key())
 
     def _key(self):
-        return (self.n_qubits, self.n_layers, self.n_inputs)
+        return (self.n_qubits, self.n_layers, self.n_inputs, self.correlators)
 
     @property
     def weight_shape(self) -> tuple[int, int, int]:
         return (self.n_layers, self.n_qubits, 3)
 
+    def observables(self) -> tuple[tuple[int, ...], ...]:
+        """The measured Pauli-Z products, as wire tuples, in output order.
+
+        ``(0,), (1,), ..., (n-1,)``, then with ``correlators`` the pairs
+        ``(0, 1), (0, 2), ..., (n-2, n-1)``.
+
+        >>> VQC(3, correlators=True).observables()
+        ((0,), (1,), (2,), (0, 1), (0, 2), (1, 2))
+        """
+        singles = tuple((k,) for k in range(self.n_qubits))
+        if not self.correlators:
+            return singles
+        pairs = tuple((i, j) for i in range(self.n_qubits) for j in range(i + 1, self.n_qubits))
+        return singles + pairs
+
     @property
     def n_outputs(self) -> int:
-        """Number of measured values, ``<Z_k>`` for every wire ``k``."""
-        return self.n_qubits
+        """Number of measured values (see :meth:`observables`)."""
+        return len(self.observables())
 
     @property
     def n_angles(self) -> int:

@@ -42,8 +42,9 @@ def cnot(control, target, n):
     return ka + kb
 
 
-def vqc_expvals(v, weights):
-    """<Z_k> on every wire of SPEC's circuit for one input vector ``v`` (len <= n)."""
+def vqc_expvals(v, weights, correlators=False):
+    """<Z_k> on every wire of SPEC's circuit for one input vector ``v`` (len <= n),
+    then, with ``correlators``, <Z_i Z_j> for i < j."""
     L, n, _ = weights.shape
     psi = np.zeros(2**n, dtype=complex)
     psi[0] = 1.0
@@ -60,7 +61,10 @@ def vqc_expvals(v, weights):
         for q in range(n):
             a, b, c = weights[layer, q]
             psi = on_wire(rz(c) @ ry(b) @ rz(a), q, n) @ psi
-    return np.array([np.real(psi.conj() @ on_wire(Z, k, n) @ psi) for k in range(n)])
+    ops = [on_wire(Z, k, n) for k in range(n)]
+    if correlators:
+        ops += [on_wire(Z, i, n) @ on_wire(Z, j, n) for i in range(n) for j in range(i + 1, n)]
+    return np.array([np.real(psi.conj() @ op @ psi) for op in ops])
 
 
 def sigmoid(x):

@@ -157,3 +157,27 @@ class TestCuda:
         np.testing.assert_allclose(gpu_res.transform(X), cpu, rtol=0, atol=1e-10)
         out = gpu_res(torch.as_tensor(X, device="cuda"))
         assert out.device.type == "cuda"
+
+
+@pytest.mark.parametrize("name", sorted(EXACT))
+@pytest.mark.parametrize("n_qubits,n_inputs", [(1, 1), (4, 4), (5, 2)])
+def test_correlators_match_reference(name, n_qubits, n_inputs, rng):
+    vqc = VQC(n_qubits, 2, n_inputs, correlators=True)
+    assert vqc.n_outputs == n_qubits + n_qubits * (n_qubits - 1) // 2
+    w = init_weights(2, vqc, "uniform", seed=int(rng.integers(1000)))
+    x = random_inputs(rng, (5, n_inputs))
+    out = evaluate(EXACT[name](), vqc, w, x)
+    ref = np.stack([[vqc_expvals(v, wk, correlators=True) for v in x] for wk in w])
+    assert out.shape == ref.shape
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-10)
+
+
+def test_shot_based_correlators_within_five_standard_errors(rng):
+    vqc = VQC(4, 2, correlators=True)
+    w = init_weights(2, vqc, "uniform", seed=9)
+    x = random_inputs(rng, (30, 4))
+    shots = 4000
+    exact = evaluate(TorchBackend(), vqc, w, x)
+    est = evaluate(AerBackend(shots=shots, seed=5), vqc, w, x)
+    se = np.sqrt(np.maximum(1 - exact**2, 1e-12) / shots)
+    assert (np.abs(est - exact) / se).max() < 5

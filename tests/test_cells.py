@@ -149,3 +149,62 @@ def test_compiled_step_falls_back_with_a_warning(rng, monkeypatch):
     with pytest.warns(RuntimeWarning, match="no compiler here"):
         out = res.transform(X)
     np.testing.assert_array_equal(out, QGRU(1, 3, seed=1).transform(X))
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("backend", ["torch", "pennylane", "aer"])
+def test_correlator_features(cell, backend, rng):
+    from tests.reference import vqc_expvals
+
+    cls, reference, _ = CELLS[cell]
+    X = random_inputs(rng, (2, 3, 1))
+    res = cls(1, 3, seed=3, init="uniform", correlators=True, backend=backend)
+    plain = cls(1, 3, seed=3, init="uniform")
+    out = res.transform(X)
+    assert out.shape == (2, 3, plain.n_features + 6) and res.n_features == plain.n_features + 6
+    np.testing.assert_allclose(out[..., :plain.n_features], plain.transform(X), rtol=0, atol=1e-10)
+    # the correlators of the readout circuit, recomputed from the reference's inputs to it
+    W = np.stack(res.circuit_weights())
+    readout_index = {"QRNN": 0, "QLSTM": 5, "QGRU": 2}[cell]
+    inputs = _readout_inputs(cell, X, W)
+    ref = np.array([[vqc_expvals(v, W[readout_index], correlators=True)[4:] for v in seq] for seq in inputs])
+    np.testing.assert_allclose(out[..., plain.n_features:], ref, rtol=0, atol=1e-10)
+
+
+def _readout_inputs(cell, X, W):
+    """Inputs of the readout circuit at every step, from the reference equations."""
+    from tests.reference import sigmoid, vqc_expvals
+
+    rows = []
+    for b in range(X.shape[0]):
+        h, c, seq = np.zeros(3), np.zeros(4), []
+        for t in range(X.shape[1]):
+            x = X[b, t]
+            v = np.concatenate([x, h])
+            if cell == "QRNN":
+                seq.append(v)
+                h = np.tanh(vqc_expvals(v, W[0])[:3])
+            elif cell == "QLSTM":
+                f, i = sigmoid(vqc_expvals(v, W[0])), sigmoid(vqc_expvals(v, W[1]))
+                g, o = np.tanh(vqc_expvals(v, W[2])), sigmoid(vqc_expvals(v, W[3]))
+                c = f * c + i * g
+                a = o * np.tanh(c)
+                seq.append(a)
+                h = vqc_expvals(a, W[4])[:3]
+            else:
+                r = sigmoid(vqc_expvals(v, W[0])[:3])
+                z = sigmoid(vqc_expvals(v, W[1])[:3])
+                u = np.concatenate([x, r * h])
+                seq.append(u)
+                h = z * h + (1 - z) * np.tanh(vqc_expvals(u, W[2])[:3])
+        rows.append(seq)
+    return rows
+
+
+def test_qlstm_correlators_with_every_feature_set(rng):
+    X = random_inputs(rng, (2, 3, 1))
+    for features in ("output", "state", "all"):
+        plain = QLSTM(1, 3, seed=2, features=features).transform(X)
+        corr = QLSTM(1, 3, seed=2, features=features, correlators=True).transform(X)
+        np.testing.assert_allclose(corr[..., : plain.shape[-1]], plain, rtol=0, atol=1e-12)
+        assert corr.shape[-1] == plain.shape[-1] + 6

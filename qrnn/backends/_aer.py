@@ -33,13 +33,16 @@ def build_qiskit_circuit(vqc: VQC, weights_flat: np.ndarray, measure: bool = Fal
     return qc
 
 
-def z_expectations_from_bits(packed: np.ndarray, n_qubits: int) -> np.ndarray:
-    """``<Z_q>`` per sample from a BitArray's packed bytes ``(B, shots, n_bytes)`` -> ``(B, n)``.
+def z_expectations_from_bits(packed: np.ndarray, n_qubits: int, observables) -> np.ndarray:
+    """Z-product estimates per sample from a BitArray's packed bytes ``(B, shots, n_bytes)``.
 
-    Qiskit packs classical bit 0 as the lowest bit of the last byte.
+    Returns ``(B, len(observables))``: for each wire tuple, the shot mean of
+    the product of ``1 - 2 b_w``. Qiskit packs classical bit 0 as the lowest
+    bit of the last byte.
     """
     bits = np.unpackbits(packed, axis=-1, bitorder="big")[..., ::-1][..., :n_qubits]
-    return 1.0 - 2.0 * bits.mean(axis=1)
+    z = 1.0 - 2.0 * bits  # (B, shots, n) eigenvalues of each Z_q, shot by shot
+    return np.stack([np.prod(z[..., list(w)], axis=-1).mean(axis=1) for w in observables], axis=1)
 
 
 class AerBackend(Backend):
@@ -99,7 +102,7 @@ class AerBackend(Backend):
         self.check_weights(vqc, weights)
         primitives = require("qiskit_aer.primitives", "backend 'aer'")
         w = weights.detach().cpu().numpy().reshape(weights.shape[0], -1).astype(np.float64)
-        n, K = vqc.n_qubits, w.shape[0]
+        n, K, obs = vqc.n_qubits, w.shape[0], vqc.observables()
         measure = self.shots is not None
         circuits = [build_qiskit_circuit(vqc, wk, measure=measure) for wk in w]
 
@@ -107,13 +110,15 @@ class AerBackend(Backend):
             estimator = primitives.EstimatorV2(
                 options={"default_precision": 0.0, "backend_options": self._backend_options()}
             )
-            observables = np.array(["I" * (n - 1 - k) + "Z" + "I" * k for k in range(n)]).reshape(n, 1)
+            # Qiskit's Pauli strings put qubit 0 rightmost.
+            labels = ["".join("Z" if q in wires else "I" for q in reversed(range(n))) for wires in obs]
+            observables = np.array(labels).reshape(len(obs), 1)
 
             def run(x: np.ndarray) -> np.ndarray:
                 angles = vqc.input_angles(x)
                 result = estimator.run([(qc, observables, angles) for qc in circuits]).result()
                 evs = np.stack([np.asarray(r.data.evs, dtype=np.float64) for r in result])
-                return evs.reshape(K, n, x.shape[0]).transpose(0, 2, 1)
+                return evs.reshape(K, len(obs), x.shape[0]).transpose(0, 2, 1)
 
             return NumpyCompiled(self, run, weights)
 
@@ -125,6 +130,6 @@ class AerBackend(Backend):
                 options={"backend_options": self._backend_options()},
             )
             result = sampler.run([(qc, angles) for qc in circuits]).result()
-            return np.stack([z_expectations_from_bits(r.data.meas.array, n) for r in result])
+            return np.stack([z_expectations_from_bits(r.data.meas.array, n, obs) for r in result])
 
         return NumpyCompiled(self, run_shots, weights)

@@ -68,8 +68,9 @@ class PennyLaneBackend(Backend):
         w = weights.detach().cpu().numpy().reshape(weights.shape[0], -1).astype(np.float64)
         gates = list(vqc.gates())
         classes = {"H": qml.Hadamard, "RX": qml.RX, "RY": qml.RY, "RZ": qml.RZ, "CNOT": qml.CNOT}
-        measurements = [qml.expval(qml.Z(k)) for k in range(vqc.n_qubits)]
-        n = vqc.n_qubits
+        measurements = [qml.expval(qml.prod(*[qml.Z(w) for w in wires]) if len(wires) > 1 else qml.Z(wires[0]))
+                        for wires in vqc.observables()]
+        n = vqc.n_outputs
 
         def run(x: np.ndarray) -> np.ndarray:
             angles = vqc.input_angles(x)

@@ -112,11 +112,11 @@ def _cnot_perm(n: int, control: int, target: int) -> np.ndarray:
     return idx ^ (cbit << (n - 1 - target))
 
 
-def _z_signs(n: int) -> np.ndarray:
-    """``(n, 2^n)``: entry ``[k, b]`` is the eigenvalue of ``Z_k`` on basis state ``b``."""
+def _z_signs(n: int, observables) -> np.ndarray:
+    """``(n_obs, 2^n)``: entry ``[o, b]`` is the eigenvalue of the Z product ``o`` on basis state ``b``."""
     idx = np.arange(2**n)[None, :]
-    bits = (idx >> (n - 1 - np.arange(n))[:, None]) & 1
-    return 1.0 - 2.0 * bits
+    z = 1.0 - 2.0 * ((idx >> (n - 1 - np.arange(n))[:, None]) & 1)  # (n, 2^n)
+    return np.stack([np.prod(z[list(wires)], axis=0) for wires in observables])
 
 
 def _kron_columns(vectors: torch.Tensor) -> torch.Tensor:
@@ -353,8 +353,9 @@ class _Compiled:
         self.chunk_bytes = backend.chunk_bytes
         self.encoding = _Encoding(vqc, rdtype, device)
         n, D = vqc.n_qubits, 2**vqc.n_qubits
+        self.n_obs = n_obs = vqc.n_outputs
         var = _Variational(vqc, weights, cdtype)
-        zs = _z_signs(n)
+        zs = _z_signs(n, vqc.observables())
         if self.method == "gates":
             self.var = var
             self.zsigns = torch.as_tensor(zs, dtype=rdtype, device=device)  # (n, D)
@@ -369,22 +370,22 @@ class _Compiled:
             # <Z_k> = sum_b z_k(b) (re_b^2 + im_b^2): signs repeated for both halves.
             self.zsigns2 = torch.as_tensor(np.concatenate((zs, zs), axis=1), dtype=rdtype, device=device)
             return
-        z = torch.as_tensor(zs.T, dtype=cdtype, device=device)  # (D, n)
-        # O[k, j] = U_k^dagger diag(z_j) U_k for every circuit k and measured wire j
+        z = torch.as_tensor(zs.T, dtype=cdtype, device=device)  # (D, n_obs)
+        # O[k, j] = U_k^dagger diag(z_j) U_k for every circuit k and observable j
         heis = torch.einsum("kai,aj,kab->kjib", U.conj(), z, U)
-        coeffs = _pauli_coefficients(heis.reshape(K * n, D, D), n)  # (K n, 4^n)
+        coeffs = _pauli_coefficients(heis.reshape(K * n_obs, D, D), n)  # (K n_obs, 4^n)
         # Rows (output, Pauli index of wire 0), columns: the other wires. A step
         # contracts wires 1.. with one matrix product and wire 0 with a
         # multiply-and-sum, never building the 4^n-row Kronecker product.
-        self.coeffs = coeffs.reshape(K * n * 4, 4 ** (n - 1))
+        self.coeffs = coeffs.reshape(K * n_obs * 4, 4 ** (n - 1))
 
     def columns(self, v: torch.Tensor, bounded: bool = False) -> torch.Tensor:
         """``bounded=True``: the caller guarantees ``|v| <= VQC.input_cap(dtype)`` (cells cap inputs once)."""
-        n, B, K = self.vqc.n_qubits, v.shape[1], self.K
+        n, B, K, n_obs = self.vqc.n_qubits, v.shape[1], self.K, self.n_obs
         if self.method == "heisenberg":
             bloch = self.encoding.bloch(v, bounded)
             rest = self.coeffs @ _kron_columns(bloch[1:]) if n > 1 else self.coeffs.expand(-1, B)
-            return (rest.view(K * n, 4, B) * bloch[0]).sum(1).view(K, n, B)
+            return (rest.view(K * n_obs, 4, B) * bloch[0]).sum(1).view(K, n_obs, B)
         psi = self.encoding.amplitudes(v)
         if self.method == "unitary":
             phi = self.u_real @ psi
