@@ -131,15 +131,12 @@ class ReservoirRegressor(RegressorMixin, BaseEstimator):
             ridge.fit(np.stack([f[-1] for f in F]), Y)
             self.y_ndim_ = Y.ndim
         elif self.chunk_size is not None:
-            for s, yi in zip(seqs, Y):
-                state = None
-                for start in range(0, len(s), self.chunk_size):
-                    F, state = self.reservoir.transform(s[None, start:start + self.chunk_size], state=state,
-                                                        return_state=True)
-                    lo = max(0, w - start)
-                    if lo < F.shape[1]:
-                        yy = yi[start + lo:start + F.shape[1]]
-                        ridge.partial_fit(F[0, lo:], yy)
+            targets = [np.stack(Y)] if arr is not None else [yi[None] for yi in Y]
+            for block, start, F in self._chunks(arr, seqs):
+                lo = max(0, w - start)
+                if lo < F.shape[1]:
+                    yy = targets[block][:, start + lo:start + F.shape[1]]
+                    ridge.partial_fit(F[:, lo:].reshape(-1, F.shape[2]), yy.reshape(-1, *yy.shape[2:]))
             ridge.finalize()
             self.y_ndim_ = Y[0].ndim
         else:
@@ -154,6 +151,20 @@ class ReservoirRegressor(RegressorMixin, BaseEstimator):
     def _features(self, arr, seqs):
         return list(self.reservoir.transform(arr if arr is not None else seqs))
 
+    def _chunks(self, arr, seqs):
+        """Yield ``(block, start, features (b, chunk, F))`` over time chunks, carrying the state.
+
+        Equal-length sequences run as one block (one batch); unequal ones as
+        one block each.
+        """
+        blocks = [arr] if arr is not None else [s[None] for s in seqs]
+        for b, block in enumerate(blocks):
+            state = None
+            for start in range(0, block.shape[1], self.chunk_size):
+                F, state = self.reservoir.transform(block[:, start:start + self.chunk_size], state=state,
+                                                    return_state=True)
+                yield b, start, F
+
     def _check_fitted(self):
         if not hasattr(self, "ridge_"):
             raise ValueError("this ReservoirRegressor is not fitted yet; call fit() first")
@@ -167,14 +178,11 @@ class ReservoirRegressor(RegressorMixin, BaseEstimator):
             F = self._features(arr, seqs)
             return self.ridge_.predict(np.stack([f[-1] for f in F]))
         if self.chunk_size is not None:
-            preds = []
-            for s in seqs:
-                state, parts = None, []
-                for start in range(0, len(s), self.chunk_size):
-                    F, state = self.reservoir.transform(s[None, start:start + self.chunk_size], state=state,
-                                                        return_state=True)
-                    parts.append(self.ridge_.predict(F[0]))
-                preds.append(np.concatenate(parts))
+            parts: dict[int, list] = {}
+            for b, _, F in self._chunks(arr, seqs):
+                p = self.ridge_.predict(F.reshape(-1, F.shape[2]))
+                parts.setdefault(b, []).append(p.reshape(F.shape[0], F.shape[1], *p.shape[1:]))
+            preds = [x for b in sorted(parts) for x in np.concatenate(parts[b], axis=1)]
         else:
             preds = [self.ridge_.predict(f) for f in self._features(arr, seqs)]
         return np.stack(preds) if arr is not None else preds

@@ -136,3 +136,17 @@ def test_esn_on_streaming_narma10():
     pred = est.predict(X)[0, n_fit:]  # one continuous run: the test steps follow the training ones
     assert pred.shape == y[n_fit:].shape
     assert nrmse(y[n_fit:], pred) < 0.4
+
+
+def test_chunked_batches_and_ragged_equal_whole(rng):
+    X = rng.uniform(0, 0.5, size=(3, 120, 1))
+    Y = np.stack([np.roll(X[:, :, 0], 1, axis=1), X[:, :, 0] ** 2], axis=-1)  # two targets
+    whole = ReservoirRegressor(ESN(1, 20, seed=3), washout=10, readout="all").fit(X, Y)
+    chunked = ReservoirRegressor(ESN(1, 20, seed=3), washout=10, readout="all", chunk_size=25).fit(X, Y)
+    assert chunked.predict(X).shape == (3, 120, 2)
+    np.testing.assert_allclose(chunked.predict(X), whole.predict(X), rtol=0, atol=1e-8)
+    seqs, ys = [X[0, :70], X[1], X[2, :33]], [Y[0, :70], Y[1], Y[2, :33]]
+    rag_whole = ReservoirRegressor(ESN(1, 20, seed=3), washout=10, readout="all").fit(seqs, ys)
+    rag_chunk = ReservoirRegressor(ESN(1, 20, seed=3), washout=10, readout="all", chunk_size=16).fit(seqs, ys)
+    for a, b in zip(rag_chunk.predict(seqs), rag_whole.predict(seqs)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-8)
