@@ -100,10 +100,6 @@ class QuantumReservoir(Reservoir):
         self._compiled_step = None
         w = torch.as_tensor(init_weights(self.n_circuits, self.vqc, self.init, self.seed),
                             dtype=self._dtype, device=self._device)
-        if "weights" in self._buffers:
-            del self._buffers["weights"]
-        if "weights" in self._parameters:
-            del self._parameters["weights"]
         if trainable:
             self.weights = torch.nn.Parameter(w)
         else:

@@ -9,6 +9,7 @@ and cut back to their own lengths.
 """
 from __future__ import annotations
 
+import abc
 import inspect
 
 import numpy as np
@@ -34,7 +35,7 @@ def resolve_dtype(dtype) -> torch.dtype:
     return DTYPES[dtype]
 
 
-class Reservoir(torch.nn.Module):
+class Reservoir(torch.nn.Module, metaclass=abc.ABCMeta):
     """Base class: a fixed random recurrent map from sequences to features.
 
     Subclasses define ``input_size``, ``n_features`` and :meth:`_run`, which
@@ -79,9 +80,9 @@ class Reservoir(torch.nn.Module):
     def device(self) -> torch.device:
         return self._device
 
-    def _reference_tensor(self) -> torch.Tensor:  # pragma: no cover - interface
+    @abc.abstractmethod
+    def _reference_tensor(self) -> torch.Tensor:
         """A tensor whose device and dtype are the reservoir's."""
-        raise NotImplementedError
 
     def _apply(self, fn, *args, **kwargs):
         # module.to(...), .double(), .cuda(): follow the moved tensors, and keep
@@ -101,8 +102,9 @@ class Reservoir(torch.nn.Module):
         check_tensor_batch(x, self.input_size, "x")
         return self._run(x.to(device=self._device, dtype=self._dtype))[0]
 
-    def _run(self, x: torch.Tensor, state=None):  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _run(self, x: torch.Tensor, state=None):
+        """Features ``(B, T, n_features)`` and the final state (see the class docstring)."""
 
     def transform(self, X, state=None, return_state: bool = False):
         """Run the reservoir on sequences and return their features.

@@ -171,3 +171,16 @@ def test_correlators_match_reference(name, n_qubits, n_inputs, rng):
     ref = np.stack([[vqc_expvals(v, wk, correlators=True) for v in x] for wk in w])
     assert out.shape == ref.shape
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["torch-heisenberg", "torch-gates", "pennylane", "aer"])
+def test_compiled_groups_reject_bad_inputs(name):
+    run = EXACT[name]().compile(VQC(3, 1), torch.zeros(1, 1, 3, 3, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"shape \(B >= 1, n_inputs=3\)"):
+        run(torch.zeros(4, 2, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"shape \(B >= 1, n_inputs=3\)"):
+        run(torch.zeros(0, 3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="NaN"):
+        run(torch.full((2, 3), float("nan"), dtype=torch.float64))
+    with pytest.raises(TypeError, match="real floating-point"):
+        run(np.zeros((2, 3)))

@@ -208,3 +208,13 @@ def test_qlstm_correlators_with_every_feature_set(rng):
         corr = QLSTM(1, 3, seed=2, features=features, correlators=True).transform(X)
         np.testing.assert_allclose(corr[..., : plain.shape[-1]], plain, rtol=0, atol=1e-12)
         assert corr.shape[-1] == plain.shape[-1] + 6
+
+
+def test_set_params_switches_between_frozen_and_trainable(rng):
+    res = QRNN(1, 2, seed=5)
+    res.set_params(trainable=True)
+    assert [n for n, _ in res.named_parameters()] == ["weights"] and "weights" not in dict(res.named_buffers())
+    res.set_params(trainable=False, seed=6)
+    assert not list(res.parameters()) and "weights" in dict(res.named_buffers())
+    X = random_inputs(rng, (2, 3, 1))
+    np.testing.assert_array_equal(res.transform(X), QRNN(1, 2, seed=6).transform(X))

@@ -120,7 +120,7 @@ class AerBackend(Backend):
                 evs = np.stack([np.asarray(r.data.evs, dtype=np.float64) for r in result])
                 return evs.reshape(K, len(obs), x.shape[0]).transpose(0, 2, 1)
 
-            return NumpyCompiled(self, run, weights)
+            return NumpyCompiled(self, run, weights, vqc)
 
         def run_shots(x: np.ndarray) -> np.ndarray:
             angles = vqc.input_angles(x)
@@ -132,4 +132,4 @@ class AerBackend(Backend):
             result = sampler.run([(qc, angles) for qc in circuits]).result()
             return np.stack([z_expectations_from_bits(r.data.meas.array, n, obs) for r in result])
 
-        return NumpyCompiled(self, run_shots, weights)
+        return NumpyCompiled(self, run_shots, weights, vqc)

@@ -91,4 +91,4 @@ class PennyLaneBackend(Backend):
                             for res in results])
             return out.transpose(0, 2, 1)
 
-        return NumpyCompiled(self, run, weights)
+        return NumpyCompiled(self, run, weights, vqc)

@@ -38,7 +38,7 @@ import torch
 
 from .._validation import check_choice, check_int
 from ..circuit import VQC
-from .base import Backend
+from .base import Backend, check_circuit_inputs
 
 METHODS = ("auto", "heisenberg", "unitary", "gates")
 
@@ -165,7 +165,6 @@ class _Encoding:
         amps = np.stack(amps)
         real = np.stack([amps[:, 0].real, amps[:, 0].imag, amps[:, 1].real, amps[:, 1].imag], axis=1)
         self.amp_maps = torch.as_tensor(real, dtype=rdtype, device=device)
-        self._ones = None
 
     def _bloch_map(self, gates) -> np.ndarray:
         v = np.array([[0.0], [0.0], [1.0]])
@@ -215,21 +214,18 @@ class _Encoding:
         if self.m == 0:
             return self.bloch_maps[:, :, :1].expand(self.n, 4, B)
         c, s = self._slot_trig(*self.vqc.input_angle_trig(x, bounded))
-        if self._ones is None or self._ones.shape != c.shape or self._ones.dtype != c.dtype:
-            self._ones = torch.ones_like(c)  # reused every step of a sequence
-        trig = torch.stack((self._ones, c, s), dim=2)
+        trig = torch.stack((torch.ones_like(c), c, s), dim=2)
         return torch.bmm(self.bloch_maps, self._slot_products(trig))
 
     def amplitudes(self, x: torch.Tensor) -> torch.Tensor:
-        """Inputs ``(n_inputs, B)`` -> product-state amplitudes, real then imaginary parts ``(2^(n+1), B)``."""
+        """Inputs ``(n_inputs, B)`` -> complex product-state amplitudes ``(2^n, B)``."""
         B = x.shape[1]
         if self.m == 0:
             amp = self.amp_maps[:, :, :1].expand(self.n, 4, B)
         else:
             c, s = self._slot_trig(*self.vqc.input_half_angle_trig(x))
             amp = torch.bmm(self.amp_maps, self._slot_products(torch.stack((c, s), dim=2)))
-        psi = _kron_columns(torch.complex(amp[:, 0::2], amp[:, 1::2]))
-        return torch.cat((psi.real, psi.imag))
+        return _kron_columns(torch.complex(amp[:, 0::2], amp[:, 1::2]))
 
 
 def _batched_kron(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -358,7 +354,7 @@ class _Compiled:
         zs = _z_signs(n, vqc.observables())
         if self.method == "gates":
             self.var = var
-            self.zsigns = torch.as_tensor(zs, dtype=rdtype, device=device)  # (n, D)
+            self.zsigns = torch.as_tensor(zs, dtype=rdtype, device=device)  # (n_obs, D)
             return
         U = var.unitaries(cdtype, device)  # (K, D, D)
         if self.method == "unitary":
@@ -388,21 +384,20 @@ class _Compiled:
             return (rest.view(K * n_obs, 4, B) * bloch[0]).sum(1).view(K, n_obs, B)
         psi = self.encoding.amplitudes(v)
         if self.method == "unitary":
-            phi = self.u_real @ psi
+            phi = self.u_real @ torch.cat((psi.real, psi.imag))
             return self.zsigns2 @ (phi * phi).view(K, -1, B)
         D = 2**n
-        psi_c = torch.complex(psi[:D], psi[D:])
         # Bound the (K, 2^n, chunk) working set; many wires make it large.
         chunk = max(1, min(B, self.chunk_bytes // (K * D * 16 * 3)))
         outs = []
         for start in range(0, B, chunk):
-            p = psi_c[:, start : start + chunk]
+            p = psi[:, start : start + chunk]
             state = self.var.apply(p.unsqueeze(0).expand(K, *p.shape))
             outs.append(self.zsigns @ (state.real.square() + state.imag.square()))
         return torch.cat(outs, dim=2)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.columns(x.transpose(0, 1)).transpose(1, 2)
+        return self.columns(check_circuit_inputs(self.vqc, x).transpose(0, 1)).transpose(1, 2)
 
 
 class TorchBackend(Backend):

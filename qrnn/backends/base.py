@@ -1,13 +1,15 @@
 """The backend contract: K circuits on B encoded inputs -> expectation values (K, B, n)."""
 from __future__ import annotations
 
+import abc
+
 import numpy as np
 import torch
 
 from ..circuit import VQC
 
 
-class Backend:
+class Backend(abc.ABC):
     """Evaluates groups of circuits that share one input.
 
     A backend's :meth:`compile` takes a circuit description and the weights of
@@ -30,12 +32,13 @@ class Backend:
     exact = True
     differentiable = False
 
-    def compile(self, vqc: VQC, weights: torch.Tensor):  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def compile(self, vqc: VQC, weights: torch.Tensor):
+        """The callable for ``K`` circuits with these weights (see the class docstring)."""
 
-    def to_config(self) -> dict:  # pragma: no cover - interface
+    @abc.abstractmethod
+    def to_config(self) -> dict:
         """JSON-serialisable constructor arguments, with ``"kind"``, for saving models."""
-        raise NotImplementedError
 
     @staticmethod
     def check_weights(vqc: VQC, weights: torch.Tensor) -> None:
@@ -48,11 +51,22 @@ class Backend:
             )
 
 
+def check_circuit_inputs(vqc: VQC, x) -> torch.Tensor:
+    """Validate inputs ``(B, n_inputs)`` given to a compiled circuit group directly."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"x must be a real floating-point torch.Tensor, got {type(x).__name__}")
+    if x.ndim != 2 or x.shape[1] != vqc.n_inputs or x.shape[0] == 0:
+        raise ValueError(f"x must have shape (B >= 1, n_inputs={vqc.n_inputs}), got {tuple(x.shape)}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("x contains NaN or infinite values")
+    return x
+
+
 class NumpyCompiled:
     """Adapter for backends that compute in numpy: tensors in, tensors out, no gradients."""
 
-    def __init__(self, backend: Backend, fn, weights: torch.Tensor):
-        self.backend, self.fn = backend, fn
+    def __init__(self, backend: Backend, fn, weights: torch.Tensor, vqc: VQC):
+        self.backend, self.fn, self.vqc = backend, fn, vqc
         if weights.requires_grad:
             raise ValueError(
                 f"backend {backend.name!r} is not differentiable; trainable circuits need "
@@ -60,6 +74,9 @@ class NumpyCompiled:
             )
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self._run(check_circuit_inputs(self.vqc, x))
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
         if x.requires_grad:
             raise ValueError(
                 f"backend {self.backend.name!r} is not differentiable; use backend='torch' "
@@ -71,4 +88,4 @@ class NumpyCompiled:
 
     def columns(self, v: torch.Tensor, bounded: bool = False) -> torch.Tensor:
         """Batch-last form used by the cells: ``(n_inputs, B) -> (K, n, B)``."""
-        return self(v.transpose(0, 1)).transpose(1, 2)
+        return self._run(v.transpose(0, 1)).transpose(1, 2)
