@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 
-from classical import ESN, GRU, LSTM, RNN
+from qrnn.classical import ESN, GRU, LSTM, RNN
 from qrnn import QGRU, QLSTM, QRNN, ReservoirRegressor, Ridge
 from qrnn.metrics import mse
 from qrnn.tasks import (bessel_j2, chronological_split, damped_shm, make_windows, minmax_scale, narma,

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 
-from classical import ESN, GRU, LSTM, RNN
+from qrnn.classical import ESN, GRU, LSTM, RNN
 from qrnn import QGRU, QLSTM, QRNN, Ridge
 from qrnn.metrics import nrmse
 from qrnn.tasks import narma10_stream

@@ -20,6 +20,54 @@ def check_int(value, name: str, *, minimum: int | None = None) -> int:
     return value
 
 
+def check_bool(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def check_real(value, name: str, *, low: float = -np.inf, high: float = np.inf,
+               low_open: bool = False, high_open: bool = False) -> float:
+    """A finite real number in the interval from ``low`` to ``high``.
+
+    The ends are closed unless ``low_open`` / ``high_open``. The message
+    names the interval: ``"> 0"``, ``">= 0"``, ``"in (0, 1]"``.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a finite real number, got {type(value).__name__} {value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    value = float(value)
+    below = value <= low if low_open else value < low
+    above = value >= high if high_open else value > high
+    if below or above:
+        if high == np.inf:
+            want = f"{'>' if low_open else '>='} {low:g}"
+        elif low == -np.inf:
+            want = f"{'<' if high_open else '<='} {high:g}"
+        else:
+            want = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be {want}, got {value!r}")
+    return value
+
+
+def check_fitted(obj, attributes) -> None:
+    """Raise scikit-learn's ``NotFittedError`` (a ``ValueError``) unless ``obj`` has ``attributes``.
+
+    The same exception and message as ``sklearn.utils.validation.check_is_fitted``,
+    for every fitted object of qrnn (estimators and readouts alike).
+    scikit-learn is imported only to raise: importing it costs more than a
+    second, which ``import qrnn`` should not pay.
+    """
+    names = (attributes,) if isinstance(attributes, str) else tuple(attributes)
+    if all(hasattr(obj, a) for a in names):
+        return
+    from sklearn.exceptions import NotFittedError
+
+    raise NotFittedError(f"This {type(obj).__name__} instance is not fitted yet. Call 'fit' with "
+                         "appropriate arguments before using this estimator.")
+
+
 def check_choice(value, name: str, choices) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")

@@ -13,12 +13,10 @@ from functools import partial
 import numpy as np
 import torch
 
-from ._validation import check_choice, check_int, check_seed
-from .backends import get_backend
+from ._validation import check_bool, check_choice, check_int, check_seed
+from .backends import Backend, backend_from_config, get_backend
 from .circuit import INITS, VQC, init_weights
-from .reservoir import Reservoir, resolve_device, resolve_dtype
-
-FEATURES = ("output", "state", "all")
+from .reservoir import FEATURES, Reservoir, resolve_device, resolve_dtype
 
 
 class QuantumReservoir(Reservoir):
@@ -57,20 +55,35 @@ class QuantumReservoir(Reservoir):
     trainable : bool, default False
         False freezes the angles (reservoir mode, stored as buffers); True makes
         them parameters for end-to-end training (needs ``backend="torch"``).
-    compile : bool, default False
+    use_torch_compile : bool, default False
         Compile one cell step with ``torch.compile`` (frozen reservoirs on the
         torch backend). It fuses the step's elementwise work into generated
         C++: about 1.6 times the throughput at 4 qubits, B = 1024 (see
         ``benchmarks/RESULTS.md``), after a one-time compilation of several
         seconds per input shape. Without a working compiler it falls back to
         the uncompiled step with a warning.
+    compile : bool, optional
+        Deprecated name of ``use_torch_compile`` (it hid
+        :meth:`torch.nn.Module.compile`); accepted with a
+        ``DeprecationWarning`` for one release.
+
+    Notes
+    -----
+    A frozen reservoir compiles its circuits once and keeps them for later
+    calls. They are rebuilt whenever the weights differ from those they were
+    built from (``load_state_dict``, an in-place edit, ``.to()``), on a
+    different device or dtype, or with another backend: the check compares
+    the weights' values once per call, so no edit can leave stale circuits.
     """
 
     n_circuits: int = 0
+    # 'compile' is only the deprecated alias: get_params reports it as None.
+    _param_attrs = {**Reservoir._param_attrs, "compile": "_compile_alias"}
+    _compile_alias = None
 
     def __init__(self, input_size, hidden_size, n_layers=2, init="normal", seed=None,
                  backend="torch", shots=None, features="output", correlators=False, device="cpu",
-                 dtype="float64", trainable=False, compile=False):
+                 dtype="float64", trainable=False, use_torch_compile=False, compile=None):
         super().__init__()
         self.input_size = check_int(input_size, "input_size", minimum=1)
         self.hidden_size = check_int(hidden_size, "hidden_size", minimum=1)
@@ -78,26 +91,26 @@ class QuantumReservoir(Reservoir):
         self.init = check_choice(init, "init", INITS)
         self.seed = check_seed(seed)
         self.features = check_choice(features, "features", FEATURES)
-        if not isinstance(trainable, bool):
-            raise TypeError(f"trainable must be a bool, got {trainable!r}")
-        self.trainable = trainable
-        for name, flag in (("compile", compile), ("correlators", correlators)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be a bool, got {flag!r}")
-        self.compile, self.correlators = compile, correlators
+        self.trainable = check_bool(trainable, "trainable")
+        if compile is not None:
+            warnings.warn("the 'compile' argument is renamed 'use_torch_compile' (it hid nn.Module.compile()); "
+                          "'compile' will be removed in the next release", DeprecationWarning, stacklevel=2)
+            use_torch_compile = compile
+        self.use_torch_compile = check_bool(use_torch_compile, "use_torch_compile")
+        self.correlators = check_bool(correlators, "correlators")
         self.backend, self.shots, self.device_name, self.dtype = backend, shots, device, dtype
         self._backend = get_backend(backend, shots=shots, seed=self.seed)
         if trainable and not self._backend.differentiable:
             raise ValueError(f"trainable=True needs a differentiable backend ('torch'), got {backend!r}")
-        if compile and (trainable or self._backend.name != "torch"):
-            raise ValueError("compile=True is for frozen reservoirs (trainable=False) on the torch backend")
+        if self.use_torch_compile and (trainable or self._backend.name != "torch"):
+            raise ValueError("use_torch_compile=True is for frozen reservoirs (trainable=False) on the "
+                             f"torch backend, got trainable={trainable}, backend={backend!r}")
         self._device = resolve_device(device)
         self._dtype = resolve_dtype(dtype)
         self.vqc = VQC(self.input_size + self.hidden_size, self.n_layers)
         # The readout group also measures the correlators, when asked for.
         self._readout_vqc = VQC(self.vqc.n_qubits, self.n_layers, correlators=correlators)
-        self._compiled = {}
-        self._compiled_step = None
+        self._clear_cache()
         w = torch.as_tensor(init_weights(self.n_circuits, self.vqc, self.init, self.seed),
                             dtype=self._dtype, device=self._device)
         if trainable:
@@ -108,6 +121,19 @@ class QuantumReservoir(Reservoir):
     @property
     def n_qubits(self) -> int:
         return self.vqc.n_qubits
+
+    def _config_params(self) -> dict:
+        params = self.get_params()
+        if isinstance(params["backend"], Backend):
+            params["backend"] = {"__backend__": params["backend"].to_config()}
+        return params
+
+    @classmethod
+    def _params_from_config(cls, params: dict) -> dict:
+        params = dict(params)
+        if isinstance(params.get("backend"), dict):
+            params["backend"] = backend_from_config(params["backend"]["__backend__"])
+        return params
 
     def _reference_tensor(self):
         return self.weights
@@ -148,14 +174,31 @@ class QuantumReservoir(Reservoir):
         vqc = self._readout_vqc if readout else self.vqc
         if self.trainable and w.requires_grad:
             return partial(self._backend.compile(vqc, w[first:stop]).columns, bounded=True)
-        key = (first, stop, readout, w.data_ptr(), w._version, w.device, w.dtype, id(self._backend))
+        key = (first, stop, readout)
         if key not in self._compiled:
-            if len(self._compiled) > 8:  # stale entries from moved or rebuilt weights
-                self._compiled.clear()
             # bounded: _run caps the inputs; every other circuit input is a
             # tanh, a sigmoid product or an expectation value, all in [-1, 1].
             self._compiled[key] = partial(self._backend.compile(vqc, w[first:stop]).columns, bounded=True)
         return self._compiled[key]
+
+    def _clear_cache(self):
+        self._compiled = {}
+        self._compiled_step = None
+        self._cache_source = None
+
+    def _validate_cache(self):
+        """Drop compiled circuits unless built from exactly the current weights and backend.
+
+        Comparing values (a few hundred numbers, once per call) rather than
+        torch's version counter catches every way of changing them:
+        ``load_state_dict``, ``.data`` edits, ``.to()``, ``set_params``.
+        """
+        w = self.weights.detach()
+        src = self._cache_source
+        if (src is None or src[1] is not self._backend or src[0].device != w.device
+                or src[0].dtype != w.dtype or src[0].shape != w.shape or not torch.equal(src[0], w)):
+            self._clear_cache()
+            self._cache_source = (w.clone(), self._backend)
 
     def _run(self, x, state=None):
         # The recurrence runs batch-last, (width, B), matching the backends'
@@ -176,15 +219,15 @@ class QuantumReservoir(Reservoir):
 
     def _step(self):
         """The cell's step ``(x_t (input_size, B), state) -> (features, state)``."""
-        step = self._make_step()
-        if not self.compile:
-            return step
-        # Rebuilt whenever the circuits are (moved or changed weights): the
-        # compiled step closes over them.
-        fingerprint = tuple(self._compiled)
-        if self._compiled_step is None or self._compiled_step[0] != fingerprint:
-            self._compiled_step = (fingerprint, _CompiledStep(step))
-        return self._compiled_step[1]
+        if not (self.trainable and self.weights.requires_grad):
+            self._validate_cache()
+        if not self.use_torch_compile:
+            return self._make_step()
+        # The compiled step closes over the compiled circuits, so it shares
+        # their lifetime (_validate_cache drops both).
+        if self._compiled_step is None:
+            self._compiled_step = _CompiledStep(self._make_step())
+        return self._compiled_step
 
 
 class _CompiledStep:

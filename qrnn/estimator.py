@@ -6,6 +6,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 
 from . import metrics
 from ._validation import as_array, check_batch, check_choice, check_int
+from .io import save
 from .readout import Ridge
 from .reservoir import Reservoir
 
@@ -201,7 +202,37 @@ class ReservoirRegressor(RegressorMixin, BaseEstimator):
         return metrics.r2(np.concatenate([yi[w:] for yi in Y]), np.concatenate([p[w:] for p in P]))
 
     def save(self, path) -> None:
-        """Write the fitted estimator, reservoir included, to ``path`` (no pickle)."""
-        from .io import save
-
+        """Write the estimator, reservoir and readout included, to ``path`` (``qrnn.save``; no pickle)."""
         save(self, path)
+
+    # -- persistence (see qrnn.io) --
+    def _to_record(self) -> dict:
+        params = self.get_params(deep=False)
+        children = {"reservoir": params.pop("reservoir")}
+        if params.get("alphas") is not None:
+            params["alphas"] = [float(a) for a in params["alphas"]]
+        fitted, arrays = {}, {}
+        for name, value in vars(self).items():  # fitted attributes: name_, by scikit-learn's convention
+            if not name.endswith("_") or name.startswith("_"):
+                continue
+            if isinstance(value, Ridge):
+                children[name] = value
+            elif isinstance(value, np.ndarray):
+                arrays[name] = value
+            else:
+                fitted[name] = value
+        return {"config": {"params": params, "fitted": fitted}, "arrays": arrays, "children": children}
+
+    @classmethod
+    def _from_record(cls, config, arrays, children):
+        est = cls(reservoir=children.pop("reservoir", None), **config["params"])
+        for name, value in {**config["fitted"], **arrays, **children}.items():
+            if not (name.isidentifier() and name.endswith("_") and not name.startswith("_")):
+                raise ValueError(f"{name!r} is not a fitted attribute")
+            setattr(est, name, value)
+        ridge = getattr(est, "ridge_", None)
+        if ridge is not None and (not isinstance(est.reservoir, Reservoir)
+                                  or ridge.n_features_in_ != est.reservoir.n_features):
+            raise ValueError(f"the readout takes {ridge.n_features_in_} features but the reservoir gives "
+                             f"{getattr(est.reservoir, 'n_features', None)}")
+        return est

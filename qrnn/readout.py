@@ -18,14 +18,14 @@
 """
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 import torch
 
-from ._validation import as_array
+from ._validation import as_array, check_fitted, check_real
 
 DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-10, 3, 27))
+CRITERIA = ("loo", "gcv")
 
 
 def _as_tensor(a, name: str, device=None) -> torch.Tensor:
@@ -40,12 +40,10 @@ def _as_tensor(a, name: str, device=None) -> torch.Tensor:
 
 def _check_alpha(alpha):
     if isinstance(alpha, str):
-        if alpha not in ("loo", "gcv"):
-            raise ValueError(f"alpha must be a non-negative number, 'loo' or 'gcv', got {alpha!r}")
+        if alpha not in CRITERIA:
+            raise ValueError(f"alpha must be a non-negative number or one of {list(CRITERIA)}, got {alpha!r}")
         return alpha
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not np.isfinite(alpha) or alpha < 0:
-        raise ValueError(f"alpha must be a non-negative number, 'loo' or 'gcv', got {alpha!r}")
-    return float(alpha)
+    return check_real(alpha, "alpha", low=0.0)
 
 
 class Ridge:
@@ -80,9 +78,12 @@ class Ridge:
 
     def __init__(self, alpha=1e-6, alphas=None):
         self.alpha = _check_alpha(alpha)
-        grid = DEFAULT_ALPHAS if alphas is None else tuple(float(a) for a in alphas)
-        if not grid or any(not np.isfinite(a) or a < 0 for a in grid):
-            raise ValueError("alphas must be a non-empty sequence of non-negative numbers")
+        if alphas is None:
+            grid = DEFAULT_ALPHAS
+        elif isinstance(alphas, str) or not np.iterable(alphas) or len(alphas) == 0:
+            raise ValueError(f"alphas must be a non-empty sequence of non-negative numbers, got {alphas!r}")
+        else:
+            grid = tuple(check_real(a, f"alphas[{i}]", low=0.0) for i, a in enumerate(alphas))
         self.alphas = grid
         self._stats = None
 
@@ -175,8 +176,7 @@ class Ridge:
 
     def predict(self, X):
         """Predictions, ``(n,)`` if the targets were 1-D, else ``(n, n_targets)``; type follows ``X``."""
-        if not hasattr(self, "coef_"):
-            raise ValueError("this Ridge is not fitted yet; call fit() first")
+        check_fitted(self, "coef_")
         is_tensor = isinstance(X, torch.Tensor)
         Xt = _as_tensor(X, "X", device=self.coef_.device)
         if Xt.ndim != 2 or Xt.shape[1] != self.n_features_in_:
@@ -185,6 +185,36 @@ class Ridge:
         if self._y_1d:
             out = out[:, 0]
         return out if is_tensor else out.cpu().numpy()
+
+    # -- persistence (see qrnn.io) --
+    def _to_record(self) -> dict:
+        config = {"alpha": self.alpha, "alphas": list(self.alphas)}
+        arrays = {}
+        if hasattr(self, "coef_"):
+            config["fitted"] = {"alpha_": self.alpha_, "y_1d": self._y_1d}
+            arrays = {"coef": self.coef_.cpu().numpy(), "intercept": self.intercept_.cpu().numpy()}
+            if self.cv_scores_ is not None:
+                arrays["cv_scores"] = self.cv_scores_
+        return {"config": config, "arrays": arrays}
+
+    @classmethod
+    def _from_record(cls, config, arrays, children):
+        ridge = cls(config["alpha"], config["alphas"])
+        fitted = config.get("fitted")
+        if fitted is None:
+            return ridge
+        coef, intercept = arrays["coef"], arrays["intercept"]
+        if coef.ndim != 2 or intercept.shape != (coef.shape[1],):
+            raise ValueError(f"readout arrays of shapes {coef.shape} and {intercept.shape} do not fit together")
+        ridge.coef_ = torch.as_tensor(coef, dtype=torch.float64)
+        ridge.intercept_ = torch.as_tensor(intercept, dtype=torch.float64)
+        ridge.cv_scores_ = arrays.get("cv_scores")
+        ridge.alpha_ = _check_alpha(fitted["alpha_"])
+        ridge._y_1d = bool(fitted["y_1d"])
+        if ridge._y_1d and coef.shape[1] != 1:
+            raise ValueError(f"a readout for one target has {coef.shape[1]} columns")
+        ridge.n_features_in_ = coef.shape[0]
+        return ridge
 
     @staticmethod
     def _check_xy(X, y, min_samples: int = 2):

@@ -18,6 +18,9 @@ import torch
 from ._validation import as_array, check_batch, check_choice, check_tensor_batch
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
+# What a cell can give the readout: the paper's readout input, the full
+# recurrent state, or both (every cell, quantum or classical, takes these).
+FEATURES = ("output", "state", "all")
 
 
 def resolve_device(device) -> torch.device:
@@ -27,12 +30,18 @@ def resolve_device(device) -> torch.device:
         raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was asked for, but torch sees no CUDA device")
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())  # as tensors report it
     return dev
 
 
 def resolve_dtype(dtype) -> torch.dtype:
     check_choice(dtype, "dtype", DTYPES)
     return DTYPES[dtype]
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return next((k for k, v in DTYPES.items() if v == dtype), str(dtype).replace("torch.", ""))
 
 
 class Reservoir(torch.nn.Module, metaclass=abc.ABCMeta):
@@ -75,6 +84,27 @@ class Reservoir(torch.nn.Module, metaclass=abc.ABCMeta):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
+    # -- persistence (see qrnn.io): constructor parameters and the exact tensors --
+    def _config_params(self) -> dict:
+        """Constructor parameters as plain data (subclasses convert what JSON cannot hold)."""
+        return self.get_params()
+
+    @classmethod
+    def _params_from_config(cls, params: dict) -> dict:
+        return dict(params)
+
+    def _to_record(self) -> dict:
+        arrays = {name: t.detach().cpu().numpy() for name, t in self.state_dict().items()}
+        return {"config": {"params": self._config_params()}, "arrays": arrays}
+
+    @classmethod
+    def _from_record(cls, config, arrays, children):
+        # Rebuilt from its parameters, then given the saved tensors, so that a
+        # loaded reservoir is bit-identical even if weight drawing changes.
+        reservoir = cls(**cls._params_from_config(config["params"]))
+        reservoir.load_state_dict({k: torch.as_tensor(v) for k, v in arrays.items()}, strict=True)
+        return reservoir
+
     # -- running --
     @property
     def device(self) -> torch.device:
@@ -92,15 +122,29 @@ class Reservoir(torch.nn.Module, metaclass=abc.ABCMeta):
         if ref.dtype not in DTYPES.values():
             raise ValueError(f"reservoirs compute in float64 or float32, not {ref.dtype}")
         self._device, self._dtype = ref.device, ref.dtype
-        self.dtype = next(k for k, v in DTYPES.items() if v == ref.dtype)
+        self.dtype = _dtype_name(ref.dtype)
         if torch.device(self.device_name) != ref.device:
             self.device_name = str(ref.device)
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Features of a batch of sequences, ``(B, T, input_size) -> (B, T, n_features)``."""
-        check_tensor_batch(x, self.input_size, "x")
-        return self._run(x.to(device=self._device, dtype=self._dtype))[0]
+        """Features of a batch of sequences, ``(B, T, input_size) -> (B, T, n_features)``.
+
+        ``x`` must be on the reservoir's device and of its dtype, as for any
+        torch module: a mismatch is an error that names both, never a silent
+        copy or cast. (:meth:`transform`, the numpy entry point, converts its
+        input to the reservoir's dtype and device.)
+        """
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor (use transform() for arrays), got {type(x).__name__}")
+        if x.dtype != self._dtype:
+            raise TypeError(f"x has dtype {x.dtype} but this {type(self).__name__} computes in {self._dtype}; "
+                            f"convert it with x.to({self._dtype}) or build the reservoir with "
+                            f"dtype={_dtype_name(x.dtype)!r}")
+        if x.device != self._device:
+            raise ValueError(f"x is on device {x.device} but this {type(self).__name__} is on {self._device}; "
+                             f"move one of them with .to()")
+        return self._run(check_tensor_batch(x, self.input_size, "x"))[0]
 
     @abc.abstractmethod
     def _run(self, x: torch.Tensor, state=None):

@@ -6,17 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 
-import numbers
-
-from ._validation import as_array, check_int
+from ._validation import as_array, check_int, check_real
 
 
 def _check_real(value, name: str, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if positive and not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return float(value)
+    return check_real(value, name, low=0.0, low_open=True) if positive else check_real(value, name)
 
 
 def sine(n_points: int = 200, periods: float = 4.0) -> np.ndarray:

@@ -1,4 +1,5 @@
 import os
+import zlib
 
 import numpy as np
 import pytest
@@ -20,10 +21,31 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def seed_of(nodeid: str) -> int:
+    """The seed of a test's ``rng``: CRC-32 of its id, the same in every process and on every machine.
+
+    (Python's ``hash`` of a string is salted per process, which made failures
+    impossible to reproduce from a log.)
+    """
+    return zlib.crc32(nodeid.encode())
+
+
 @pytest.fixture
 def rng(request):
-    # Fresh inputs per test, reproducible from the test's name.
-    return np.random.default_rng(abs(hash(request.node.nodeid)) % 2**32)
+    # Fresh inputs per test, reproducible from the test's id alone.
+    seed = seed_of(request.node.nodeid)
+    request.node.rng_seed = seed
+    return np.random.default_rng(seed)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    seed = getattr(item, "rng_seed", None)
+    if report.failed and seed is not None:
+        report.sections.append(("rng", f"this test's inputs came from numpy.random.default_rng({seed}) "
+                                       f"(zlib.crc32 of {item.nodeid!r})"))
+    return report
 
 
 def random_inputs(rng, shape, scale=3.0):

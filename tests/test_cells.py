@@ -129,12 +129,14 @@ def test_extreme_inputs_match_reference(cell):
 def test_compiled_step_matches_eager(rng):
     X = random_inputs(rng, (16, 6, 1))
     eager = QLSTM(1, 3, seed=4, init="uniform", features="all").transform(X)
-    fast = QLSTM(1, 3, seed=4, init="uniform", features="all", compile=True)
+    fast = QLSTM(1, 3, seed=4, init="uniform", features="all", use_torch_compile=True)
     np.testing.assert_allclose(fast.transform(X), eager, rtol=0, atol=1e-12)
-    with pytest.raises(ValueError, match="compile=True is for frozen reservoirs"):
-        QLSTM(1, 3, compile=True, trainable=True)
-    with pytest.raises(ValueError, match="compile=True is for frozen reservoirs"):
-        QLSTM(1, 3, compile=True, backend="aer")
+    with pytest.raises(ValueError, match="use_torch_compile=True is for frozen reservoirs"):
+        QLSTM(1, 3, use_torch_compile=True, trainable=True)
+    with pytest.raises(ValueError, match="use_torch_compile=True is for frozen reservoirs"):
+        QLSTM(1, 3, use_torch_compile=True, backend="aer")
+    with pytest.raises(TypeError, match="use_torch_compile must be True or False"):
+        QLSTM(1, 3, use_torch_compile="yes")
 
 
 def test_compiled_step_falls_back_with_a_warning(rng, monkeypatch):
@@ -145,10 +147,81 @@ def test_compiled_step_falls_back_with_a_warning(rng, monkeypatch):
 
     monkeypatch.setattr(torch, "compile", broken)
     X = random_inputs(rng, (3, 4, 1))
-    res = QGRU(1, 3, seed=1, compile=True)
+    res = QGRU(1, 3, seed=1, use_torch_compile=True)
     with pytest.warns(RuntimeWarning, match="no compiler here"):
         out = res.transform(X)
     np.testing.assert_array_equal(out, QGRU(1, 3, seed=1).transform(X))
+
+
+def test_module_compile_is_not_shadowed_and_old_name_warns(monkeypatch):
+    res = QLSTM(1, 3, seed=0)
+    assert res.compile.__func__ is torch.nn.Module.compile
+    with pytest.warns(DeprecationWarning, match="renamed 'use_torch_compile'"):
+        old = QLSTM(1, 3, seed=0, compile=True)
+    assert old.use_torch_compile is True
+    # the alias is not a parameter of its own: a clone neither warns nor loses the setting
+    params = old.get_params()
+    assert params["compile"] is None and params["use_torch_compile"] is True
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert QLSTM(**params).use_torch_compile is True
+
+
+def _fresh_like(res):
+    """A reservoir built from scratch and given ``res``'s current weights."""
+    fresh = type(res)(**{**res.get_params(), "seed": 12345})
+    with torch.no_grad():
+        fresh.weights.copy_(res.weights)
+    return fresh
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("use_torch_compile", [False, True])
+def test_cached_circuits_follow_every_weight_change(cell, use_torch_compile, rng):
+    cls = CELLS[cell][0]
+    X = random_inputs(rng, (3, 4, 1))
+    res = cls(1, 3, seed=0, init="uniform", use_torch_compile=use_torch_compile)
+    before = res.transform(X)  # compiles and caches the circuits
+    edits = {
+        "in-place .data edit": lambda: [b.data.add_(0.3) for b in res.buffers()],
+        "in-place edit": lambda: res.weights.mul_(0.5),
+        "load_state_dict": lambda: res.load_state_dict(cls(1, 3, seed=7, init="uniform").state_dict()),
+        "set_params": lambda: res.set_params(seed=8),
+    }
+    for what, edit in edits.items():
+        edit()
+        after = res.transform(X)
+        assert np.abs(after - before).max() > 1e-3, what
+        np.testing.assert_allclose(after, _fresh_like(res).transform(X), rtol=0, atol=1e-12, err_msg=what)
+        before = after
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_cached_circuits_follow_dtype_and_device_moves(cell, rng):
+    cls = CELLS[cell][0]
+    X = random_inputs(rng, (3, 4, 1), scale=1.0)
+    res = cls(1, 3, seed=0, init="uniform")
+    ref = res.transform(X)
+    res.float()
+    lo = res.transform(X)
+    assert res._compiled and next(iter(res._compiled.values())).func.__self__.K >= 1
+    np.testing.assert_allclose(lo, ref, rtol=0, atol=5e-5)
+    assert np.abs(lo - ref).max() > 0  # really computed in float32, not the cached float64 circuits
+    res.double()
+    np.testing.assert_allclose(res.transform(X), _fresh_like(res).transform(X), rtol=0, atol=1e-12)
+
+
+def test_module_call_refuses_other_dtype_and_device():
+    res = QRNN(1, 2, seed=0)
+    with pytest.raises(TypeError, match=r"x has dtype torch.float32 but this QRNN computes in torch.float64"):
+        res(torch.zeros(2, 3, 1, dtype=torch.float32))
+    with pytest.raises(ValueError, match=r"x is on device meta but this QRNN is on cpu"):
+        res(torch.zeros(2, 3, 1, dtype=torch.float64, device="meta"))
+    # transform, the numpy entry point, converts
+    np.testing.assert_array_equal(res.transform(np.zeros((2, 3, 1), dtype=np.float32)),
+                                  res.transform(np.zeros((2, 3, 1))))
 
 
 @pytest.mark.parametrize("cell", sorted(CELLS))

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from classical import ESN, GRU, LSTM, RNN
+from qrnn.classical import ESN, GRU, LSTM, RNN
 from tests.conftest import random_inputs
 
 
@@ -81,9 +81,9 @@ def test_esn_equations_and_spectral_radius(rng):
 
 @pytest.mark.parametrize("kwargs,match", [
     ({"spectral_radius": -1}, "spectral_radius"),
-    ({"leak_rate": 0}, "leak_rate must be > 0"),
+    ({"leak_rate": 0}, r"leak_rate must be in \(0, 1\], got 0"),
     ({"leak_rate": 1.5}, "leak_rate"),
-    ({"sparsity": 1.0}, "sparsity must be < 1"),
+    ({"sparsity": 1.0}, r"sparsity must be in \[0, 1\), got 1"),
     ({"input_scaling": float("nan")}, "input_scaling"),
 ])
 def test_esn_rejects(kwargs, match):

@@ -4,7 +4,7 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from classical import ESN, GRU, LSTM, RNN
+from qrnn.classical import ESN, GRU, LSTM, RNN
 from qrnn import QGRU, QLSTM, QRNN
 from tests.conftest import random_inputs
 

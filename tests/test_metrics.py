@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import mean_squared_error, r2_score
 
-from classical import ESN
+from qrnn.classical import ESN
 from qrnn import metrics
 
 

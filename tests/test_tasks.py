@@ -146,12 +146,12 @@ def test_scaler_round_trip_and_errors(rng):
 
 @pytest.mark.parametrize("call,match", [
     (lambda: damped_shm(t_max=-1.0), "t_max must be > 0"),
-    (lambda: damped_shm(damping=float("nan")), "damping must be a finite number"),
+    (lambda: damped_shm(damping=float("nan")), "damping must be a finite real number"),
     (lambda: bessel_j2(x_min=5.0, x_max=2.0), "x_min must be < x_max"),
     (lambda: delayed_quantum_control(dt=0.0), "dt must be > 0"),
     (lambda: population_inversion(nbar=0.0), "nbar must be > 0"),
     (lambda: narma(order=0), "order must be >= 1"),
-    (lambda: narma(period="300"), "period must be a finite number"),
+    (lambda: narma(period="300"), "period must be a finite real number"),
     (lambda: narma10_stream(1), "n_steps must be >= 2"),
     (lambda: mackey_glass(tau=17.0, h=0.3), "tau / h must be a positive integer"),
     (lambda: mackey_glass(h=-0.1), "h must be > 0"),

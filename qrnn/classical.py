@@ -11,10 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from qrnn._validation import check_choice, check_int, check_seed
-from qrnn.reservoir import Reservoir, resolve_device, resolve_dtype
-
-FEATURES = ("output", "state", "all")
+from ._validation import check_bool, check_choice, check_int, check_real, check_seed
+from .reservoir import FEATURES, Reservoir, resolve_device, resolve_dtype
 
 
 class _TorchCellReservoir(Reservoir):
@@ -27,9 +25,7 @@ class _TorchCellReservoir(Reservoir):
         self.hidden_size = check_int(hidden_size, "hidden_size", minimum=1)
         self.seed = check_seed(seed)
         self.features = check_choice(features, "features", FEATURES)
-        if not isinstance(trainable, bool):
-            raise TypeError(f"trainable must be a bool, got {trainable!r}")
-        self.trainable = trainable
+        self.trainable = check_bool(trainable, "trainable")
         self.device_name, self.dtype = device, dtype
         self._device, self._dtype = resolve_device(device), resolve_dtype(dtype)
         self.cell = self._module_cls(self.input_size, self.hidden_size, batch_first=True)
@@ -152,18 +148,11 @@ class ESN(Reservoir):
         super().__init__()
         self.input_size = check_int(input_size, "input_size", minimum=1)
         self.hidden_size = check_int(hidden_size, "hidden_size", minimum=1)
-        for name, value, lo, hi in (("spectral_radius", spectral_radius, 0.0, np.inf),
-                                    ("input_scaling", input_scaling, 0.0, np.inf),
-                                    ("leak_rate", leak_rate, 0.0, 1.0),
-                                    ("sparsity", sparsity, 0.0, 1.0),
-                                    ("bias_scaling", bias_scaling, 0.0, np.inf)):
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) \
-                    or not np.isfinite(value) or not lo <= value <= hi:
-                raise ValueError(f"{name} must be a number in [{lo}, {hi}], got {value!r}")
-        if leak_rate == 0:
-            raise ValueError("leak_rate must be > 0 (0 would freeze the state)")
-        if sparsity == 1:
-            raise ValueError("sparsity must be < 1 (1 would remove every recurrent weight)")
+        check_real(spectral_radius, "spectral_radius", low=0.0)
+        check_real(input_scaling, "input_scaling", low=0.0)
+        check_real(leak_rate, "leak_rate", low=0.0, high=1.0, low_open=True)  # 0 would freeze the state
+        check_real(sparsity, "sparsity", low=0.0, high=1.0, high_open=True)  # 1 removes every weight
+        check_real(bias_scaling, "bias_scaling", low=0.0)
         # Stored as given, so that scikit-learn's clone sees its own values back.
         self.spectral_radius, self.input_scaling = spectral_radius, input_scaling
         self.leak_rate, self.sparsity, self.bias_scaling = leak_rate, sparsity, bias_scaling
