@@ -170,9 +170,10 @@ def load(path):
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise ValueError("it holds a single array, not an archive")
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single array, not an archive")
+        with data:
             arrays = {k: data[k] for k in data.files}
         if _HEADER not in arrays:
             raise ValueError(f"it has no {_HEADER!r} header")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import as_array, check_int, check_real
+from ._validation import as_array, check_fitted, check_int, check_real
 
 
 def _check_real(value, name: str, *, positive: bool = False) -> float:
@@ -204,7 +204,7 @@ class MinMaxScaler:
     """
 
     def __init__(self, feature_range=(-1.0, 1.0)):
-        low, high = feature_range
+        low, high = (check_real(v, f"feature_range[{i}]") for i, v in enumerate(feature_range))
         if not low < high:
             raise ValueError(f"feature_range must be (low, high) with low < high, got {feature_range}")
         self.feature_range = (float(low), float(high))
@@ -213,14 +213,13 @@ class MinMaxScaler:
         s = as_array(series, "series").astype(float)
         if s.size < 2:
             raise ValueError(f"series must have at least 2 values, got {s.size}")
-        self.min_, self.max_ = float(s.min()), float(s.max())
-        if self.max_ == self.min_:
+        if s.max() == s.min():
             raise ValueError("series is constant; min-max scaling is undefined")
+        self.min_, self.max_ = float(s.min()), float(s.max())
         return self
 
     def _check(self):
-        if not hasattr(self, "min_"):
-            raise ValueError("this MinMaxScaler is not fitted yet; call fit() first")
+        check_fitted(self, ("min_", "max_"))
 
     def transform(self, series) -> np.ndarray:
         self._check()
