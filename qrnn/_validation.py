@@ -127,21 +127,34 @@ def check_batch(X, input_size: int, name: str = "X") -> np.ndarray:
     return arr
 
 
+def check_real_tensor(x, name: str, *, floating: bool = False) -> torch.Tensor:
+    """A torch tensor of real numbers (floating point with ``floating``), all finite.
+
+    The one tensor check: :func:`check_tensor_batch`, the backends' compiled
+    circuit groups and the ridge readout add their shapes to it.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    real = x.is_floating_point() or (not floating and x.dtype in _INT_DTYPES)
+    if x.is_complex() or not real:
+        want = "real floating-point numbers" if floating else "real numbers"
+        raise TypeError(f"{name} must hold {want}, got dtype {x.dtype}")
+    if x.is_floating_point() and x.device.type != "meta" and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return x
+
+
 def check_tensor_batch(x: torch.Tensor, input_size: int, name: str = "x") -> torch.Tensor:
     """The tensor counterpart of :func:`check_batch` for ``module(x)`` calls."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.is_complex() or not (x.is_floating_point() or x.dtype in _INT_DTYPES):
-        raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
     if x.ndim != 3 or x.shape[2] != input_size:
         raise ValueError(
             f"{name} must have shape (batch, T, input_size={input_size}), got {tuple(x.shape)}"
         )
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"{name} must have batch >= 1 and T >= 1, got {tuple(x.shape)}")
-    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return x
+    return check_real_tensor(x, name)
 
 
 _INT_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._validation import as_array, check_fitted, check_real
+from ._validation import as_array, check_fitted, check_real, check_real_tensor
 
 DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-10, 3, 27))
 CRITERIA = ("loo", "gcv")
@@ -30,11 +30,8 @@ CRITERIA = ("loo", "gcv")
 
 def _as_tensor(a, name: str, device=None) -> torch.Tensor:
     if isinstance(a, torch.Tensor):
-        if a.is_complex() or not (a.is_floating_point() or a.dtype in (torch.int32, torch.int64)):
-            raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
-        if a.is_floating_point() and not bool(torch.isfinite(a).all()):
-            raise ValueError(f"{name} contains NaN or infinite values")
-        return a.to(dtype=torch.float64, device=device if device is not None else a.device)
+        device = a.device if device is None else device
+        return check_real_tensor(a, name).to(dtype=torch.float64, device=device)
     return torch.as_tensor(as_array(a, name), dtype=torch.float64, device=device)
 
 
