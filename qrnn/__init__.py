@@ -1,15 +1,39 @@
-"""qrnn: reservoir computing with quantum recurrent neural networks."""
+"""qrnn: reservoir computing with quantum recurrent neural networks.
+
+``import qrnn`` costs little more than ``import torch``: scikit-learn (more
+than a second to import) is loaded on first use of :class:`ReservoirRegressor`,
+and PennyLane and Qiskit only when a backend that needs them is built.
+"""
+from __future__ import annotations
+
+import importlib
+
+from . import classical
+from ._optional import MissingExtraError
 from .backends import AerBackend, Backend, PennyLaneBackend, TorchBackend, get_backend
 from .cells import QGRU, QLSTM, QRNN
 from .circuit import VQC, init_weights
-from .estimator import ReservoirRegressor
-from . import classical
 from .io import load, save
 from .readout import Ridge
 
 __version__ = "0.1.0"
 
+# Public names whose modules are imported on first access (PEP 562).
+_LAZY = {"ReservoirRegressor": "qrnn.estimator"}
+
 __all__ = [
     "QRNN", "QLSTM", "QGRU", "VQC", "init_weights", "ReservoirRegressor", "Ridge", "load", "save", "classical",
-    "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend", "get_backend",
+    "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend", "get_backend", "MissingExtraError",
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later accesses skip this hook
+        return value
+    raise AttributeError(f"module 'qrnn' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -109,24 +109,28 @@ def test_get_backend_names_and_errors():
         get_backend(3)
     with pytest.raises(ValueError, match="method must be one of"):
         TorchBackend("dense")
-    with pytest.raises(ValueError, match="cannot create PennyLane device 'no.such.device'"):
-        PennyLaneBackend("no.such.device").compile(VQC(2), torch.zeros(1, 2, 2, 3, dtype=torch.float64))
 
 
-def test_missing_optional_package_is_a_clear_error(monkeypatch):
-    import builtins
-    real_import = builtins.__import__
-
-    def fake_import(name, *args, **kwargs):
-        if name.startswith("pennylane"):
-            raise ImportError("No module named 'pennylane'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
+@pytest.mark.parametrize("make,module,extra", [
+    (lambda: PennyLaneBackend(), "pennylane", "pennylane"),
+    (lambda: get_backend("pennylane:lightning.qubit"), "pennylane", "pennylane"),
+    (lambda: AerBackend(), "qiskit_aer", "qiskit"),
+    (lambda: qrnn.QLSTM(1, 3, backend="aer"), "qiskit_aer", "qiskit"),
+])
+def test_missing_optional_package_names_the_extra_at_construction(make, module, extra, monkeypatch):
     import importlib
-    monkeypatch.setattr(importlib, "import_module", lambda n: fake_import(n))
-    with pytest.raises(ImportError, match=r"backend 'pennylane' needs the optional package 'pennylane'.*pip install"):
-        PennyLaneBackend().compile(VQC(2), torch.zeros(1, 2, 2, 3, dtype=torch.float64))
+
+    real = importlib.import_module
+
+    def fake(name, *args, **kwargs):
+        if name.split(".")[0] == module:
+            raise ImportError(f"No module named {module!r}")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib, "import_module", fake)
+    with pytest.raises(qrnn.MissingExtraError, match=rf"needs the optional package '{module}'.*"
+                                                     rf"pip install 'qrnn\[{extra}\]'"):
+        make()
 
 
 def test_non_torch_backends_refuse_gradients():

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from qrnn import QGRU, QLSTM, QRNN, VQC, init_weights
+from qrnn import QGRU, QLSTM, QRNN, VQC, AerBackend, PennyLaneBackend, TorchBackend, init_weights
 
 
 @pytest.mark.parametrize("cls", [QRNN, QLSTM, QGRU])
@@ -68,3 +68,30 @@ def test_circuit_arguments():
         VQC(0)
     with pytest.raises(ValueError, match="init must be one of"):
         init_weights(1, VQC(2), "ones")
+
+
+@pytest.mark.parametrize("make,exc,match", [
+    (lambda: QRNN(1, 2, backend="pennylane:no.such.device"), ValueError,
+     r"device must be an installed PennyLane qubit device, one of \[.*'default.qubit'.*'lightning.qubit'.*\]"),
+    (lambda: QRNN(1, 2, backend="pennylane:default.gaussian"), ValueError, "qubit device"),
+    (lambda: QRNN(1, 2, backend="pennylane:"), ValueError, "unknown backend 'pennylane:'"),
+    (lambda: QRNN(1, 2, backend="aer:gpu"), ValueError, "unknown backend 'aer:gpu'"),
+    (lambda: QRNN(1, 2, backend="torch:cuda"), ValueError, "unknown backend 'torch:cuda'"),
+    (lambda: QRNN(1, 2, backend="cirq"), ValueError, r"unknown backend 'cirq'; expected one of \['torch'"),
+    (lambda: QRNN(1, 2, backend=3), TypeError, "backend must be a name from"),
+    (lambda: PennyLaneBackend("default.qubit", shots_per_thing=3), ValueError,
+     r"cannot create PennyLane device 'default.qubit' with options \{'shots_per_thing': 3\}"),
+    (lambda: AerBackend(method="stabilizer"), ValueError, r"method must be one of \['automatic', 'density_matrix'"),
+    (lambda: AerBackend(noise_model="ibm_kyiv"), TypeError, "noise_model must be a qiskit_aer.noise.NoiseModel"),
+    (lambda: AerBackend(shots=0), ValueError, "shots must be >= 1"),
+    (lambda: AerBackend(seed=-2), ValueError, "seed must be >= 0"),
+    (lambda: QRNN(1, 2, backend="aer", shots=0), ValueError, "shots must be >= 1"),
+    (lambda: QRNN(1, 2, backend="pennylane", shots=10), ValueError, "exact and takes no shots"),
+    (lambda: QRNN(1, 2, backend=AerBackend(), shots=10), ValueError, "shots must be set on the backend object"),
+    (lambda: TorchBackend("dense"), ValueError, "method must be one of"),
+    (lambda: TorchBackend(chunk_bytes=0), ValueError, "chunk_bytes must be >= 1"),
+    (lambda: TorchBackend(heisenberg_max_qubits=1.5), TypeError, "heisenberg_max_qubits must be an integer"),
+])
+def test_backend_configuration_errors_at_construction(make, exc, match):
+    with pytest.raises(exc, match=match):
+        make()

@@ -14,11 +14,13 @@ from ._pennylane import PennyLaneBackend
 from ._torch import TorchBackend
 from .base import Backend
 
+# The one table of backends by name (and by the "kind" of their saved config).
+KINDS = {"torch": TorchBackend, "pennylane": PennyLaneBackend, "aer": AerBackend}
 BACKEND_NAMES = ("torch", "pennylane", "pennylane:<device>", "aer")
 
 
 def get_backend(backend="torch", *, shots=None, seed=None) -> Backend:
-    """Resolve a backend name or object.
+    """Resolve a backend name or object; every name, device and option is checked here.
 
     Parameters
     ----------
@@ -28,6 +30,15 @@ def get_backend(backend="torch", *, shots=None, seed=None) -> Backend:
         Shot count for shot-based backends (only ``"aer"`` by name).
     seed : int, optional
         Seed for shot sampling.
+
+    Raises
+    ------
+    ValueError
+        An unknown name or device (the message lists the valid ones), or
+        shots for an exact backend.
+    qrnn.MissingExtraError
+        The backend's optional packages are not installed; the message names
+        the extra, e.g. ``pip install 'qrnn[qiskit]'``.
 
     Examples
     --------
@@ -41,32 +52,26 @@ def get_backend(backend="torch", *, shots=None, seed=None) -> Backend:
             raise ValueError("shots must be set on the backend object itself, not passed beside it")
         return backend
     if not isinstance(backend, str):
-        raise TypeError(f"backend must be a name or a Backend object, got {type(backend).__name__}")
-    if shots is not None:
-        check_int(shots, "shots", minimum=1)
-    if backend == "aer":
+        raise TypeError(f"backend must be a name from {list(BACKEND_NAMES)} or a Backend object, "
+                        f"got {type(backend).__name__}")
+    kind, _, device = backend.partition(":")
+    if kind not in KINDS or (device and kind != "pennylane") or (not device and backend.endswith(":")):
+        raise ValueError(f"unknown backend {backend!r}; expected one of {list(BACKEND_NAMES)} or a Backend object")
+    if kind == "aer":
         return AerBackend(shots=shots, seed=seed)
     if shots is not None:
+        check_int(shots, "shots", minimum=1)
         raise ValueError(f"backend {backend!r} is exact and takes no shots; use backend='aer' for shots")
-    if backend == "torch":
-        return TorchBackend()
-    if backend == "pennylane":
-        return PennyLaneBackend()
-    if backend.startswith("pennylane:") and len(backend) > len("pennylane:"):
-        return PennyLaneBackend(backend.split(":", 1)[1])
-    raise ValueError(f"unknown backend {backend!r}; expected one of {list(BACKEND_NAMES)} or a Backend object")
+    return PennyLaneBackend(device) if device else KINDS[kind]()
 
 
 def backend_from_config(config: dict) -> Backend:
     """Rebuild a backend from :meth:`Backend.to_config` output (used when loading models)."""
-    if not isinstance(config, dict) or "kind" not in config:
-        raise ValueError(f"not a backend configuration: {config!r}")
-    kinds = {"torch": TorchBackend, "pennylane": PennyLaneBackend, "aer": AerBackend}
+    if not isinstance(config, dict) or config.get("kind") not in KINDS:
+        raise ValueError(f"not a backend configuration (kind one of {sorted(KINDS)}): {config!r}")
     cfg = dict(config)
-    kind = cfg.pop("kind")
-    if kind not in kinds:
-        raise ValueError(f"unknown backend kind {kind!r} in configuration")
-    return kinds[kind](**cfg)
+    return KINDS[cfg.pop("kind")](**cfg)
 
 
-__all__ = ["backend_from_config", "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend", "get_backend", "BACKEND_NAMES"]
+__all__ = ["backend_from_config", "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend", "get_backend",
+           "BACKEND_NAMES", "KINDS"]

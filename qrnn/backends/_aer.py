@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._optional import require
-from .._validation import check_int, check_seed
+from .._validation import check_choice, check_int, check_seed
 from ..circuit import VQC
 from .base import Backend, NumpyCompiled
 
@@ -57,8 +57,9 @@ class AerBackend(Backend):
     seed : int, optional
         Seeds the sampler; each evaluation draws its own simulator seed from it,
         so runs are reproducible and time steps get independent noise.
-    method : str, default "statevector"
-        Aer simulation method.
+    method : {"statevector", "density_matrix", "matrix_product_state", "automatic"}, default "statevector"
+        Aer simulation method (the ones that give exact expectation values of
+        arbitrary rotations).
     noise_model : qiskit_aer.noise.NoiseModel, optional
         A noise model, e.g. ``NoiseModel.from_backend(fake_backend)``.
 
@@ -74,12 +75,18 @@ class AerBackend(Backend):
     name = "aer"
     differentiable = False
 
+    METHODS = ("statevector", "density_matrix", "matrix_product_state", "automatic")
+
     def __init__(self, shots: int | None = None, seed=None, method: str = "statevector",
                  noise_model=None):
+        aer = require("qiskit_aer", "backend 'aer'")
         self.shots = None if shots is None else check_int(shots, "shots", minimum=1)
-        self.exact = self.shots is None and noise_model is None
         self.seed = check_seed(seed)
-        self.method = method
+        self.method = check_choice(method, "method", self.METHODS)
+        if noise_model is not None and not isinstance(noise_model, aer.noise.NoiseModel):
+            raise TypeError(f"noise_model must be a qiskit_aer.noise.NoiseModel (e.g. NoiseModel.from_backend(...)), "
+                            f"got {type(noise_model).__name__}")
+        self.exact = self.shots is None and noise_model is None
         self.noise_model = noise_model
         self._rng = np.random.default_rng(self.seed)
 

@@ -8,6 +8,17 @@ from ..circuit import VQC
 from .base import Backend, NumpyCompiled
 
 
+def qubit_devices() -> list[str]:
+    """Installed PennyLane devices that give exact expectation values of qubit circuits.
+
+    Read from the ``pennylane.plugins`` entry points, so listing them loads no plugin.
+    """
+    from importlib.metadata import entry_points
+
+    names = {ep.name for ep in entry_points(group="pennylane.plugins")}
+    return sorted(n for n in names if (n.endswith(".qubit") and n != "null.qubit") or n == "default.mixed")
+
+
 class PennyLaneBackend(Backend):
     """Run circuits on a PennyLane device with parameter broadcasting.
 
@@ -36,12 +47,15 @@ class PennyLaneBackend(Backend):
     differentiable = False
 
     def __init__(self, device: str = "default.qubit", **device_options):
-        if not isinstance(device, str) or not device:
-            raise ValueError(f"device must be a PennyLane device name, got {device!r}")
+        require("pennylane", "backend 'pennylane'")
+        valid = qubit_devices()
+        if device not in valid:
+            raise ValueError(f"device must be an installed PennyLane qubit device, one of {valid}; got {device!r}")
         self.device = device
         self.device_options = device_options
         self.name = f"pennylane:{device}"
         self._devices: dict[int, object] = {}
+        self._device(1)  # options are checked now, not at the first transform
 
     def __repr__(self) -> str:
         return f"PennyLaneBackend(device={self.device!r})"
@@ -57,7 +71,7 @@ class PennyLaneBackend(Backend):
             except Exception as exc:  # PennyLane raises its own DeviceError
                 raise ValueError(
                     f"backend 'pennylane:{self.device}': cannot create PennyLane device "
-                    f"{self.device!r} ({exc})"
+                    f"{self.device!r} with options {self.device_options} ({type(exc).__name__}: {exc})"
                 ) from exc
         return self._devices[n]
 
