@@ -11,7 +11,11 @@ Measures, on the machine it runs on:
 All ratios are taken within the same run. Results go to a JSON file; the
 figures quoted in ``benchmarks/RESULTS.md`` come from these files.
 
-Run: ``python -m benchmarks.bench_throughput [--device cuda] [--skip-aer-long]``
+The torch engine's glibc allocator tuning (:func:`qrnn.backends.tune_allocator`)
+is opt-in; this script applies it unless ``--no-tune-allocator`` is given, and
+records which in its output.
+
+Run: ``python -m benchmarks.bench_throughput [--device cuda] [--skip-aer-long] [--no-tune-allocator]``
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ import torch
 
 import qrnn
 from qrnn import QLSTM
-from qrnn.backends import TorchBackend
+from qrnn.backends import TorchBackend, tune_allocator
 
 
 def machine_info(device: str) -> dict:
@@ -96,7 +100,7 @@ def qlstm_flops_per_sample_step(n: int, method: str) -> float:
 def throughput_section(device: str, B: int, T: int, skip_aer: bool, rng) -> list[dict]:
     X = rng.normal(size=(B, T, 1))
     rows = []
-    configs = [("torch", "auto"), ("torch", "auto, compile=True"), ("torch", "heisenberg"),
+    configs = [("torch", "auto"), ("torch", "auto, use_torch_compile=True"), ("torch", "heisenberg"),
                ("torch", "unitary"), ("torch", "gates")]
     if device == "cpu":
         configs += [("pennylane", "default.qubit (broadcast, no grad)")]
@@ -106,7 +110,7 @@ def throughput_section(device: str, B: int, T: int, skip_aer: bool, rng) -> list
         if backend == "torch":
             method, _, extra = variant.partition(", ")
             res = QLSTM(1, 3, seed=0, backend=TorchBackend(method), device=device,
-                        compile=extra == "compile=True")
+                        use_torch_compile=extra == "use_torch_compile=True")
             repeats = 3
         else:
             res = QLSTM(1, 3, seed=0, backend=backend)
@@ -148,10 +152,12 @@ def main(argv=None):
     ap.add_argument("--max-qubits", type=int, default=20)
     ap.add_argument("--skip-aer-long", action="store_true", help="run Aer at T=4 only")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--no-tune-allocator", action="store_true", help="leave glibc's malloc as it is")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
 
     info = machine_info(args.device)
+    info["allocator_tuned"] = False if args.no_tune_allocator else tune_allocator()
     print(json.dumps(info, indent=1))
     rate = gemm_rate(args.device)
     print(f"complex128 GEMM 1024^3: {rate / 1e9:.1f} GFLOP/s")
@@ -164,7 +170,7 @@ def main(argv=None):
     for T in (4, 100):
         by = {(r["backend"], r["variant"]): r for r in rows if r["T"] == T}
         torch_auto = by[("torch", "auto")]["sample_steps_per_s"]
-        torch_comp = by[("torch", "auto, compile=True")]["sample_steps_per_s"]
+        torch_comp = by[("torch", "auto, use_torch_compile=True")]["sample_steps_per_s"]
         s = {"torch_auto_sample_steps_per_s": torch_auto, "torch_compiled_sample_steps_per_s": torch_comp}
         for (b, _), r in by.items():
             if b != "torch":

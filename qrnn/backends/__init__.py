@@ -11,7 +11,7 @@ from __future__ import annotations
 from .._validation import check_int
 from ._aer import AerBackend
 from ._pennylane import PennyLaneBackend
-from ._torch import TorchBackend
+from ._torch import TorchBackend, tune_allocator
 from .base import Backend
 
 # The one table of backends by name (and by the "kind" of their saved config).
@@ -73,5 +73,5 @@ def backend_from_config(config: dict) -> Backend:
     return KINDS[cfg.pop("kind")](**cfg)
 
 
-__all__ = ["backend_from_config", "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend", "get_backend",
+__all__ = ["tune_allocator", "backend_from_config", "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend", "get_backend",
            "BACKEND_NAMES", "KINDS"]

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import ctypes
 import math
-import os
 import sys
 
 import numpy as np
@@ -56,30 +55,46 @@ _PAULI = {
     "RZ": np.array([[1, 0], [0, -1]], dtype=complex),
 }
 
-_MALLOC_TUNED = False
+_ALLOCATOR_TUNED = False
 
 
-def _tune_glibc_malloc() -> None:
-    """Keep the per-step temporaries (about 1 MiB each) on the heap.
+def tune_allocator() -> bool:
+    """Tune glibc's malloc for the torch engine on CPU; opt-in, process-wide, irreversible.
 
-    glibc serves large allocations with mmap and returns them on free, so a
-    time step of the engine page-faults on every fresh buffer; at B = 1024
-    that triples its cost. Raising the mmap threshold to glibc's own dynamic
-    ceiling (32 MiB) and the trim threshold to 128 MiB avoids it. Done once,
-    on Linux with glibc only; ``QRNN_MALLOC_TUNING=0`` turns it off.
+    glibc serves allocations above its mmap threshold with ``mmap`` and
+    returns them on free, so every time step of a large batch page-faults on
+    fresh ~1 MiB temporaries. Raising the mmap threshold to 32 MiB (glibc's
+    own dynamic ceiling) and the trim threshold to 128 MiB keeps them on the
+    heap: one QLSTM circuit group at B = 1024 went from 1.66 to 0.56 ms on a
+    2-core EPYC (``benchmarks/RESULTS.md``). It changes the allocator of the
+    whole process, which is why qrnn never does it by itself; call it once,
+    early, in scripts that run large batches on CPU.
+
+    Returns
+    -------
+    bool
+        True if the thresholds were set (Linux with glibc), False elsewhere,
+        where it does nothing.
+
+    Examples
+    --------
+    >>> from qrnn.backends import tune_allocator
+    >>> tune_allocator() in (True, False)
+    True
     """
-    global _MALLOC_TUNED
-    if _MALLOC_TUNED or os.environ.get("QRNN_MALLOC_TUNING", "1") == "0":
-        return
-    _MALLOC_TUNED = True
+    global _ALLOCATOR_TUNED
+    if _ALLOCATOR_TUNED:
+        return True
     if not sys.platform.startswith("linux"):
-        return
+        return False
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 32 * 2**20)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 128 * 2**20)  # M_TRIM_THRESHOLD
-    except (OSError, AttributeError):  # not glibc: nothing to tune
-        pass
+        ok = libc.mallopt(-3, 32 * 2**20) == 1  # M_MMAP_THRESHOLD
+        ok = libc.mallopt(-1, 128 * 2**20) == 1 and ok  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):  # not glibc
+        return False
+    _ALLOCATOR_TUNED = ok
+    return ok
 
 
 def _axis_terms(name: str):
@@ -452,6 +467,4 @@ class TorchBackend(Backend):
 
     def compile(self, vqc: VQC, weights: torch.Tensor):
         self.check_weights(vqc, weights)
-        if weights.device.type == "cpu":
-            _tune_glibc_malloc()
         return _Compiled(self, vqc, weights)
