@@ -188,3 +188,18 @@ def test_compiled_groups_reject_bad_inputs(name):
         run(torch.full((2, 3), float("nan"), dtype=torch.float64))
     with pytest.raises(TypeError, match="real floating-point"):
         run(np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("name", ["torch-heisenberg", "torch-unitary", "torch-gates", "pennylane", "aer"])
+def test_compiled_groups_refuse_another_dtype_or_device(name):
+    """One rule on every backend: inputs of the weights' dtype and device, or an error naming both."""
+    vqc = VQC(2, 1)
+    for w_dtype, x_dtype in ((torch.float64, torch.float32), (torch.float32, torch.float64)):
+        run = EXACT[name]().compile(vqc, torch.zeros(1, 1, 2, 3, dtype=w_dtype))
+        with pytest.raises(TypeError, match=rf"x has dtype {x_dtype} but these circuits were compiled "
+                                            rf"with {w_dtype} weights"):
+            run(torch.zeros(3, 2, dtype=x_dtype))
+        assert run(torch.zeros(3, 2, dtype=w_dtype)).dtype == w_dtype  # the matching dtype comes back
+    run = EXACT[name]().compile(vqc, torch.zeros(1, 1, 2, 3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="x is on device meta but these circuits were compiled on cpu"):
+        run(torch.zeros(3, 2, dtype=torch.float64, device="meta"))

@@ -357,6 +357,7 @@ class _Compiled:
 
     def __init__(self, backend: "TorchBackend", vqc: VQC, weights: torch.Tensor):
         self.vqc = vqc
+        self.weights = weights  # its dtype and device are the inputs'
         self.K = K = weights.shape[0]
         rdtype, device = weights.dtype, weights.device
         cdtype = torch.complex128 if rdtype == torch.float64 else torch.complex64
@@ -412,7 +413,7 @@ class _Compiled:
         return torch.cat(outs, dim=2)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.columns(check_circuit_inputs(self.vqc, x).transpose(0, 1)).transpose(1, 2)
+        return self.columns(check_circuit_inputs(self.vqc, x, self.weights).transpose(0, 1)).transpose(1, 2)
 
 
 class TorchBackend(Backend):

@@ -6,6 +6,7 @@ import abc
 import numpy as np
 import torch
 
+from .._validation import check_real_tensor
 from ..circuit import VQC
 
 
@@ -51,15 +52,24 @@ class Backend(abc.ABC):
             )
 
 
-def check_circuit_inputs(vqc: VQC, x) -> torch.Tensor:
-    """Validate inputs ``(B, n_inputs)`` given to a compiled circuit group directly."""
+def check_circuit_inputs(vqc: VQC, x, weights: torch.Tensor) -> torch.Tensor:
+    """Validate inputs ``(B, n_inputs)`` given to a compiled circuit group directly.
+
+    One rule on every backend: ``x`` has the dtype and device of the weights
+    the group was compiled with, or it is refused with a message naming both
+    (never a silent cast, and never a result in another precision).
+    """
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError(f"x must be a real floating-point torch.Tensor, got {type(x).__name__}")
+        raise TypeError(f"x must be a real floating-point torch.Tensor, got {type(x).__name__} "
+                        f"{getattr(x, 'dtype', '')}".rstrip())
+    if x.dtype != weights.dtype:
+        raise TypeError(f"x has dtype {x.dtype} but these circuits were compiled with {weights.dtype} weights; "
+                        f"convert one of them")
+    if x.device != weights.device:
+        raise ValueError(f"x is on device {x.device} but these circuits were compiled on {weights.device}")
     if x.ndim != 2 or x.shape[1] != vqc.n_inputs or x.shape[0] == 0:
         raise ValueError(f"x must have shape (B >= 1, n_inputs={vqc.n_inputs}), got {tuple(x.shape)}")
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError("x contains NaN or infinite values")
-    return x
+    return check_real_tensor(x, "x")
 
 
 class NumpyCompiled:
@@ -67,6 +77,7 @@ class NumpyCompiled:
 
     def __init__(self, backend: Backend, fn, weights: torch.Tensor, vqc: VQC):
         self.backend, self.fn, self.vqc = backend, fn, vqc
+        self.weights = weights.detach()  # for the dtype and device of its inputs
         if weights.requires_grad:
             raise ValueError(
                 f"backend {backend.name!r} is not differentiable; trainable circuits need "
@@ -74,7 +85,7 @@ class NumpyCompiled:
             )
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self._run(check_circuit_inputs(self.vqc, x))
+        return self._run(check_circuit_inputs(self.vqc, x, self.weights))
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         if x.requires_grad:
@@ -83,8 +94,7 @@ class NumpyCompiled:
                 "for gradients"
             )
         out = self.fn(x.detach().cpu().numpy().astype(np.float64, copy=False))
-        return torch.as_tensor(out, dtype=x.dtype if x.is_floating_point() else torch.float64,
-                               device=x.device)
+        return torch.as_tensor(out, dtype=x.dtype, device=x.device)
 
     def columns(self, v: torch.Tensor, bounded: bool = False) -> torch.Tensor:
         """Batch-last form used by the cells: ``(n_inputs, B) -> (K, n, B)``."""
