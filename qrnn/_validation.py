@@ -68,6 +68,24 @@ def check_fitted(obj, attributes) -> None:
                          "appropriate arguments before using this estimator.")
 
 
+def check_numeric(value, name: str, **check_array_params) -> np.ndarray:
+    """scikit-learn's ``check_array`` under the argument's name, with a clear word for ragged input.
+
+    Used by the scikit-learn estimators, so that empty, one-sample, complex,
+    sparse and object inputs get the messages scikit-learn's conventions
+    expect (object arrays of numbers are converted, as scikit-learn does).
+    """
+    from sklearn.utils.validation import check_array
+
+    try:
+        return check_array(value, input_name=name, **{"dtype": "numeric", **check_array_params})
+    except ValueError as exc:
+        if "inhomogeneous" in str(exc):
+            raise ValueError(f"{name} is ragged (its rows have different lengths); sequences of unequal "
+                             "lengths are passed as a list of arrays") from None
+        raise
+
+
 def check_choice(value, name: str, choices) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")

@@ -5,12 +5,20 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 
 from . import metrics
-from ._validation import as_array, check_batch, check_choice, check_int
+from ._validation import as_array, check_batch, check_choice, check_fitted, check_int, check_numeric
 from .io import save
 from .readout import Ridge
 from .reservoir import Reservoir
 
 READOUTS = ("last", "all")
+
+#: scikit-learn estimator checks that ReservoirRegressor does not pass, by
+#: name, with the reason. Empty: all of them pass, for quantum and classical
+#: reservoirs alike (``tests/test_sklearn_contract.py`` runs them).
+#: ``check_array_api_input`` is skipped by scikit-learn itself unless
+#: ``SCIPY_ARRAY_API=1``; the estimator computes in torch and does not claim
+#: array-API support.
+SKLEARN_CHECK_EXCEPTIONS: dict[str, str] = {}
 
 
 class ReservoirRegressor(RegressorMixin, BaseEstimator):
@@ -37,13 +45,32 @@ class ReservoirRegressor(RegressorMixin, BaseEstimator):
         carrying its state, and accumulate the ridge statistics, so a long
         stream is fitted exactly without holding all its features.
 
+    Attributes
+    ----------
+    ridge_ : Ridge
+        The fitted readout.
+    alpha_ : float
+        The ridge strength used (chosen, with ``"loo"`` / ``"gcv"``).
+    n_features_in_ : int
+        With ``readout="last"`` and equal-length sequences: their length
+        ``T``, the number of columns of a 2-D ``X`` (scikit-learn's meaning);
+        ``predict`` then requires the same ``T``. Not set with
+        ``readout="all"`` or sequences of unequal lengths, whose lengths vary
+        by design.
+
     Notes
     -----
-    ``X`` is ``(batch, T, input_size)``, or a list of ``(T_i, input_size)``
-    sequences of unequal lengths. With ``"last"``, ``y`` is ``(batch,)`` or
+    ``X`` is ``(batch, T, input_size)``; a 2-D ``(n_samples, T)`` array is
+    ``n_samples`` univariate sequences (reservoirs with ``input_size=1``), so
+    the estimator takes scikit-learn's usual 2-D data; a list of
+    ``(T_i, input_size)`` arrays holds sequences of unequal lengths. Inputs go
+    through scikit-learn's ``check_array`` (object arrays of numbers are
+    converted; complex, sparse, NaN, empty and too-small inputs are refused
+    with scikit-learn's messages). With ``"last"``, ``y`` is ``(batch,)`` or
     ``(batch, n_targets)``; with ``"all"``, ``(batch, T)`` or
     ``(batch, T, n_targets)`` (a list of ``(T_i,)`` / ``(T_i, n_targets)``
-    arrays for unequal lengths).
+    arrays for unequal lengths). The estimator passes every scikit-learn
+    estimator check (see :data:`SKLEARN_CHECK_EXCEPTIONS`).
 
     Examples
     --------
@@ -76,14 +103,44 @@ class ReservoirRegressor(RegressorMixin, BaseEstimator):
             if self.readout != "all":
                 raise ValueError("chunk_size applies to readout='all' (long streams)")
 
-    def _sequences(self, X):
-        """(array of shape (B, T, d) or None, list of (T_i, d) arrays)."""
+    def _sequences(self, X, fitting: bool):
+        """``(array (B, T, d) or None, list of (T_i, d) arrays)`` from any accepted form of ``X``.
+
+        A list of 2-D arrays is a batch of sequences of their own lengths.
+        Otherwise ``X`` goes through scikit-learn's ``check_array``: ``(n, T)``
+        is ``n`` univariate sequences of length ``T`` (reservoirs with
+        ``input_size=1``), ``(B, T, input_size)`` a batch. With
+        ``readout="last"``, ``validate_data`` also records (in fit) or checks
+        (in predict) ``n_features_in_ = T``, scikit-learn's convention.
+        """
         d = self.reservoir.input_size
         if isinstance(X, (list, tuple)) and X and all(np.ndim(s) == 2 for s in X):
             seqs = [check_batch(as_array(s, f"X[{i}]")[None], d, f"X[{i}]")[0] for i, s in enumerate(X)]
+            if fitting:
+                self._forget_n_features()
             return None, seqs
-        arr = check_batch(X, d, "X")
+        params = {"ensure_2d": True, "allow_nd": True,
+                  "ensure_min_samples": 2 if fitting and self.readout == "last" else 1}
+        if self.readout == "last":
+            from sklearn.utils.validation import validate_data
+
+            arr = validate_data(self, X, reset=fitting, **params)
+        else:
+            arr = check_numeric(X, "X", **params)
+            if fitting:
+                self._forget_n_features()
+        if arr.ndim == 2:
+            if d != 1:
+                raise ValueError(f"a 2-D X {arr.shape} is {arr.shape[0]} univariate sequences of length "
+                                 f"{arr.shape[1]}, which needs a reservoir with input_size=1; this one has "
+                                 f"input_size={d}: pass X as (batch, T, {d})")
+            arr = arr[:, :, None]
+        arr = check_batch(arr, d, "X")
         return arr, list(arr)
+
+    def _forget_n_features(self):
+        # Only readout="last" on equal-length sequences has a fixed T (n_features_in_) to check.
+        self.__dict__.pop("n_features_in_", None)
 
     def _check_lengths(self, seqs):
         need = self.washout + 1
@@ -94,13 +151,15 @@ class ReservoirRegressor(RegressorMixin, BaseEstimator):
     def _targets(self, y, arr, seqs):
         """Targets per sequence: list of (T_i, k) arrays ('all') or one (B, k) array ('last')."""
         B = len(seqs)
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         if self.readout == "last":
-            Y = as_array(y, "y").astype(float)
+            Y = check_numeric(y, "y", ensure_2d=False, allow_nd=True, dtype=np.float64)
             if Y.ndim not in (1, 2) or Y.shape[0] != B:
                 raise ValueError(f"with readout='last', y must have shape ({B},) or ({B}, n_targets), got {Y.shape}")
             return Y
         if arr is not None and not isinstance(y, (list, tuple)):
-            Y = as_array(y, "y").astype(float)
+            Y = check_numeric(y, "y", ensure_2d=False, allow_nd=True, dtype=np.float64)
             T = arr.shape[1]
             if Y.ndim not in (2, 3) or Y.shape[:2] != (B, T):
                 raise ValueError(f"with readout='all', y must have shape ({B}, {T}) or ({B}, {T}, n_targets), "
@@ -110,7 +169,7 @@ class ReservoirRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"with unequal-length sequences, y must be a list of {B} arrays")
         out = []
         for i, (s, yi) in enumerate(zip(seqs, y)):
-            yi = as_array(yi, f"y[{i}]").astype(float)
+            yi = check_numeric(yi, f"y[{i}]", ensure_2d=False, dtype=np.float64)
             if yi.ndim not in (1, 2) or yi.shape[0] != len(s):
                 raise ValueError(f"y[{i}] must have {len(s)} rows (one per step of X[{i}]), got shape {yi.shape}")
             out.append(yi)
@@ -122,7 +181,7 @@ class ReservoirRegressor(RegressorMixin, BaseEstimator):
     def fit(self, X, y):
         """Fit the readout on the reservoir's features of ``X``."""
         self._check_params()
-        arr, seqs = self._sequences(X)
+        arr, seqs = self._sequences(X, fitting=True)
         self._check_lengths(seqs)
         Y = self._targets(y, arr, seqs)
         ridge = Ridge(self.alpha, self.alphas)
@@ -146,7 +205,6 @@ class ReservoirRegressor(RegressorMixin, BaseEstimator):
             self.y_ndim_ = Y[0].ndim
         self.ridge_ = ridge
         self.alpha_ = ridge.alpha_
-        self.n_features_in_ = self.reservoir.input_size
         return self
 
     def _features(self, arr, seqs):
@@ -166,15 +224,11 @@ class ReservoirRegressor(RegressorMixin, BaseEstimator):
                                                     return_state=True)
                 yield b, start, F
 
-    def _check_fitted(self):
-        if not hasattr(self, "ridge_"):
-            raise ValueError("this ReservoirRegressor is not fitted yet; call fit() first")
-
     def predict(self, X):
         """Predictions: ``(batch,)``/``(batch, k)`` with ``"last"``; ``(batch, T)``/``(batch, T, k)``
         (a list for unequal lengths) with ``"all"``, at every step, washout included."""
-        self._check_fitted()
-        arr, seqs = self._sequences(X)
+        check_fitted(self, "ridge_")
+        arr, seqs = self._sequences(X, fitting=False)
         if self.readout == "last":
             F = self._features(arr, seqs)
             return self.ridge_.predict(np.stack([f[-1] for f in F]))
@@ -192,14 +246,23 @@ class ReservoirRegressor(RegressorMixin, BaseEstimator):
         """R^2 of the predictions (after the washout, with ``"all"``)."""
         if sample_weight is not None:
             raise ValueError("sample_weight is not supported")
-        self._check_fitted()
-        arr, seqs = self._sequences(X)
+        check_fitted(self, "ridge_")
+        arr, seqs = self._sequences(X, fitting=False)
         Y = self._targets(y, arr, seqs)
         P = self.predict(X)
         if self.readout == "last":
             return metrics.r2(Y, P)
         w = self.washout
         return metrics.r2(np.concatenate([yi[w:] for yi in Y]), np.concatenate([p[w:] for p in P]))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        # The readout sees the reservoir's features of the last step, not X:
+        # a 4-qubit reservoir (4 features) cannot fit an arbitrary tabular
+        # regression, which check_regressors_train asks for.
+        tags.regressor_tags.poor_score = True
+        return tags
 
     def save(self, path) -> None:
         """Write the estimator, reservoir and readout included, to ``path`` (``qrnn.save``; no pickle)."""

@@ -40,6 +40,18 @@ def resolve_dtype(dtype) -> torch.dtype:
     return DTYPES[dtype]
 
 
+def _rebuild(cls, params: dict, arrays: dict) -> "Reservoir":
+    """A reservoir built from its parameters, then given these tensors.
+
+    The tensors win over what the parameters would draw, so a rebuilt
+    reservoir is bit-identical even if weights were edited, or weight drawing
+    changes in a later version.
+    """
+    reservoir = cls(**params)
+    reservoir.load_state_dict({k: torch.as_tensor(v) for k, v in arrays.items()}, strict=True)
+    return reservoir
+
+
 def _dtype_name(dtype: torch.dtype) -> str:
     return next((k for k, v in DTYPES.items() if v == dtype), str(dtype).replace("torch.", ""))
 
@@ -99,11 +111,16 @@ class Reservoir(torch.nn.Module, metaclass=abc.ABCMeta):
 
     @classmethod
     def _from_record(cls, config, arrays, children):
-        # Rebuilt from its parameters, then given the saved tensors, so that a
-        # loaded reservoir is bit-identical even if weight drawing changes.
-        reservoir = cls(**cls._params_from_config(config["params"]))
-        reservoir.load_state_dict({k: torch.as_tensor(v) for k, v in arrays.items()}, strict=True)
-        return reservoir
+        return _rebuild(cls, cls._params_from_config(config["params"]), arrays)
+
+    def __reduce__(self):
+        # Pickle and deepcopy use the same description as model files:
+        # constructor parameters and the exact tensors as numpy arrays. Caches
+        # (compiled circuits, closures) are not carried, and the result does
+        # not depend on memory addresses, which torch's own tensor pickling
+        # records (scikit-learn's checks hash estimators by pickling them).
+        arrays = {name: t.detach().cpu().numpy() for name, t in self.state_dict().items()}
+        return _rebuild, (type(self), self.get_params(), arrays)
 
     # -- running --
     @property
@@ -191,7 +208,8 @@ class Reservoir(torch.nn.Module, metaclass=abc.ABCMeta):
         return [feats[i, :L] for i, L in enumerate(lengths)]
 
     def _features_numpy(self, arr: np.ndarray, state=None):
-        x = torch.as_tensor(np.asarray(arr, dtype=np.float64), dtype=self._dtype, device=self._device)
+        # np.require copies read-only input (a memmap, say), which torch cannot wrap
+        x = torch.as_tensor(np.require(arr, np.float64, ["W"]), dtype=self._dtype, device=self._device)
         with torch.no_grad():
             out, new_state = self._run(x, state)
         return out.detach().cpu().numpy().astype(np.float64), new_state

@@ -1,0 +1,78 @@
+"""scikit-learn's estimator checks, on a quantum and a classical reservoir, and the 2-D input convention."""
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from qrnn import QLSTM, QRNN, ReservoirRegressor
+from qrnn.classical import ESN
+from qrnn.estimator import SKLEARN_CHECK_EXCEPTIONS
+
+
+@parametrize_with_checks(
+    [ReservoirRegressor(QLSTM(input_size=1, hidden_size=3, seed=0)), ReservoirRegressor(ESN(1, 30, seed=0))],
+    expected_failed_checks=lambda est: SKLEARN_CHECK_EXCEPTIONS,
+)
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_two_dimensional_X_is_univariate_sequences(rng):
+    X2 = rng.normal(size=(30, 5))
+    y = X2[:, -1] * 0.5
+    est = ReservoirRegressor(QRNN(1, 3, seed=0), alpha=1e-3).fit(X2, y)
+    assert est.n_features_in_ == 5
+    same = ReservoirRegressor(QRNN(1, 3, seed=0), alpha=1e-3).fit(X2[:, :, None], y)
+    np.testing.assert_array_equal(est.predict(X2), same.predict(X2[:, :, None]))
+    with pytest.raises(ValueError, match="X has 4 features, but ReservoirRegressor is expecting 5 features"):
+        est.predict(X2[:, :4])
+    with pytest.raises(ValueError, match=r"needs a reservoir with input_size=1; this one has input_size=2"):
+        ReservoirRegressor(QRNN(2, 3, seed=0)).fit(X2, y)
+
+
+def test_streams_predict_any_length(rng):
+    u = rng.uniform(0, 0.5, size=(1, 200, 1))
+    est = ReservoirRegressor(ESN(1, 20, seed=0), readout="all", washout=10).fit(u[:, :120], u[:, :120, 0])
+    assert not hasattr(est, "n_features_in_")
+    assert est.predict(u).shape == (1, 200)  # longer than the fitted stream: no fixed T
+
+
+@pytest.mark.parametrize("X,y,exc,match", [
+    (lambda rng: rng.normal(size=(8, 3)), lambda rng: None, ValueError, "requires y to be passed"),
+    (lambda rng: rng.normal(size=(1, 3)), lambda rng: np.zeros(1), ValueError, "1 sample"),
+    (lambda rng: rng.normal(size=(8, 0)), lambda rng: np.zeros(8), ValueError, r"0 feature\(s\)"),
+    (lambda rng: rng.normal(size=8), lambda rng: np.zeros(8), ValueError, "Expected 2D array"),
+    (lambda rng: rng.normal(size=(8, 3)) + 1j, lambda rng: np.zeros(8), ValueError, "Complex data not supported"),
+    (lambda rng: rng.normal(size=(8, 3)), lambda rng: [[1.0, 2.0], [1.0]] + [[0.0, 0.0]] * 6, ValueError,
+     "y is ragged"),
+    (lambda rng: rng.normal(size=(8, 3)), lambda rng: np.zeros(7), ValueError, r"y must have shape \(8,\)"),
+])
+def test_last_readout_rejects(X, y, exc, match, rng):
+    with pytest.raises(exc, match=match):
+        ReservoirRegressor(QRNN(1, 2, seed=0)).fit(X(rng), y(rng))
+
+
+def test_ragged_targets_are_refused_clearly(rng):
+    seqs = [rng.normal(size=(L, 1)) for L in (6, 9)]
+    est = ReservoirRegressor(ESN(1, 10, seed=0), readout="all")
+    cases = [
+        (np.zeros(6), "y must be a list of 2 arrays"),
+        ([np.zeros(6)], "y must be a list of 2 arrays"),
+        ([np.zeros(6), np.zeros(8)], r"y\[1\] must have 9 rows"),
+        ([np.zeros((6, 2)), np.zeros(9)], r"every y\[i\] must have the same number of targets"),
+        ([np.zeros(6), np.full(9, np.nan)], r"Input y\[1\] contains NaN"),
+        ([np.zeros(6), [[1.0], [2.0, 3.0]] + [[0.0]] * 7], r"y\[1\] is ragged"),
+    ]
+    for y, match in cases:
+        with pytest.raises(ValueError, match=match):
+            est.fit(seqs, y)
+    X = rng.normal(size=(2, 6, 1))
+    with pytest.raises(ValueError, match=r"y must have shape \(2, 6\) or \(2, 6, n_targets\)"):
+        est.fit(X, np.zeros((2, 5)))
+
+
+def test_not_fitted_is_scikit_learns_error(rng):
+    X = rng.normal(size=(4, 3))
+    for call in (lambda e: e.predict(X), lambda e: e.score(X, np.zeros(4))):
+        with pytest.raises(NotFittedError, match="not fitted yet"):
+            call(ReservoirRegressor(QRNN(1, 2, seed=0)))
