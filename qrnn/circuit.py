@@ -21,6 +21,8 @@ import torch
 from ._validation import check_choice, check_int, check_seed
 
 INITS = ("normal", "uniform")
+# |x| beyond which arctan(x) is pi/2 to the dtype's precision, and below which (x**2)**2 is finite.
+_INPUT_CAPS = {torch.float64: 1e18, torch.float32: 1e9}
 
 
 @dataclass(frozen=True)
@@ -137,17 +139,15 @@ class VQC:
         with np.errstate(over="ignore"):  # x*x -> inf is fine: arctan(inf) = pi/2
             return np.stack((np.arctan(x), np.arctan(x * x)), axis=-1).reshape(*x.shape[:-1], -1)
 
-    INPUT_CAP = 1e18  # arctan is pi/2 to float64 precision beyond this
-
     @staticmethod
     def input_cap(dtype) -> float:
-        """The largest ``|x|`` the ``bounded`` fast paths accept for ``dtype``.
+        """The magnitude at which encoded values are capped, for ``dtype``.
 
         Beyond it ``arctan(x)`` and ``arctan(x**2)`` are ``pi/2`` to the
-        dtype's precision, and below it ``(x**2)**2`` stays finite: 1e18 in
-        float64, 1e9 in float32.
+        dtype's precision, so capping changes no angle; below it ``(x**2)**2``
+        stays finite. The one place these numbers live (see ``_INPUT_CAPS``).
         """
-        return 1e18 if dtype == torch.float64 else 1e9
+        return _INPUT_CAPS[dtype]
 
     def input_angle_trig(self, x: torch.Tensor, bounded: bool = False):
         """``cos t`` and ``sin t`` of every encoding angle, batch last.
@@ -155,13 +155,14 @@ class VQC:
         ``x`` is a tensor ``(n_inputs, B)``; both results are ``(2 n_inputs, B)``
         in :meth:`input_angles` order. For ``t = arctan(u)``:
         ``cos t = 1 / sqrt(1 + u^2)``, ``sin t = u / sqrt(1 + u^2)``.
-        ``u`` is capped at ``INPUT_CAP`` in magnitude (no change to ``t``);
-        ``bounded=True`` says the caller already capped ``|x|`` at
-        :meth:`input_cap`, so that nothing can overflow.
+        ``u`` is capped at :meth:`input_cap` in magnitude (no change to ``t``);
+        ``bounded=True`` says the caller already capped ``|x|`` there, so that
+        nothing can overflow.
         """
         u = torch.stack((x, x * x), dim=1).reshape(2 * x.shape[0], x.shape[1])
         if not bounded:
-            u = u.clamp(-self.INPUT_CAP, self.INPUT_CAP)
+            cap = self.input_cap(u.dtype)
+            u = u.clamp(-cap, cap)
         inv = torch.rsqrt(torch.addcmul(self._one(u), u, u))
         return inv, u * inv
 
@@ -176,11 +177,12 @@ class VQC:
         in :meth:`input_angles` order. For ``t = arctan(u)``, with
         ``r = hypot(1, u)``: ``cos(t/2) = sqrt((1 + 1/r) / 2)`` and
         ``sin(t/2) = u / (2 r cos(t/2))``, algebraic and stable for every
-        finite ``u``. ``u`` is capped at 1e18 in magnitude, beyond which
-        ``arctan(u)`` equals ``pi/2`` in float64 anyway.
+        finite ``u``. ``u`` is capped at :meth:`input_cap` in magnitude,
+        beyond which ``arctan(u)`` equals ``pi/2`` anyway.
         """
         u = torch.stack((x, x * x), dim=1).reshape(2 * x.shape[0], x.shape[1])
-        u = u.clamp(-self.INPUT_CAP, self.INPUT_CAP)
+        cap = self.input_cap(u.dtype)
+        u = u.clamp(-cap, cap)
         r = torch.hypot(torch.ones_like(u), u)
         c = torch.sqrt(0.5 + 0.5 / r)
         return c, u / (2 * r * c)
