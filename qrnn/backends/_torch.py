@@ -28,6 +28,7 @@ elementwise operation runs along contiguous memory.
 """
 from __future__ import annotations
 
+import abc
 import ctypes
 import math
 import sys
@@ -39,7 +40,7 @@ from .._validation import check_choice, check_int
 from ..circuit import VQC
 from .base import Backend, check_circuit_inputs
 
-METHODS = ("auto", "heisenberg", "unitary", "gates")
+METHODS = ("auto", "heisenberg", "unitary", "gates")  # the last three: _GROUPS below
 
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 
@@ -348,41 +349,51 @@ def _pauli_coefficients(ops: torch.Tensor, n: int) -> torch.Tensor:
     return x.reshape(N, 4**n).real
 
 
-class _Compiled:
-    """One group of circuits sharing an input, compiled.
+class _CompiledGroup(abc.ABC):
+    """One group of circuits sharing an input, compiled by one method.
 
-    ``columns(v)``: inputs ``(n_inputs, B)`` -> ``(K, n, B)``, the layout the
-    cells use; calling the object takes ``(B, n_inputs)`` and gives ``(K, B, n)``.
+    ``columns(v)``: inputs ``(n_inputs, B)`` -> ``(K, n_outputs, B)``, the
+    layout the cells use; calling the object takes ``(B, n_inputs)`` and gives
+    ``(K, B, n_outputs)``. Subclasses build their operator in ``_build`` and
+    evaluate it in ``columns``.
     """
+
+    method: str
 
     def __init__(self, backend: "TorchBackend", vqc: VQC, weights: torch.Tensor):
         self.vqc = vqc
         self.weights = weights  # its dtype and device are the inputs'
-        self.K = K = weights.shape[0]
-        rdtype, device = weights.dtype, weights.device
-        cdtype = torch.complex128 if rdtype == torch.float64 else torch.complex64
-        self.method = backend.resolve_method(vqc.n_qubits)
-        self.chunk_bytes = backend.chunk_bytes
-        self.encoding = _Encoding(vqc, rdtype, device)
-        n, D = vqc.n_qubits, 2**vqc.n_qubits
-        self.n_obs = n_obs = vqc.n_outputs
-        var = _Variational(vqc, weights, cdtype)
-        zs = _z_signs(n, vqc.observables())
-        if self.method == "gates":
-            self.var = var
-            self.zsigns = torch.as_tensor(zs, dtype=rdtype, device=device)  # (n_obs, D)
-            return
-        U = var.unitaries(cdtype, device)  # (K, D, D)
-        if self.method == "unitary":
-            # Real form of psi -> U psi with rows grouped per circuit:
-            # [[Re U, -Im U], [Im U, Re U]] @ [Re psi; Im psi] = [Re U psi; Im U psi].
-            top = torch.cat((U.real, -U.imag), dim=2)
-            bottom = torch.cat((U.imag, U.real), dim=2)
-            self.u_real = torch.cat((top, bottom), dim=1).reshape(K * 2 * D, 2 * D)
-            # <Z_k> = sum_b z_k(b) (re_b^2 + im_b^2): signs repeated for both halves.
-            self.zsigns2 = torch.as_tensor(np.concatenate((zs, zs), axis=1), dtype=rdtype, device=device)
-            return
-        z = torch.as_tensor(zs.T, dtype=cdtype, device=device)  # (D, n_obs)
+        self.K = weights.shape[0]
+        self.n_obs = vqc.n_outputs
+        self.rdtype, self.device = weights.dtype, weights.device
+        self.cdtype = torch.complex128 if self.rdtype == torch.float64 else torch.complex64
+        self.encoding = _Encoding(vqc, self.rdtype, self.device)
+        self.zsigns = _z_signs(vqc.n_qubits, vqc.observables())  # (n_obs, 2^n), numpy
+        self._build(backend, _Variational(vqc, weights, self.cdtype))
+
+    @abc.abstractmethod
+    def _build(self, backend: "TorchBackend", variational: _Variational) -> None:
+        """Precompute what a step needs from the weights."""
+
+    @abc.abstractmethod
+    def columns(self, v: torch.Tensor, bounded: bool = False) -> torch.Tensor:
+        """``(n_inputs, B) -> (K, n_outputs, B)``; ``bounded=True``: the caller guarantees
+        ``|v| <= VQC.input_cap(dtype)`` (the cells cap their inputs once per sequence)."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.columns(check_circuit_inputs(self.vqc, x, self.weights).transpose(0, 1)).transpose(1, 2)
+
+
+class _Heisenberg(_CompiledGroup):
+    """Measured Z products in the Heisenberg picture, read off product-state Bloch vectors."""
+
+    method = "heisenberg"
+
+    def _build(self, backend, variational):
+        K, n_obs, n = self.K, self.n_obs, self.vqc.n_qubits
+        D = 2**n
+        U = variational.unitaries(self.cdtype, self.device)  # (K, D, D)
+        z = torch.as_tensor(self.zsigns.T, dtype=self.cdtype, device=self.device)  # (D, n_obs)
         # O[k, j] = U_k^dagger diag(z_j) U_k for every circuit k and observable j
         heis = torch.einsum("kai,aj,kab->kjib", U.conj(), z, U)
         coeffs = _pauli_coefficients(heis.reshape(K * n_obs, D, D), n)  # (K n_obs, 4^n)
@@ -391,29 +402,60 @@ class _Compiled:
         # multiply-and-sum, never building the 4^n-row Kronecker product.
         self.coeffs = coeffs.reshape(K * n_obs * 4, 4 ** (n - 1))
 
-    def columns(self, v: torch.Tensor, bounded: bool = False) -> torch.Tensor:
-        """``bounded=True``: the caller guarantees ``|v| <= VQC.input_cap(dtype)`` (cells cap inputs once)."""
+    def columns(self, v, bounded=False):
         n, B, K, n_obs = self.vqc.n_qubits, v.shape[1], self.K, self.n_obs
-        if self.method == "heisenberg":
-            bloch = self.encoding.bloch(v, bounded)
-            rest = self.coeffs @ _kron_columns(bloch[1:]) if n > 1 else self.coeffs.expand(-1, B)
-            return (rest.view(K * n_obs, 4, B) * bloch[0]).sum(1).view(K, n_obs, B)
+        bloch = self.encoding.bloch(v, bounded)
+        rest = self.coeffs @ _kron_columns(bloch[1:]) if n > 1 else self.coeffs.expand(-1, B)
+        return (rest.view(K * n_obs, 4, B) * bloch[0]).sum(1).view(K, n_obs, B)
+
+
+class _Unitary(_CompiledGroup):
+    """The variational block as a dense unitary, applied by one real matrix product."""
+
+    method = "unitary"
+
+    def _build(self, backend, variational):
+        K, D = self.K, 2**self.vqc.n_qubits
+        U = variational.unitaries(self.cdtype, self.device)  # (K, D, D)
+        # Real form of psi -> U psi with rows grouped per circuit:
+        # [[Re U, -Im U], [Im U, Re U]] @ [Re psi; Im psi] = [Re U psi; Im U psi].
+        top = torch.cat((U.real, -U.imag), dim=2)
+        bottom = torch.cat((U.imag, U.real), dim=2)
+        self.u_real = torch.cat((top, bottom), dim=1).reshape(K * 2 * D, 2 * D)
+        # <Z_k> = sum_b z_k(b) (re_b^2 + im_b^2): signs repeated for both halves.
+        self.zsigns2 = torch.as_tensor(np.concatenate((self.zsigns, self.zsigns), axis=1),
+                                       dtype=self.rdtype, device=self.device)
+
+    def columns(self, v, bounded=False):
         psi = self.encoding.amplitudes(v)
-        if self.method == "unitary":
-            phi = self.u_real @ torch.cat((psi.real, psi.imag))
-            return self.zsigns2 @ (phi * phi).view(K, -1, B)
-        D = 2**n
+        phi = self.u_real @ torch.cat((psi.real, psi.imag))
+        return self.zsigns2 @ (phi * phi).view(self.K, -1, v.shape[1])
+
+
+class _GateByGate(_CompiledGroup):
+    """Fused gate-by-gate application on batched state vectors; the method for many wires."""
+
+    method = "gates"
+
+    def _build(self, backend, variational):
+        self.var = variational
+        self.chunk_bytes = backend.chunk_bytes
+        self.zsigns_t = torch.as_tensor(self.zsigns, dtype=self.rdtype, device=self.device)  # (n_obs, D)
+
+    def columns(self, v, bounded=False):
+        psi = self.encoding.amplitudes(v)
+        B, K, D = v.shape[1], self.K, 2**self.vqc.n_qubits
         # Bound the (K, 2^n, chunk) working set; many wires make it large.
         chunk = max(1, min(B, self.chunk_bytes // (K * D * 16 * 3)))
         outs = []
         for start in range(0, B, chunk):
             p = psi[:, start : start + chunk]
             state = self.var.apply(p.unsqueeze(0).expand(K, *p.shape))
-            outs.append(self.zsigns @ (state.real.square() + state.imag.square()))
+            outs.append(self.zsigns_t @ (state.real.square() + state.imag.square()))
         return torch.cat(outs, dim=2)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.columns(check_circuit_inputs(self.vqc, x, self.weights).transpose(0, 1)).transpose(1, 2)
+
+_GROUPS = {cls.method: cls for cls in (_Heisenberg, _Unitary, _GateByGate)}
 
 
 class TorchBackend(Backend):
@@ -468,4 +510,4 @@ class TorchBackend(Backend):
 
     def compile(self, vqc: VQC, weights: torch.Tensor):
         self.check_weights(vqc, weights)
-        return _Compiled(self, vqc, weights)
+        return _GROUPS[self.resolve_method(vqc.n_qubits)](self, vqc, weights)
