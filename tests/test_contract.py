@@ -123,3 +123,19 @@ def test_module_to_changes_where_it_computes(name, rng):
     np.testing.assert_array_equal(clone(res).transform(X), FACTORIES[name](seed=10).transform(X))
     with pytest.raises(ValueError, match="float64 or float32"):
         FACTORIES[name](seed=10).to(torch.float16)
+
+
+def test_pickle_and_deepcopy_carry_parameters_and_exact_tensors(name, rng):
+    import copy
+    import pickle
+
+    X = random_inputs(rng, (2, 4, 2))
+    res = FACTORIES[name](seed=11)
+    res.transform(X)  # caches (compiled circuits) must not travel
+    with torch.no_grad():
+        for t in res.state_dict().values():
+            t.add_(0.01)  # edited tensors, not what seed 11 draws: the copy must keep them
+    for copied in (pickle.loads(pickle.dumps(res)), copy.deepcopy(res)):
+        assert type(copied) is type(res) and copied.get_params() == res.get_params()
+        np.testing.assert_array_equal(copied.transform(X), res.transform(X))
+    assert np.abs(FACTORIES[name](seed=11).transform(X) - res.transform(X)).max() > 1e-6
