@@ -21,7 +21,147 @@ READOUTS = ("last", "all")
 SKLEARN_CHECK_EXCEPTIONS: dict[str, str] = {}
 
 
-class ReservoirRegressor(RegressorMixin, BaseEstimator):
+class SequenceRegressor(RegressorMixin, BaseEstimator):
+    """What every qrnn regressor shares: sequence inputs, targets, tags and persistence.
+
+    Subclasses name the constructor parameter that holds the recurrent model
+    in ``_model_param`` and keep a ``readout`` parameter (``"last"`` or
+    ``"all"``); see :class:`ReservoirRegressor` for the input conventions.
+    """
+
+    _model_param = "reservoir"
+
+    @property
+    def _model(self):
+        return getattr(self, self._model_param)
+
+    def _check_model(self):
+        if not isinstance(self._model, Reservoir):
+            raise TypeError(f"{self._model_param} must be a qrnn reservoir or cell (e.g. QLSTM(1, 3), "
+                            f"qrnn.classical.ESN(1, 100)), got {type(self._model).__name__}")
+
+    def _sequences(self, X, fitting: bool):
+        """``(array (B, T, d) or None, list of (T_i, d) arrays)`` from any accepted form of ``X``.
+
+        A list of 2-D arrays is a batch of sequences of their own lengths.
+        Otherwise ``X`` goes through scikit-learn's ``check_array``: ``(n, T)``
+        is ``n`` univariate sequences of length ``T`` (reservoirs with
+        ``input_size=1``), ``(B, T, input_size)`` a batch. With
+        ``readout="last"``, ``validate_data`` also records (in fit) or checks
+        (in predict) ``n_features_in_ = T``, scikit-learn's convention.
+        """
+        d = self._model.input_size
+        if isinstance(X, (list, tuple)) and X and all(np.ndim(s) == 2 for s in X):
+            seqs = [check_batch(as_array(s, f"X[{i}]")[None], d, f"X[{i}]")[0] for i, s in enumerate(X)]
+            if fitting:
+                self._forget_n_features()
+            return None, seqs
+        params = {"ensure_2d": True, "allow_nd": True,
+                  "ensure_min_samples": 2 if fitting and self.readout == "last" else 1}
+        if self.readout == "last":
+            from sklearn.utils.validation import validate_data
+
+            arr = validate_data(self, X, reset=fitting, **params)
+        else:
+            arr = check_numeric(X, "X", **params)
+            if fitting:
+                self._forget_n_features()
+        if arr.ndim == 2:
+            if d != 1:
+                raise ValueError(f"a 2-D X {arr.shape} is {arr.shape[0]} univariate sequences of length "
+                                 f"{arr.shape[1]}, which needs a reservoir with input_size=1; this one has "
+                                 f"input_size={d}: pass X as (batch, T, {d})")
+            arr = arr[:, :, None]
+        arr = check_batch(arr, d, "X")
+        return arr, list(arr)
+
+    def _forget_n_features(self):
+        # Only readout="last" on equal-length sequences has a fixed T (n_features_in_) to check.
+        self.__dict__.pop("n_features_in_", None)
+
+    def _check_lengths(self, seqs):
+        need = getattr(self, "washout", 0) + 1
+        for i, s in enumerate(seqs):
+            if len(s) < need:
+                raise ValueError(f"sequence {i} has {len(s)} steps; washout={need - 1} needs at least {need}")
+
+    def _targets(self, y, arr, seqs):
+        """Targets per sequence: list of (T_i, k) arrays ('all') or one (B, k) array ('last')."""
+        B = len(seqs)
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        if self.readout == "last":
+            Y = check_numeric(y, "y", ensure_2d=False, allow_nd=True, dtype=np.float64)
+            if Y.ndim not in (1, 2) or Y.shape[0] != B:
+                raise ValueError(f"with readout='last', y must have shape ({B},) or ({B}, n_targets), got {Y.shape}")
+            return Y
+        if arr is not None and not isinstance(y, (list, tuple)):
+            Y = check_numeric(y, "y", ensure_2d=False, allow_nd=True, dtype=np.float64)
+            T = arr.shape[1]
+            if Y.ndim not in (2, 3) or Y.shape[:2] != (B, T):
+                raise ValueError(f"with readout='all', y must have shape ({B}, {T}) or ({B}, {T}, n_targets), "
+                                 f"got {Y.shape}")
+            return list(Y)
+        if not isinstance(y, (list, tuple)) or len(y) != B:
+            raise ValueError(f"with unequal-length sequences, y must be a list of {B} arrays")
+        out = []
+        for i, (s, yi) in enumerate(zip(seqs, y)):
+            yi = check_numeric(yi, f"y[{i}]", ensure_2d=False, dtype=np.float64)
+            if yi.ndim not in (1, 2) or yi.shape[0] != len(s):
+                raise ValueError(f"y[{i}] must have {len(s)} rows (one per step of X[{i}]), got shape {yi.shape}")
+            out.append(yi)
+        if len({o.ndim for o in out}) != 1 or len({o.shape[1:] for o in out}) != 1:
+            raise ValueError("every y[i] must have the same number of targets")
+        return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        # The readout sees the model's features of the last step, not X: a
+        # 4-qubit reservoir (4 features) cannot fit an arbitrary tabular
+        # regression, which check_regressors_train asks for.
+        tags.regressor_tags.poor_score = True
+        return tags
+
+    def save(self, path) -> None:
+        """Write the estimator, model and readout included, to ``path`` (``qrnn.save``; no pickle)."""
+        save(self, path)
+
+    # -- persistence (see qrnn.io) --
+    def _to_record(self) -> dict:
+        params = self.get_params(deep=False)
+        children = {name: params.pop(name) for name in list(params) if hasattr(params[name], "_to_record")}
+        if params.get("alphas") is not None:
+            params["alphas"] = [float(a) for a in params["alphas"]]
+        fitted, arrays = {}, {}
+        for name, value in vars(self).items():  # fitted attributes: name_, by scikit-learn's convention
+            if not name.endswith("_") or name.startswith("_"):
+                continue
+            if hasattr(value, "_to_record"):
+                children[name] = value
+            elif isinstance(value, np.ndarray):
+                arrays[name] = value
+            else:
+                fitted[name] = value
+        return {"config": {"params": params, "fitted": fitted}, "arrays": arrays, "children": children}
+
+    @classmethod
+    def _from_record(cls, config, arrays, children):
+        params = {name: children.pop(name) for name in list(children) if not name.endswith("_")}
+        est = cls(**params, **config["params"])
+        for name, value in {**config["fitted"], **arrays, **children}.items():
+            if not (name.isidentifier() and name.endswith("_") and not name.startswith("_")):
+                raise ValueError(f"{name!r} is not a fitted attribute")
+            setattr(est, name, value)
+        est._check_loaded()
+        return est
+
+    def _check_loaded(self):
+        """Refuse a loaded estimator whose parts do not fit together (subclasses add checks)."""
+        self._check_model()
+
+
+class ReservoirRegressor(SequenceRegressor):
     """Reservoir features and a closed-form ridge readout, as a scikit-learn regressor.
 
     Parameters
@@ -93,89 +233,13 @@ class ReservoirRegressor(RegressorMixin, BaseEstimator):
 
     # -- checks --
     def _check_params(self):
-        if not isinstance(self.reservoir, Reservoir):
-            raise TypeError(f"reservoir must be a qrnn or classical reservoir (e.g. QLSTM(1, 3)), "
-                            f"got {type(self.reservoir).__name__}")
+        self._check_model()
         check_choice(self.readout, "readout", READOUTS)
         check_int(self.washout, "washout", minimum=0)
         if self.chunk_size is not None:
             check_int(self.chunk_size, "chunk_size", minimum=1)
             if self.readout != "all":
                 raise ValueError("chunk_size applies to readout='all' (long streams)")
-
-    def _sequences(self, X, fitting: bool):
-        """``(array (B, T, d) or None, list of (T_i, d) arrays)`` from any accepted form of ``X``.
-
-        A list of 2-D arrays is a batch of sequences of their own lengths.
-        Otherwise ``X`` goes through scikit-learn's ``check_array``: ``(n, T)``
-        is ``n`` univariate sequences of length ``T`` (reservoirs with
-        ``input_size=1``), ``(B, T, input_size)`` a batch. With
-        ``readout="last"``, ``validate_data`` also records (in fit) or checks
-        (in predict) ``n_features_in_ = T``, scikit-learn's convention.
-        """
-        d = self.reservoir.input_size
-        if isinstance(X, (list, tuple)) and X and all(np.ndim(s) == 2 for s in X):
-            seqs = [check_batch(as_array(s, f"X[{i}]")[None], d, f"X[{i}]")[0] for i, s in enumerate(X)]
-            if fitting:
-                self._forget_n_features()
-            return None, seqs
-        params = {"ensure_2d": True, "allow_nd": True,
-                  "ensure_min_samples": 2 if fitting and self.readout == "last" else 1}
-        if self.readout == "last":
-            from sklearn.utils.validation import validate_data
-
-            arr = validate_data(self, X, reset=fitting, **params)
-        else:
-            arr = check_numeric(X, "X", **params)
-            if fitting:
-                self._forget_n_features()
-        if arr.ndim == 2:
-            if d != 1:
-                raise ValueError(f"a 2-D X {arr.shape} is {arr.shape[0]} univariate sequences of length "
-                                 f"{arr.shape[1]}, which needs a reservoir with input_size=1; this one has "
-                                 f"input_size={d}: pass X as (batch, T, {d})")
-            arr = arr[:, :, None]
-        arr = check_batch(arr, d, "X")
-        return arr, list(arr)
-
-    def _forget_n_features(self):
-        # Only readout="last" on equal-length sequences has a fixed T (n_features_in_) to check.
-        self.__dict__.pop("n_features_in_", None)
-
-    def _check_lengths(self, seqs):
-        need = self.washout + 1
-        for i, s in enumerate(seqs):
-            if len(s) < need:
-                raise ValueError(f"sequence {i} has {len(s)} steps; washout={self.washout} needs at least {need}")
-
-    def _targets(self, y, arr, seqs):
-        """Targets per sequence: list of (T_i, k) arrays ('all') or one (B, k) array ('last')."""
-        B = len(seqs)
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
-        if self.readout == "last":
-            Y = check_numeric(y, "y", ensure_2d=False, allow_nd=True, dtype=np.float64)
-            if Y.ndim not in (1, 2) or Y.shape[0] != B:
-                raise ValueError(f"with readout='last', y must have shape ({B},) or ({B}, n_targets), got {Y.shape}")
-            return Y
-        if arr is not None and not isinstance(y, (list, tuple)):
-            Y = check_numeric(y, "y", ensure_2d=False, allow_nd=True, dtype=np.float64)
-            T = arr.shape[1]
-            if Y.ndim not in (2, 3) or Y.shape[:2] != (B, T):
-                raise ValueError(f"with readout='all', y must have shape ({B}, {T}) or ({B}, {T}, n_targets), "
-                                 f"got {Y.shape}")
-            return list(Y)
-        if not isinstance(y, (list, tuple)) or len(y) != B:
-            raise ValueError(f"with unequal-length sequences, y must be a list of {B} arrays")
-        out = []
-        for i, (s, yi) in enumerate(zip(seqs, y)):
-            yi = check_numeric(yi, f"y[{i}]", ensure_2d=False, dtype=np.float64)
-            if yi.ndim not in (1, 2) or yi.shape[0] != len(s):
-                raise ValueError(f"y[{i}] must have {len(s)} rows (one per step of X[{i}]), got shape {yi.shape}")
-            out.append(yi)
-        if len({o.ndim for o in out}) != 1 or len({o.shape[1:] for o in out}) != 1:
-            raise ValueError("every y[i] must have the same number of targets")
-        return out
 
     # -- fitting --
     def fit(self, X, y):
@@ -255,47 +319,9 @@ class ReservoirRegressor(RegressorMixin, BaseEstimator):
         w = self.washout
         return metrics.r2(np.concatenate([yi[w:] for yi in Y]), np.concatenate([p[w:] for p in P]))
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        # The readout sees the reservoir's features of the last step, not X:
-        # a 4-qubit reservoir (4 features) cannot fit an arbitrary tabular
-        # regression, which check_regressors_train asks for.
-        tags.regressor_tags.poor_score = True
-        return tags
-
-    def save(self, path) -> None:
-        """Write the estimator, reservoir and readout included, to ``path`` (``qrnn.save``; no pickle)."""
-        save(self, path)
-
-    # -- persistence (see qrnn.io) --
-    def _to_record(self) -> dict:
-        params = self.get_params(deep=False)
-        children = {"reservoir": params.pop("reservoir")}
-        if params.get("alphas") is not None:
-            params["alphas"] = [float(a) for a in params["alphas"]]
-        fitted, arrays = {}, {}
-        for name, value in vars(self).items():  # fitted attributes: name_, by scikit-learn's convention
-            if not name.endswith("_") or name.startswith("_"):
-                continue
-            if isinstance(value, Ridge):
-                children[name] = value
-            elif isinstance(value, np.ndarray):
-                arrays[name] = value
-            else:
-                fitted[name] = value
-        return {"config": {"params": params, "fitted": fitted}, "arrays": arrays, "children": children}
-
-    @classmethod
-    def _from_record(cls, config, arrays, children):
-        est = cls(reservoir=children.pop("reservoir", None), **config["params"])
-        for name, value in {**config["fitted"], **arrays, **children}.items():
-            if not (name.isidentifier() and name.endswith("_") and not name.startswith("_")):
-                raise ValueError(f"{name!r} is not a fitted attribute")
-            setattr(est, name, value)
-        ridge = getattr(est, "ridge_", None)
-        if ridge is not None and (not isinstance(est.reservoir, Reservoir)
-                                  or ridge.n_features_in_ != est.reservoir.n_features):
+    def _check_loaded(self):
+        super()._check_loaded()
+        ridge = getattr(self, "ridge_", None)
+        if ridge is not None and ridge.n_features_in_ != self.reservoir.n_features:
             raise ValueError(f"the readout takes {ridge.n_features_in_} features but the reservoir gives "
-                             f"{getattr(est.reservoir, 'n_features', None)}")
-        return est
+                             f"{self.reservoir.n_features}")
