@@ -1,7 +1,7 @@
 """qrnn: reservoir computing with quantum recurrent neural networks.
 
 ``import qrnn`` costs little more than ``import torch``: scikit-learn (more
-than a second to import) is loaded on first use of :class:`ReservoirRegressor`,
+than a second to import) is loaded on first use of the estimators,
 and PennyLane and Qiskit only when a backend that needs them is built.
 """
 from __future__ import annotations
@@ -19,10 +19,10 @@ from .readout import Ridge
 __version__ = "0.1.0"
 
 # Public names whose modules are imported on first access (PEP 562).
-_LAZY = {"ReservoirRegressor": "qrnn.estimator"}
+_LAZY = {"ReservoirRegressor": "qrnn.estimator", "TrainedRegressor": "qrnn.trainer"}
 
 __all__ = [
-    "QRNN", "QLSTM", "QGRU", "VQC", "init_weights", "ReservoirRegressor", "Ridge", "load", "save", "classical",
+    "QRNN", "QLSTM", "QGRU", "VQC", "init_weights", "ReservoirRegressor", "TrainedRegressor", "Ridge", "load", "save", "classical",
     "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend", "get_backend", "MissingExtraError",
 ]
 

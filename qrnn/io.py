@@ -36,6 +36,7 @@ _HEADER = "__qrnn__"
 #: Saveable classes by the name written in files (stable across code moves).
 CLASSES: dict[str, str] = {
     "ReservoirRegressor": "qrnn.estimator:ReservoirRegressor",
+    "TrainedRegressor": "qrnn.trainer:TrainedRegressor",
     "Ridge": "qrnn.readout:Ridge",
     "QRNN": "qrnn.cells:QRNN",
     "QLSTM": "qrnn.cells:QLSTM",

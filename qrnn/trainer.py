@@ -1,0 +1,242 @@
+"""Training by epochs: fully trained models, or a frozen reservoir's readout by gradient descent.
+
+:class:`TrainedRegressor` is the paper's training protocol (docs/models.md,
+section 3) as a scikit-learn regressor beside :class:`~qrnn.ReservoirRegressor`.
+What trains follows the model:
+
+- a model built with ``trainable=True`` (``QRNN``/``QLSTM``/``QGRU`` on the
+  torch engine, or classical ``RNN``/``LSTM``/``GRU``) trains its angles or
+  weights and a linear readout together, by backpropagation through time
+  with exact gradients ("fully trained");
+- a frozen reservoir (``trainable=False``, or an ``ESN``) trains only the
+  readout; its features are computed once and reused every epoch
+  ("reservoir, trained by epochs", the paper's own reservoir protocol).
+"""
+from __future__ import annotations
+
+import copy
+import time
+
+import numpy as np
+import torch
+
+from ._validation import check_bool, check_choice, check_fitted, check_int, check_real, check_seed
+from .estimator import SequenceRegressor
+
+OPTIMIZERS = ("rmsprop", "adam", "sgd")
+READOUTS = ("last",)
+
+
+class TrainedRegressor(SequenceRegressor):
+    """A recurrent model and a linear readout trained by epochs (MSE, mini-batches, float64).
+
+    Parameters
+    ----------
+    model : Reservoir
+        Any qrnn cell. ``trainable=True`` trains it end to end; a frozen one
+        trains only the readout, on features computed once.
+    epochs : int, default 100
+        Passes over the training sequences (fewer with early stopping).
+    batch_size : int, default 10
+        Sequences per gradient step, drawn in a shuffled order every epoch.
+    optimizer : {"rmsprop", "adam", "sgd"}, default "rmsprop"
+        ``"rmsprop"`` is the paper's (``alpha=0.99, eps=1e-8``).
+    lr : float, default 0.01
+        Learning rate.
+    clip_grad_norm : float, optional
+        Clip the gradients' global norm to this value at every step.
+    validation_fraction : float, optional
+        Hold out the last fraction of the training sequences (in the order
+        given: for windows of a series, the latest ones) and record their loss
+        every epoch.
+    patience : int, optional
+        With ``validation_fraction``: stop after this many epochs without a
+        lower validation loss, and keep the parameters of the best epoch.
+    random_state : int, optional
+        Seed of the readout's initial weights and of the batch order. The
+        model's own weights come from its ``seed``.
+    progress : bool, default True
+        Show a progress bar (tqdm) with the epoch and loss; it stays quiet
+        when output is not a terminal.
+    readout : {"last"}, default "last"
+        One prediction per sequence, from its last step (the paper's windows).
+
+    Attributes
+    ----------
+    model_ : Reservoir
+        The trained copy of ``model`` (``model`` itself is never changed).
+    coef_ : ndarray of shape (n_features, n_targets)
+    intercept_ : ndarray of shape (n_targets,)
+        The readout: predictions are ``features @ coef_ + intercept_``.
+    history_ : list of dict
+        One record per epoch: ``epoch``, ``train_loss`` (the mean of the
+        epoch's batch losses), ``val_loss`` (with ``validation_fraction``),
+        ``seconds``.
+    n_epochs_ : int
+        Epochs run.
+    best_epoch_ : int
+        The epoch whose parameters were kept (the last, without ``patience``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from qrnn import QRNN, TrainedRegressor
+    >>> X = np.random.default_rng(0).uniform(-1, 1, size=(40, 4)); y = 0.5 * X[:, -1]
+    >>> est = TrainedRegressor(QRNN(1, 2, seed=0, trainable=True), epochs=3, random_state=0,
+    ...                        progress=False).fit(X, y)
+    >>> len(est.history_), est.predict(X).shape
+    (3, (40,))
+    """
+
+    _model_param = "model"
+
+    def __init__(self, model=None, epochs=100, batch_size=10, optimizer="rmsprop", lr=0.01, clip_grad_norm=None,
+                 validation_fraction=None, patience=None, random_state=None, progress=True, readout="last"):
+        self.model = model
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.lr = lr
+        self.clip_grad_norm = clip_grad_norm
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.random_state = random_state
+        self.progress = progress
+        self.readout = readout
+
+    def _check_params(self):
+        self._check_model()
+        check_int(self.epochs, "epochs", minimum=1)
+        check_int(self.batch_size, "batch_size", minimum=1)
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        check_real(self.lr, "lr", low=0.0, low_open=True)
+        if self.clip_grad_norm is not None:
+            check_real(self.clip_grad_norm, "clip_grad_norm", low=0.0, low_open=True)
+        if self.validation_fraction is not None:
+            check_real(self.validation_fraction, "validation_fraction", low=0.0, high=1.0,
+                       low_open=True, high_open=True)
+        if self.patience is not None:
+            check_int(self.patience, "patience", minimum=1)
+            if self.validation_fraction is None:
+                raise ValueError("patience needs validation_fraction: early stopping watches the validation loss")
+        check_seed(self.random_state, "random_state")
+        check_bool(self.progress, "progress")
+        check_choice(self.readout, "readout", READOUTS)
+
+    # -- fitting --
+    def fit(self, X, y):
+        """Train on sequences ``X`` and targets ``y`` (the conventions of :class:`~qrnn.ReservoirRegressor`)."""
+        self._check_params()
+        arr, seqs = self._sequences(X, fitting=True)
+        if arr is None:
+            raise ValueError("TrainedRegressor needs sequences of equal length (an array X), "
+                             "not a list of sequences of unequal lengths")
+        Y = self._targets(y, arr, seqs)
+        self.y_ndim_ = Y.ndim
+        Y = Y.reshape(len(Y), -1)
+        n_val = 0 if self.validation_fraction is None else max(1, int(round(self.validation_fraction * len(arr))))
+        n_train = len(arr) - n_val
+        if n_train < 1:
+            raise ValueError(f"validation_fraction={self.validation_fraction} leaves no training sequence "
+                             f"out of {len(arr)}")
+        if self.batch_size > n_train:
+            raise ValueError(f"batch_size={self.batch_size} is larger than the {n_train} training sequences")
+
+        model = copy.deepcopy(self.model)
+        dtype, device = model._dtype, model.device
+        trained = [p for p in model.parameters() if p.requires_grad]
+        Xt = torch.as_tensor(arr, dtype=dtype, device=device)
+        Yt = torch.as_tensor(Y, dtype=dtype, device=device)
+        if trained:
+            def features(idx):
+                return model(Xt[idx])[:, -1]
+        else:  # a frozen reservoir: its features are fixed, compute them once
+            with torch.no_grad():
+                cached = model(Xt)[:, -1]
+
+            def features(idx):
+                return cached[idx]
+
+        rng = np.random.default_rng(check_seed(self.random_state, "random_state"))
+        readout = _linear(model.n_features, Y.shape[1], rng, dtype, device)
+        opt = _optimizer(self.optimizer, trained + list(readout.parameters()), self.lr)
+        train_idx = torch.arange(n_train, device=device)
+        val_idx = torch.arange(n_train, len(arr), device=device)
+        history, best, best_state, since_best = [], float("inf"), None, 0
+        from tqdm.auto import tqdm
+
+        bar = tqdm(range(1, self.epochs + 1), desc=f"training {type(model).__name__}", unit="epoch",
+                   disable=None if self.progress else True, leave=False)
+        for epoch in bar:
+            start = time.perf_counter()
+            losses, sizes = [], []
+            for batch in torch.as_tensor(rng.permutation(n_train), device=device).split(self.batch_size):
+                opt.zero_grad()
+                loss = torch.mean((readout(features(train_idx[batch])) - Yt[train_idx[batch]]) ** 2)
+                loss.backward()
+                if self.clip_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(trained + list(readout.parameters()), self.clip_grad_norm)
+                opt.step()
+                losses.append(float(loss.detach()))
+                sizes.append(len(batch))
+            record = {"epoch": epoch, "train_loss": float(np.average(losses, weights=sizes))}
+            if n_val:
+                with torch.no_grad():
+                    record["val_loss"] = float(torch.mean((readout(features(val_idx)) - Yt[val_idx]) ** 2))
+            record["seconds"] = time.perf_counter() - start
+            history.append(record)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k.endswith("loss")})
+            if self.patience is not None:
+                if record["val_loss"] < best:
+                    best, since_best = record["val_loss"], 0
+                    best_state = (epoch, copy.deepcopy(model.state_dict()), copy.deepcopy(readout.state_dict()))
+                else:
+                    since_best += 1
+                    if since_best >= self.patience:
+                        break
+        bar.close()
+        self.best_epoch_ = len(history)
+        if best_state is not None:
+            self.best_epoch_ = best_state[0]
+            model.load_state_dict(best_state[1])
+            readout.load_state_dict(best_state[2])
+        self.model_ = model
+        self.coef_ = readout.weight.detach().T.cpu().numpy().astype(np.float64)
+        self.intercept_ = readout.bias.detach().cpu().numpy().astype(np.float64)
+        self.history_ = history
+        self.n_epochs_ = len(history)
+        return self
+
+    def predict(self, X):
+        """Predictions ``(batch,)`` or ``(batch, n_targets)``, from each sequence's last step."""
+        check_fitted(self, "coef_")
+        arr, seqs = self._sequences(X, fitting=False)
+        F = self.model_.transform(arr if arr is not None else seqs)
+        last = np.stack([f[-1] for f in F])
+        out = last @ self.coef_ + self.intercept_
+        return out[:, 0] if self.y_ndim_ == 1 else out
+
+    def _check_loaded(self):
+        super()._check_loaded()
+        model = getattr(self, "model_", None)
+        if model is not None and self.coef_.shape[0] != model.n_features:
+            raise ValueError(f"the readout takes {self.coef_.shape[0]} features but the model gives "
+                             f"{model.n_features}")
+
+
+def _linear(n_in: int, n_out: int, rng, dtype, device) -> torch.nn.Linear:
+    """A linear layer with PyTorch's default distribution, U(-1/sqrt(n_in), 1/sqrt(n_in)), drawn from ``rng``."""
+    layer = torch.nn.Linear(n_in, n_out, dtype=dtype, device=device)
+    k = 1.0 / np.sqrt(n_in)
+    with torch.no_grad():
+        layer.weight.copy_(torch.as_tensor(rng.uniform(-k, k, size=(n_out, n_in))))
+        layer.bias.copy_(torch.as_tensor(rng.uniform(-k, k, size=n_out)))
+    return layer
+
+
+def _optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, alpha=0.99, eps=1e-8)  # the paper's settings
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    return torch.optim.SGD(params, lr=lr)

@@ -1,0 +1,176 @@
+"""TrainedRegressor: exact gradients, the paper's protocol, early stopping, persistence, bad input."""
+import numpy as np
+import pytest
+import torch
+
+from qrnn import QGRU, QLSTM, QRNN, VQC, ReservoirRegressor, TrainedRegressor, init_weights, load
+from qrnn.backends import TorchBackend
+from qrnn.classical import ESN, LSTM
+from qrnn.tasks import chronological_split, damped_shm, make_windows, minmax_scale
+from tests.conftest import random_inputs
+
+CELLS = {"QRNN": QRNN, "QLSTM": QLSTM, "QGRU": QGRU}
+
+
+@pytest.fixture(scope="module")
+def shm():
+    X, y = make_windows(minmax_scale(damped_shm()), window=4)
+    return chronological_split(X, y)
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("method", ["heisenberg", "gates"])
+def test_cell_gradients_match_central_finite_differences(cell, method, rng):
+    model = CELLS[cell](1, 3, seed=1, init="uniform", trainable=True, backend=TorchBackend(method))
+    X = torch.as_tensor(random_inputs(rng, (3, 4, 1)))
+    R = torch.as_tensor(rng.normal(size=(3, model.n_features)))
+
+    def loss():
+        return (model(X)[:, -1] * R).sum()
+
+    loss().backward()
+    grad = model.weights.grad.detach().clone().reshape(-1)
+    flat = model.weights.detach().reshape(-1)
+    picks = rng.choice(flat.numel(), size=min(24, flat.numel()), replace=False)
+    eps = 1e-6
+    for i in picks:
+        with torch.no_grad():
+            flat[i] += eps
+            up = float(loss())
+            flat[i] -= 2 * eps
+            down = float(loss())
+            flat[i] += eps
+        assert abs((up - down) / (2 * eps) - float(grad[i])) < 1e-6, (cell, int(i))
+
+
+@pytest.mark.parametrize("n_qubits,n_inputs", [(2, 2), (4, 4), (5, 2)])
+def test_circuit_gradients_match_pennylane_backprop(n_qubits, n_inputs, rng):
+    """The torch engine's gradient of one VQC against PennyLane's backprop on the same circuit."""
+    qml = pytest.importorskip("pennylane")
+    vqc = VQC(n_qubits, 2, n_inputs)
+    w = torch.as_tensor(init_weights(1, vqc, "uniform", seed=int(rng.integers(1000)))[0])
+    x = torch.as_tensor(random_inputs(rng, (n_inputs,)))
+    classes = {"H": qml.Hadamard, "RY": qml.RY, "RZ": qml.RZ, "CNOT": qml.CNOT}
+
+    @qml.qnode(qml.device("default.qubit", wires=n_qubits), interface="torch", diff_method="backprop")
+    def circuit(weights, inputs):
+        angles = torch.stack((torch.atan(inputs), torch.atan(inputs**2)), dim=-1).reshape(-1)
+        flat = weights.reshape(-1)
+        for name, wires, ref in vqc.gates():
+            if ref is None:
+                classes[name](wires=list(wires))
+            else:
+                classes[name](angles[ref[1]] if ref[0] == "x" else flat[ref[1]], wires=wires[0])
+        return [qml.expval(qml.Z(k)) for k in range(n_qubits)]
+
+    def ours(weights, inputs):
+        return TorchBackend().compile(vqc, weights[None])(inputs[None])[0, 0]
+
+    def theirs(weights, inputs):
+        return torch.stack(circuit(weights, inputs))
+
+    j_ours = torch.autograd.functional.jacobian(ours, (w, x))
+    j_pl = torch.autograd.functional.jacobian(theirs, (w, x))
+    for a, b in zip(j_ours, j_pl):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-6)
+        assert np.abs(a.numpy()).max() > 1e-3  # a real gradient, not two zeros
+
+
+def test_fully_trained_model_learns_and_the_given_model_is_untouched(shm):
+    Xtr, Xte, ytr, yte = shm
+    model = QRNN(1, 3, seed=0, trainable=True)
+    before = model.weights.detach().clone()
+    est = TrainedRegressor(model, epochs=6, random_state=0, progress=False).fit(Xtr, ytr)
+    losses = [h["train_loss"] for h in est.history_]
+    assert len(losses) == 6 and est.n_epochs_ == 6 and losses[-1] < 0.5 * losses[0]
+    assert torch.equal(model.weights.detach(), before)  # fit trains a copy
+    assert (est.model_.weights.detach() - before).abs().max() > 1e-3  # the angles were trained
+    assert est.predict(Xte).shape == yte.shape and np.isfinite(est.score(Xte, yte))
+    again = TrainedRegressor(QRNN(1, 3, seed=0, trainable=True), epochs=6, random_state=0,
+                             progress=False).fit(Xtr, ytr)
+    assert again.history_[-1]["train_loss"] == est.history_[-1]["train_loss"]  # seeded: same run
+    np.testing.assert_array_equal(again.predict(Xte), est.predict(Xte))
+
+
+@pytest.mark.parametrize("model", [lambda: QLSTM(1, 3, seed=0), lambda: ESN(1, 20, seed=0)])
+def test_frozen_reservoir_trains_only_its_readout(model, shm, monkeypatch):
+    Xtr, _, ytr, _ = shm
+    res = model()
+    calls = []
+    real_run = type(res)._run
+    monkeypatch.setattr(type(res), "_run", lambda self, x, state=None: calls.append(1) or real_run(self, x, state))
+    est = TrainedRegressor(res, epochs=20, batch_size=10, random_state=0, progress=False).fit(Xtr, ytr)
+    assert len(calls) == 1  # features computed once for 20 epochs x 11 batches
+    for a, b in zip(est.model_.state_dict().values(), res.state_dict().values()):
+        assert torch.equal(a, b)
+    # gradient descent heads for the closed-form optimum of the same convex problem
+    ridge = ReservoirRegressor(model(), alpha=1e-9).fit(Xtr, ytr)
+    losses = [h["train_loss"] for h in est.history_]
+    assert losses[-1] < losses[0]
+    assert np.mean((est.predict(Xtr) - ytr) ** 2) >= np.mean((ridge.predict(Xtr) - ytr) ** 2) - 1e-12
+
+
+def test_classical_cells_train_end_to_end(shm):
+    Xtr, _, ytr, _ = shm
+    model = LSTM(1, 4, seed=0, trainable=True)
+    est = TrainedRegressor(model, epochs=3, random_state=1, progress=False).fit(Xtr, ytr)
+    changed = [not torch.equal(a, b) for a, b in zip(est.model_.state_dict().values(), model.state_dict().values())]
+    assert all(changed)
+
+
+def test_early_stopping_keeps_the_best_epoch(shm):
+    Xtr, _, ytr, _ = shm
+    est = TrainedRegressor(ESN(1, 20, seed=0), epochs=200, lr=0.05, validation_fraction=0.25, patience=3,
+                           random_state=0, progress=False).fit(Xtr, ytr)
+    val = [h["val_loss"] for h in est.history_]
+    assert est.n_epochs_ < 200 and est.n_epochs_ == est.best_epoch_ + 3
+    assert val[est.best_epoch_ - 1] == min(val)
+    n_val = int(round(0.25 * len(Xtr)))
+    kept = np.mean((est.predict(Xtr[-n_val:]) - ytr[-n_val:]) ** 2)
+    assert kept == pytest.approx(min(val), rel=1e-10)  # the parameters of the best epoch were restored
+
+
+def test_save_and_load(shm, tmp_path):
+    Xtr, Xte, ytr, _ = shm
+    est = TrainedRegressor(QGRU(1, 2, seed=0, trainable=True), epochs=2, random_state=0, progress=False)
+    est.fit(Xtr, np.stack([ytr, -ytr], axis=1))
+    est.save(tmp_path / "t.npz")
+    back = load(tmp_path / "t.npz")
+    np.testing.assert_array_equal(back.predict(Xte), est.predict(Xte))
+    assert back.history_ == est.history_ and back.predict(Xte).shape == (len(Xte), 2)
+
+
+def test_progress_bar_is_quiet_when_asked(shm, capsys):
+    Xtr, _, ytr, _ = shm
+    TrainedRegressor(ESN(1, 10, seed=0), epochs=2, progress=False).fit(Xtr, ytr)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    ({"epochs": 0}, ValueError, "epochs must be >= 1"),
+    ({"batch_size": 500}, ValueError, r"batch_size=500 is larger than the 158 training sequences"),
+    ({"optimizer": "lbfgs"}, ValueError, r"optimizer must be one of \['adam', 'rmsprop', 'sgd'\]"),
+    ({"lr": 0.0}, ValueError, "lr must be > 0"),
+    ({"clip_grad_norm": -1.0}, ValueError, "clip_grad_norm must be > 0"),
+    ({"validation_fraction": 1.0}, ValueError, r"validation_fraction must be in \(0, 1\)"),
+    ({"patience": 3}, ValueError, "patience needs validation_fraction"),
+    ({"readout": "all"}, ValueError, r"readout must be one of \['last'\]"),
+    ({"progress": "yes"}, TypeError, "progress must be True or False"),
+    ({"model": "qlstm"}, TypeError, "model must be a qrnn reservoir or cell"),
+])
+def test_bad_arguments(kwargs, exc, match, shm):
+    Xtr, _, ytr, _ = shm
+    args = {"model": ESN(1, 10, seed=0), "progress": False, **kwargs}
+    with pytest.raises(exc, match=match):
+        TrainedRegressor(**args).fit(Xtr, ytr)
+
+
+def test_bad_data(shm):
+    Xtr, _, ytr, _ = shm
+    est = TrainedRegressor(ESN(1, 10, seed=0), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(np.where(Xtr > 0.5, np.nan, Xtr), ytr)
+    with pytest.raises(ValueError, match="needs sequences of equal length"):
+        est.fit([Xtr[0], Xtr[1, :2]], ytr[:2])
+    with pytest.raises(ValueError, match="differentiable backend"):
+        QLSTM(1, 3, trainable=True, backend="aer")
