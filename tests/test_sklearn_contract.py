@@ -4,16 +4,27 @@ import pytest
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from qrnn import QLSTM, QRNN, ReservoirRegressor
+from qrnn import QLSTM, QRNN, ReservoirRegressor, TrainedRegressor
 from qrnn.classical import ESN
 from qrnn.estimator import SKLEARN_CHECK_EXCEPTIONS
 
 
 @parametrize_with_checks(
-    [ReservoirRegressor(QLSTM(input_size=1, hidden_size=3, seed=0)), ReservoirRegressor(ESN(1, 30, seed=0))],
+    [ReservoirRegressor(QLSTM(input_size=1, hidden_size=3, seed=0)), ReservoirRegressor(ESN(1, 30, seed=0)),
+     TrainedRegressor(ESN(1, 20, seed=0), epochs=2, batch_size=2, progress=False, random_state=0)],
     expected_failed_checks=lambda est: SKLEARN_CHECK_EXCEPTIONS,
 )
 def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+# A fully trained quantum model passes them too; it trains ~200 models, about two minutes here.
+@pytest.mark.slow
+@parametrize_with_checks(
+    [TrainedRegressor(QRNN(1, 2, seed=0, trainable=True), epochs=2, batch_size=2, progress=False, random_state=0)],
+    expected_failed_checks=lambda est: SKLEARN_CHECK_EXCEPTIONS,
+)
+def test_scikit_learn_estimator_checks_fully_trained(estimator, check):
     check(estimator)
 
 
