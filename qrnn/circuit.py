@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._validation import check_choice, check_int, check_seed
+from ._validation import check_bool, check_choice, check_int, check_seed
 
 INITS = ("normal", "uniform")
 # |x| beyond which arctan(x) is pi/2 to the dtype's precision, and below which (x**2)**2 is finite.
@@ -75,9 +75,7 @@ class VQC:
     def __init__(self, n_qubits: int, n_layers: int = 2, n_inputs: int | None = None,
                  correlators: bool = False):
         self.n_qubits = check_int(n_qubits, "n_qubits", minimum=1)
-        if not isinstance(correlators, bool):
-            raise TypeError(f"correlators must be a bool, got {correlators!r}")
-        self.correlators = correlators
+        self.correlators = check_bool(correlators, "correlators")
         self.n_layers = check_int(n_layers, "n_layers", minimum=1)
         n_inputs = self.n_qubits if n_inputs is None else n_inputs
         self.n_inputs = check_int(n_inputs, "n_inputs", minimum=0)
