@@ -71,7 +71,8 @@ class TrainedRegressor(SequenceRegressor):
     history_ : list of dict
         One record per epoch: ``epoch``, ``train_loss`` (the mean of the
         epoch's batch losses), ``val_loss`` (with ``validation_fraction``),
-        ``seconds``.
+        ``seconds`` (of training), ``monitor_loss`` (with ``fit(...,
+        monitor=)``).
     n_epochs_ : int
         Epochs run.
     best_epoch_ : int
@@ -124,9 +125,22 @@ class TrainedRegressor(SequenceRegressor):
         check_choice(self.readout, "readout", READOUTS)
 
     # -- fitting --
-    def fit(self, X, y):
-        """Train on sequences ``X`` and targets ``y`` (the conventions of :class:`~qrnn.ReservoirRegressor`)."""
+    def fit(self, X, y, monitor=None):
+        """Train on sequences ``X`` and targets ``y`` (the conventions of :class:`~qrnn.ReservoirRegressor`).
+
+        ``monitor``, an optional ``(X, y)`` pair (a test set, say), has its
+        loss recorded as ``monitor_loss`` after every epoch, for learning
+        curves. It is never used to train, stop or choose anything.
+        """
         self._check_params()
+        watch = None
+        if monitor is not None:
+            if not isinstance(monitor, (tuple, list)) or len(monitor) != 2:
+                raise ValueError("monitor must be an (X, y) pair")
+            m_arr, m_seqs = self._sequences(monitor[0], fitting=False)
+            if m_arr is None:
+                raise ValueError("monitor X must hold sequences of equal length")
+            watch = (m_arr, self._targets(monitor[1], m_arr, m_seqs))
         arr, seqs = self._sequences(X, fitting=True)
         if arr is None:
             raise ValueError("TrainedRegressor needs sequences of equal length (an array X), "
@@ -156,6 +170,13 @@ class TrainedRegressor(SequenceRegressor):
 
             def features(idx):
                 return cached[idx]
+        if watch is not None:
+            m_x = torch.as_tensor(watch[0], dtype=dtype, device=device)
+            m_y = torch.as_tensor(watch[1].reshape(len(watch[1]), -1), dtype=dtype, device=device)
+            if m_y.shape[1] != Y.shape[1]:
+                raise ValueError(f"monitor y has {m_y.shape[1]} targets, y has {Y.shape[1]}")
+            with torch.no_grad():
+                m_cached = None if trained else model(m_x)[:, -1]
 
         rng = np.random.default_rng(check_seed(self.random_state, "random_state"))
         readout = _linear(model.n_features, Y.shape[1], rng, dtype, device)
@@ -183,7 +204,11 @@ class TrainedRegressor(SequenceRegressor):
             if n_val:
                 with torch.no_grad():
                     record["val_loss"] = float(torch.mean((readout(features(val_idx)) - Yt[val_idx]) ** 2))
-            record["seconds"] = time.perf_counter() - start
+            record["seconds"] = time.perf_counter() - start  # training time: the monitor is not counted
+            if watch is not None:
+                with torch.no_grad():
+                    f = model(m_x)[:, -1] if trained else m_cached
+                    record["monitor_loss"] = float(torch.mean((readout(f) - m_y) ** 2))
             history.append(record)
             bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k.endswith("loss")})
             if self.patience is not None:

@@ -174,3 +174,16 @@ def test_bad_data(shm):
         est.fit([Xtr[0], Xtr[1, :2]], ytr[:2])
     with pytest.raises(ValueError, match="differentiable backend"):
         QLSTM(1, 3, trainable=True, backend="aer")
+
+
+def test_monitor_records_test_loss_without_using_it(shm):
+    Xtr, Xte, ytr, yte = shm
+    plain = TrainedRegressor(QRNN(1, 2, seed=0, trainable=True), epochs=3, random_state=0, progress=False)
+    watched = TrainedRegressor(QRNN(1, 2, seed=0, trainable=True), epochs=3, random_state=0, progress=False)
+    plain.fit(Xtr, ytr)
+    watched.fit(Xtr, ytr, monitor=(Xte, yte))
+    np.testing.assert_array_equal(watched.predict(Xte), plain.predict(Xte))  # training unchanged
+    assert watched.history_[-1]["monitor_loss"] == pytest.approx(np.mean((watched.predict(Xte) - yte) ** 2),
+                                                                  rel=1e-10)
+    with pytest.raises(ValueError, match=r"monitor must be an \(X, y\) pair"):
+        watched.fit(Xtr, ytr, monitor=Xte)
