@@ -1,0 +1,415 @@
+"""Reservoir against fully trained, quantum against classical: a study from a TOML config.
+
+Every cell of the grid tasks x models x modes x seeds x inits is one model
+fitted on the first part of a task's windows (in time order) and scored on
+the rest. Modes:
+
+- ``ridge``: the reservoir, frozen, and a closed-form ridge readout (alpha by
+  leave-one-out cross-validation);
+- ``epochs``: the reservoir, frozen, and its readout trained by epochs (the
+  paper's reservoir protocol);
+- ``trained``: the model and its readout trained end to end (``trainable=True``).
+
+Baselines in every table: persistence (the window's last value), ridge on the
+raw window, and an ESN with as many units as the quantum reservoirs have
+qubits. The ESN model has no trainable weights, so its ``trained`` cell is
+left out of the grid.
+
+Outputs under ``[study] out``: ``results.csv`` and ``results.md`` (one row
+per cell), ``histories.json`` (per-epoch records), and PNG plots per task:
+test loss against epoch and against seconds, and predictions against the
+truth with the train/test boundary marked.
+
+Run: ``python -m experiments.study CONFIG.toml [--out DIR] [--quiet]``
+(``experiments/configs/quick.toml`` is the small one.)
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qrnn import QGRU, QLSTM, QRNN, ReservoirRegressor, Ridge, TrainedRegressor
+from qrnn.classical import ESN, GRU, LSTM, RNN
+from qrnn.metrics import mse, nrmse
+from qrnn.tasks import chronological_split
+
+from .compare import TASKS, task_windows
+
+QUANTUM = {"QRNN": QRNN, "QLSTM": QLSTM, "QGRU": QGRU}
+CLASSICAL = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
+MODELS = (*QUANTUM, *CLASSICAL, "ESN")
+MODES = ("ridge", "epochs", "trained")
+INITS = ("normal", "uniform")
+OPTIMIZERS = ("rmsprop", "adam", "sgd")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A validated study configuration (see :func:`load_config` for the TOML layout)."""
+
+    name: str
+    tasks: tuple
+    models: tuple
+    modes: tuple
+    seeds: tuple
+    inits: tuple = ("normal",)
+    hidden_size: int = 3
+    esn_size: int = 100
+    train_fraction: float = 0.67
+    epochs: int = 100
+    batch_size: int = 10
+    optimizer: str = "rmsprop"
+    lr: float = 0.01
+    out: str = "results/study"
+
+
+_SCHEMA = {
+    "study": {"name": str, "out": str, "tasks": list, "models": list, "modes": list, "seeds": list,
+              "inits": list, "train_fraction": float},
+    "models": {"hidden_size": int, "esn_size": int},
+    "training": {"epochs": int, "batch_size": int, "optimizer": str, "lr": float},
+}
+
+
+def _field_error(where: str, message: str) -> ValueError:
+    return ValueError(f"config field {where}: {message}")
+
+
+def _choices(values, where: str, valid) -> tuple:
+    if not values:
+        raise _field_error(where, f"must name at least one of {list(valid)}")
+    for v in values:
+        if v not in valid:
+            raise _field_error(where, f"{v!r} is not one of {list(valid)}")
+    if len(set(values)) != len(values):
+        raise _field_error(where, f"has duplicates: {values}")
+    return tuple(values)
+
+
+def parse_config(raw: dict) -> StudyConfig:
+    """Check every field of a parsed TOML document before any work starts; errors name the field."""
+    if not isinstance(raw, dict):
+        raise ValueError("the config must be a TOML document")
+    for section in raw:
+        if section not in _SCHEMA:
+            raise _field_error(f"[{section}]", f"unknown section; expected {sorted(_SCHEMA)}")
+    values = {}
+    for section, fields in _SCHEMA.items():
+        table = raw.get(section, {})
+        if not isinstance(table, dict):
+            raise _field_error(f"[{section}]", "must be a table")
+        for key, value in table.items():
+            where = f"{section}.{key}"
+            if key not in fields:
+                raise _field_error(where, f"unknown field; [{section}] takes {sorted(fields)}")
+            want = fields[key]
+            ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
+            if want is float and isinstance(value, int) and not isinstance(value, bool):
+                value, ok = float(value), True
+            if not ok:
+                raise _field_error(where, f"must be of type {want.__name__}, got {type(value).__name__} {value!r}")
+            values[key] = value
+    for required in ("name", "tasks", "models", "modes", "seeds"):
+        if required not in values:
+            raise _field_error(f"study.{required}", "is required")
+    cfg = {
+        "name": values["name"],
+        "tasks": _choices(values["tasks"], "study.tasks", TASKS),
+        "models": _choices(values["models"], "study.models", MODELS),
+        "modes": _choices(values["modes"], "study.modes", MODES),
+        "inits": _choices(values.get("inits", ["normal"]), "study.inits", INITS),
+        "optimizer": _choices([values.get("optimizer", "rmsprop")], "training.optimizer", OPTIMIZERS)[0],
+    }
+    seeds = values["seeds"]
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise _field_error("study.seeds", f"must be a non-empty list of integers >= 0, got {seeds!r}")
+    cfg["seeds"] = tuple(seeds)
+    for key, low in (("hidden_size", 1), ("esn_size", 1), ("epochs", 1), ("batch_size", 1)):
+        if key in values and values[key] < low:
+            raise _field_error(f"{'training' if key in ('epochs', 'batch_size') else 'models'}.{key}",
+                               f"must be >= {low}, got {values[key]}")
+    if "lr" in values and not values["lr"] > 0:
+        raise _field_error("training.lr", f"must be > 0, got {values['lr']}")
+    if "train_fraction" in values and not 0 < values["train_fraction"] < 1:
+        raise _field_error("study.train_fraction", f"must be in (0, 1), got {values['train_fraction']}")
+    for key in ("hidden_size", "esn_size", "train_fraction", "epochs", "batch_size", "lr", "out"):
+        if key in values:
+            cfg[key] = values[key]
+    return StudyConfig(**cfg)
+
+
+def load_config(path) -> StudyConfig:
+    """Read and validate a study config::
+
+        [study]
+        name = "quick"
+        out = "results/study-quick"        # optional
+        tasks = ["damped_shm", "narma5"]   # from experiments.compare.TASKS
+        models = ["QRNN", "QLSTM", "QGRU", "RNN", "LSTM", "GRU", "ESN"]
+        modes = ["ridge", "epochs", "trained"]
+        seeds = [0]
+        inits = ["normal", "uniform"]      # quantum models; optional
+        train_fraction = 0.67              # optional
+
+        [models]
+        hidden_size = 3                    # quantum and classical cells
+        esn_size = 100                     # the ESN model
+
+        [training]                         # modes "epochs" and "trained"
+        epochs = 100
+        batch_size = 10
+        optimizer = "rmsprop"
+        lr = 0.01
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no study config at {path}")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path} is not valid TOML: {exc}") from None
+    return parse_config(raw)
+
+
+# -- the grid --
+
+@dataclass(frozen=True)
+class Cell:
+    task: str
+    model: str
+    mode: str
+    seed: int
+    init: str  # "-" for classical models
+
+    @property
+    def label(self) -> str:
+        return f"{self.model}" + (f" {self.init}" if self.init != "-" else "") + f" [{self.mode}]"
+
+
+def grid(cfg: StudyConfig) -> list[Cell]:
+    cells = []
+    for task in cfg.tasks:
+        for model in cfg.models:
+            for mode in cfg.modes:
+                if model == "ESN" and mode == "trained":
+                    continue  # nothing to train but the readout
+                inits = cfg.inits if model in QUANTUM else ("-",)
+                for seed in cfg.seeds:
+                    for init in inits:
+                        cells.append(Cell(task, model, mode, seed, init))
+    return cells
+
+
+def build_model(cell: Cell, cfg: StudyConfig):
+    trainable = cell.mode == "trained"
+    if cell.model in QUANTUM:
+        return QUANTUM[cell.model](1, cfg.hidden_size, init=cell.init, seed=cell.seed, trainable=trainable)
+    if cell.model in CLASSICAL:
+        return CLASSICAL[cell.model](1, cfg.hidden_size, seed=cell.seed, trainable=trainable)
+    return ESN(1, cfg.esn_size, seed=cell.seed)
+
+
+def _data(task: str, train_fraction: float):
+    X, y = task_windows(task)
+    return chronological_split(X, y, train_fraction)
+
+
+def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:
+    """Fit one cell; return its results row and its per-epoch history (empty for ridge)."""
+    Xtr, Xte, ytr, yte = _data(cell.task, cfg.train_fraction)
+    model = build_model(cell, cfg)
+    start = time.perf_counter()
+    if cell.mode == "ridge":
+        est = ReservoirRegressor(model, alpha="loo").fit(Xtr, ytr)
+        history, n_params = [], model.n_features + 1
+    else:
+        est = TrainedRegressor(model, epochs=cfg.epochs, batch_size=min(cfg.batch_size, len(Xtr)),
+                               optimizer=cfg.optimizer, lr=cfg.lr, random_state=cell.seed, progress=False)
+        est.fit(Xtr, ytr, monitor=(Xte, yte))
+        history = est.history_
+        n_params = model.n_features + 1 + sum(p.numel() for p in est.model_.parameters() if p.requires_grad)
+    seconds = time.perf_counter() - start
+    p_tr, p_te = est.predict(Xtr), est.predict(Xte)
+    T = Xtr.shape[1]
+    circuits = getattr(model, "n_circuits", 0) * T
+    if cell.mode == "trained":  # forward over the training windows every epoch, then the final predictions
+        evaluations = circuits * (len(Xtr) * len(history) + len(Xtr) + len(Xte))
+    else:  # features once for training and once for testing
+        evaluations = circuits * (len(Xtr) + len(Xte))
+    row = {
+        "task": cell.task, "model": cell.model, "init": cell.init, "mode": cell.mode, "seed": cell.seed,
+        "train_mse": mse(ytr, p_tr), "test_mse": mse(yte, p_te),
+        "train_nrmse": nrmse(ytr, p_tr), "test_nrmse": nrmse(yte, p_te),
+        "epochs": len(history), "epochs_to_5pct": _epochs_to_within(history, 0.05),
+        "seconds": seconds, "seconds_per_epoch": (sum(h["seconds"] for h in history) / len(history)
+                                                  if history else None),
+        "trained_params": n_params, "circuit_evaluations": evaluations,
+    }
+    return row, {"cell": cell.__dict__, "history": history, "predictions": np.concatenate([p_tr, p_te]).tolist()}
+
+
+def _epochs_to_within(history, fraction: float):
+    """First epoch whose test (monitor) loss is within ``fraction`` of the final one."""
+    if not history:
+        return None
+    losses = [h["monitor_loss"] for h in history]
+    final = losses[-1]
+    return next(i + 1 for i, v in enumerate(losses) if abs(v - final) <= fraction * abs(final))
+
+
+def baselines(task: str, cfg: StudyConfig) -> list[dict]:
+    """Persistence, ridge on the raw window, and an ESN as wide as the quantum reservoirs have qubits."""
+    Xtr, Xte, ytr, yte = _data(task, cfg.train_fraction)
+    rows = []
+    lin = Ridge(alpha="loo").fit(Xtr[:, :, 0], ytr)
+    esn_units = 1 + cfg.hidden_size
+    esn = ReservoirRegressor(ESN(1, esn_units, seed=0), alpha="loo").fit(Xtr, ytr)
+    for name, p_tr, p_te, n in (
+            ("persistence", Xtr[:, -1, 0], Xte[:, -1, 0], 0),
+            ("ridge on the raw window", lin.predict(Xtr[:, :, 0]), lin.predict(Xte[:, :, 0]), Xtr.shape[1] + 1),
+            (f"ESN({esn_units})", esn.predict(Xtr), esn.predict(Xte), esn_units + 1)):
+        rows.append({"task": task, "model": name, "init": "-", "mode": "baseline", "seed": 0,
+                     "train_mse": mse(ytr, p_tr), "test_mse": mse(yte, p_te),
+                     "train_nrmse": nrmse(ytr, p_tr), "test_nrmse": nrmse(yte, p_te),
+                     "epochs": 0, "epochs_to_5pct": None, "seconds": 0.0, "seconds_per_epoch": None,
+                     "trained_params": n, "circuit_evaluations": 0})
+    return rows
+
+
+def run(cfg: StudyConfig, out=None, progress: bool = True) -> dict:
+    """Run the whole grid in this process; write tables, histories and plots; return them."""
+    from tqdm.auto import tqdm
+
+    out = Path(out or cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, histories = [], []
+    for task in cfg.tasks:
+        rows += baselines(task, cfg)
+    for cell in tqdm(grid(cfg), desc=f"study {cfg.name}", unit="cell", disable=None if progress else True):
+        row, hist = run_cell(cell, cfg)
+        rows.append(row)
+        histories.append(hist)
+    write_tables(rows, out)
+    (out / "histories.json").write_text(json.dumps(histories))
+    plots = write_plots(cfg, rows, histories, out)
+    return {"rows": rows, "histories": histories, "plots": plots, "out": out}
+
+
+COLUMNS = ("task", "model", "init", "mode", "seed", "train_mse", "test_mse", "train_nrmse", "test_nrmse", "epochs",
+           "epochs_to_5pct", "seconds", "seconds_per_epoch", "trained_params", "circuit_evaluations")
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def write_tables(rows, out: Path) -> None:
+    with open(out / "results.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |" for r in rows]
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+
+
+def write_plots(cfg: StudyConfig, rows, histories, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for task in cfg.tasks:
+        runs = [h for h in histories if h["cell"]["task"] == task]
+        fig, (by_epoch, by_time) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+        for h in runs:
+            if not h["history"]:
+                continue
+            cell = Cell(**h["cell"])
+            loss = [r["monitor_loss"] for r in h["history"]]
+            seconds = np.cumsum([r["seconds"] for r in h["history"]])
+            style = "-" if cell.mode == "trained" else "--"
+            by_epoch.plot(range(1, len(loss) + 1), loss, style, label=f"{cell.label} s{cell.seed}")
+            by_time.plot(seconds, loss, style)
+        for r in rows:
+            if r["task"] == task and r["mode"] == "ridge":
+                by_epoch.axhline(r["test_mse"], color="grey", lw=0.5, alpha=0.4)
+        by_epoch.set(xlabel="epoch", ylabel="test MSE", yscale="log", title=f"{task}: test loss by epoch")
+        by_time.set(xlabel="training seconds", title="by wall-clock time (grey: ridge readouts)")
+        by_epoch.legend(fontsize=6, ncol=2)
+        fig.tight_layout()
+        paths.append(out / f"{task}-loss.png")
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+
+        X, y = task_windows(task)
+        n_train = len(chronological_split(X, y, cfg.train_fraction)[0])
+        fig, ax = plt.subplots(figsize=(11, 4))
+        ax.plot(y, "k", lw=2, label="truth")
+        for h in runs:
+            cell = Cell(**h["cell"])
+            if cell.seed == cfg.seeds[0] and cell.init in ("-", cfg.inits[0]):
+                ax.plot(h["predictions"], lw=0.8, label=cell.label)
+        ax.axvline(n_train - 0.5, color="red", ls=":", label="train | test")
+        ax.set(xlabel="window", ylabel="next value", title=f"{task}: predictions (seed {cfg.seeds[0]})")
+        ax.legend(fontsize=6, ncol=3)
+        fig.tight_layout()
+        paths.append(out / f"{task}-predictions.png")
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    return paths
+
+
+def reading(rows) -> list[str]:
+    """A few plain sentences on the table: baselines beaten, reservoir against trained."""
+    lines = []
+    for task in dict.fromkeys(r["task"] for r in rows):
+        here = [r for r in rows if r["task"] == task]
+        base = {r["model"]: r["test_mse"] for r in here if r["mode"] == "baseline"}
+        best_base = min(base, key=base.get)
+        models = [r for r in here if r["mode"] != "baseline"]
+        mean = {}
+        for r in models:
+            mean.setdefault((r["model"], r["mode"]), []).append(r["test_mse"])
+        mean = {k: float(np.mean(v)) for k, v in mean.items()}
+        beat = sorted(f"{m} [{mode}]" for (m, mode), v in mean.items() if v < base[best_base])
+        lines.append(f"{task}: the best baseline is {best_base} (test MSE {base[best_base]:.2e}); "
+                     + (f"beaten by {', '.join(beat)}." if beat else "no model beats it."))
+        for m in dict.fromkeys(k[0] for k in mean):
+            if (m, "ridge") in mean and (m, "trained") in mean:
+                r_, t_ = mean[(m, "ridge")], mean[(m, "trained")]
+                verdict = "reservoir + ridge is better" if r_ < t_ else "fully trained is better"
+                lines.append(f"  {m}: reservoir + ridge {r_:.2e} vs fully trained {t_:.2e}: {verdict}.")
+    return lines
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("config", help="a study TOML file, e.g. experiments/configs/quick.toml")
+    ap.add_argument("--out", default=None, help="output folder (default: the config's [study] out)")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = ap.parse_args(argv)
+    cfg = load_config(args.config)  # every field is checked before any work starts
+    t0 = time.perf_counter()
+    result = run(cfg, args.out, progress=not args.quiet)
+    print((result["out"] / "results.md").read_text())
+    print("\n".join(reading(result["rows"])))
+    print(f"\n{len(result['rows'])} rows in {time.perf_counter() - t0:.0f} s; tables: {result['out']}/results.csv, "
+          f"results.md; plots: " + ", ".join(p.name for p in result["plots"]))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""The study runner: a miniature grid end to end, its files, its determinism, and its config checks."""
+import csv
+import json
+
+import pytest
+
+from experiments import study
+
+MINI = """
+[study]
+name = "mini"
+tasks = ["sine", "narma5"]
+models = ["QRNN", "QLSTM", "QGRU", "RNN", "LSTM", "GRU", "ESN"]
+modes = ["ridge", "epochs", "trained"]
+seeds = [0]
+
+[models]
+hidden_size = 2
+esn_size = 20
+
+[training]
+epochs = 2
+batch_size = 16
+"""
+
+
+def test_miniature_study_writes_its_tables_histories_and_plots(tmp_path, capsys):
+    cfg_path = tmp_path / "mini.toml"
+    cfg_path.write_text(MINI)
+    out = tmp_path / "out"
+    result = study.main([str(cfg_path), "--out", str(out), "--quiet"])
+    with open(out / "results.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    # per task: 3 baselines + 6 models x 3 modes + the ESN in 2 modes
+    assert len(rows) == 2 * (3 + 6 * 3 + 2)
+    assert {r["mode"] for r in rows} == {"baseline", "ridge", "epochs", "trained"}
+    assert {(r["model"], r["mode"]) for r in rows if r["task"] == "sine"} >= {
+        ("persistence", "baseline"), ("ridge on the raw window", "baseline"), ("ESN(3)", "baseline"),
+        ("QLSTM", "trained"), ("ESN", "epochs")}
+    for r in rows:
+        assert float(r["test_mse"]) >= 0 and float(r["train_nrmse"]) >= 0
+        if r["mode"] in ("epochs", "trained"):
+            assert r["epochs"] == "2" and float(r["seconds_per_epoch"]) > 0
+    q = next(r for r in rows if r["model"] == "QLSTM" and r["mode"] == "trained" and r["task"] == "sine")
+    assert int(q["circuit_evaluations"]) > 0 and int(q["trained_params"]) == 6 * 2 * 3 * 3 + 3 + 1
+    assert (out / "results.md").read_text().count("\n") == len(rows) + 2
+    histories = json.loads((out / "histories.json").read_text())
+    assert len(histories) == len(rows) - 6
+    assert all(len(h["history"]) == 2 for h in histories if h["cell"]["mode"] != "ridge")
+    for p in result["plots"]:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
+    assert len(result["plots"]) == 4
+    printed = capsys.readouterr().out
+    assert "the best baseline is" in printed and "results.csv" in printed
+
+
+def test_same_config_same_table(tmp_path):
+    cfg = study.parse_config({"study": {"name": "det", "tasks": ["sine"], "models": ["QRNN", "GRU"],
+                                        "modes": ["ridge", "trained"], "seeds": [3]},
+                              "training": {"epochs": 2, "batch_size": 16}})
+    keep = ("task", "model", "mode", "seed", "train_mse", "test_mse", "epochs_to_5pct", "circuit_evaluations")
+    a = [{k: r[k] for k in keep} for r in study.run(cfg, tmp_path / "a", progress=False)["rows"]]
+    b = [{k: r[k] for k in keep} for r in study.run(cfg, tmp_path / "b", progress=False)["rows"]]
+    assert a == b
+
+
+BASE = {"study": {"name": "x", "tasks": ["sine"], "models": ["QRNN"], "modes": ["ridge"], "seeds": [0]}}
+
+
+def _with(section, **fields):
+    raw = json.loads(json.dumps(BASE))
+    raw.setdefault(section, {}).update(fields)
+    return raw
+
+
+@pytest.mark.parametrize("raw,match", [
+    (_with("study", tasks=["mnist"]), r"study.tasks: 'mnist' is not one of \['sine'"),
+    (_with("study", models=["Transformer"]), r"study.models: 'Transformer' is not one of \['QRNN'"),
+    (_with("study", modes=["finetune"]), r"study.modes: 'finetune' is not one of \['ridge', 'epochs', 'trained'\]"),
+    (_with("study", modes=[]), "study.modes: must name at least one"),
+    (_with("study", seeds=[-1]), "study.seeds: must be a non-empty list of integers >= 0"),
+    (_with("study", inits=["zeros"]), "study.inits: 'zeros' is not one of"),
+    (_with("study", train_fraction=1.5), r"study.train_fraction: must be in \(0, 1\)"),
+    (_with("study", colour="red"), "study.colour: unknown field"),
+    (_with("training", epochs=0), "training.epochs: must be >= 1"),
+    (_with("training", epochs="5"), "training.epochs: must be of type int, got str"),
+    (_with("training", optimizer="lbfgs"), "training.optimizer: 'lbfgs' is not one of"),
+    (_with("training", lr=-0.1), "training.lr: must be > 0"),
+    (_with("models", hidden_size=0), "models.hidden_size: must be >= 1"),
+    ({"study": {"tasks": ["sine"]}}, "study.name: is required"),
+    ({**BASE, "ray": {}}, r"\[ray\]: unknown section"),
+])
+def test_config_errors_name_the_field(raw, match):
+    with pytest.raises(ValueError, match=match):
+        study.parse_config(raw)
+
+
+def test_config_file_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no study config"):
+        study.load_config(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[study\nname = 1")
+    with pytest.raises(ValueError, match="is not valid TOML"):
+        study.load_config(bad)
+
+
+def test_quick_config_is_valid():
+    cfg = study.load_config("experiments/configs/quick.toml")
+    assert len(study.grid(cfg)) == 2 * (6 * 3 + 2)
