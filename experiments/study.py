@@ -20,7 +20,7 @@ per cell), ``histories.json`` (per-epoch records), and PNG plots per task:
 test loss against epoch and against seconds, and predictions against the
 truth with the train/test boundary marked.
 
-Run: ``python -m experiments.study CONFIG.toml [--out DIR] [--quiet]``
+Run: ``python -m experiments.study CONFIG.toml [--out DIR] [--quiet] [--ray [ADDRESS]]``
 (``experiments/configs/quick.toml`` is the small one.)
 """
 from __future__ import annotations
@@ -283,8 +283,15 @@ def baselines(task: str, cfg: StudyConfig) -> list[dict]:
     return rows
 
 
-def run(cfg: StudyConfig, out=None, progress: bool = True) -> dict:
-    """Run the whole grid in this process; write tables, histories and plots; return them."""
+def run(cfg: StudyConfig, out=None, progress: bool = True, ray=None) -> dict:
+    """Run the whole grid; write tables, histories and plots; return them.
+
+    ``ray=None`` runs the cells in this process. ``ray="local"`` starts a local
+    Ray and runs every cell as a Ray task; any other string is the address of
+    a running Ray cluster to join. The cells are independent and seeded, so
+    both give the same table (up to the last bits of floating-point sums
+    that a different thread count can reorder).
+    """
     from tqdm.auto import tqdm
 
     out = Path(out or cfg.out)
@@ -292,14 +299,46 @@ def run(cfg: StudyConfig, out=None, progress: bool = True) -> dict:
     rows, histories = [], []
     for task in cfg.tasks:
         rows += baselines(task, cfg)
-    for cell in tqdm(grid(cfg), desc=f"study {cfg.name}", unit="cell", disable=None if progress else True):
-        row, hist = run_cell(cell, cfg)
+    cells = grid(cfg)
+    bar = tqdm(total=len(cells), desc=f"study {cfg.name}", unit="cell", disable=None if progress else True)
+    results = _run_on_ray(cells, cfg, ray, bar) if ray else [_tick(bar, run_cell(c, cfg)) for c in cells]
+    bar.close()
+    for row, hist in results:
         rows.append(row)
         histories.append(hist)
     write_tables(rows, out)
     (out / "histories.json").write_text(json.dumps(histories))
     plots = write_plots(cfg, rows, histories, out)
     return {"rows": rows, "histories": histories, "plots": plots, "out": out}
+
+
+def _tick(bar, value):
+    bar.update()
+    return value
+
+
+def _run_on_ray(cells, cfg, address: str, bar) -> list:
+    """Every cell as one Ray task; results in grid order."""
+    from qrnn._optional import require
+
+    ray = require("ray", "the study's --ray")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=None if address == "local" else address, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+    try:
+        task = ray.remote(num_cpus=1)(run_cell)
+        pending = {task.remote(cell, cfg): i for i, cell in enumerate(cells)}
+        results = [None] * len(cells)
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                results[pending.pop(ref)] = ray.get(ref)
+                bar.update()
+        return results
+    finally:
+        if started:
+            ray.shutdown()
 
 
 COLUMNS = ("task", "model", "init", "mode", "seed", "train_mse", "test_mse", "train_nrmse", "test_nrmse", "epochs",
@@ -400,10 +439,12 @@ def main(argv=None) -> dict:
     ap.add_argument("config", help="a study TOML file, e.g. experiments/configs/quick.toml")
     ap.add_argument("--out", default=None, help="output folder (default: the config's [study] out)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                    help="run the cells as Ray tasks: on a local Ray, or on the cluster at ADDRESS")
     args = ap.parse_args(argv)
     cfg = load_config(args.config)  # every field is checked before any work starts
     t0 = time.perf_counter()
-    result = run(cfg, args.out, progress=not args.quiet)
+    result = run(cfg, args.out, progress=not args.quiet, ray=args.ray)
     print((result["out"] / "results.md").read_text())
     print("\n".join(reading(result["rows"])))
     print(f"\n{len(result['rows'])} rows in {time.perf_counter() - t0:.0f} s; tables: {result['out']}/results.csv, "

@@ -10,6 +10,7 @@ EXTRAS = {
     "qiskit": "qiskit",
     "qiskit_aer": "qiskit",
     "qiskit_ibm_runtime": "ibm",
+    "ray": "ray",
 }
 
 

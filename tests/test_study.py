@@ -107,3 +107,26 @@ def test_config_file_errors(tmp_path):
 def test_quick_config_is_valid():
     cfg = study.load_config("experiments/configs/quick.toml")
     assert len(study.grid(cfg)) == 2 * (6 * 3 + 2)
+
+
+def test_ray_gives_the_same_table(tmp_path):
+    pytest.importorskip("ray")
+    import numpy as np
+
+    cfg = study.parse_config({"study": {"name": "ray", "tasks": ["sine"], "models": ["QGRU", "LSTM", "ESN"],
+                                        "modes": ["ridge", "epochs", "trained"], "seeds": [1]},
+                              "training": {"epochs": 2, "batch_size": 16}})
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        on_ray = study.run(cfg, tmp_path / "ray", progress=False, ray="auto")["rows"]
+    finally:
+        ray.shutdown()
+    here = study.run(cfg, tmp_path / "here", progress=False)["rows"]
+    assert [(r["model"], r["mode"]) for r in on_ray] == [(r["model"], r["mode"]) for r in here]
+    for a, b in zip(on_ray, here):
+        for key in ("train_mse", "test_mse", "train_nrmse", "test_nrmse"):
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-9, atol=0, err_msg=f"{a['model']} {a['mode']} {key}")
+        assert (a["epochs"], a["circuit_evaluations"], a["trained_params"]) == \
+               (b["epochs"], b["circuit_evaluations"], b["trained_params"])
