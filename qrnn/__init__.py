@@ -13,6 +13,7 @@ from ._optional import MissingExtraError
 from .backends import AerBackend, Backend, PennyLaneBackend, TorchBackend, get_backend
 from .cells import QGRU, QLSTM, QRNN
 from .circuit import VQC, init_weights
+from .ensemble import Ensemble
 from .io import load, save
 from .readout import Ridge
 
@@ -22,7 +23,7 @@ __version__ = "0.1.0"
 _LAZY = {"ReservoirRegressor": "qrnn.estimator", "TrainedRegressor": "qrnn.trainer"}
 
 __all__ = [
-    "QRNN", "QLSTM", "QGRU", "VQC", "init_weights", "ReservoirRegressor", "TrainedRegressor", "Ridge", "load", "save", "classical",
+    "QRNN", "QLSTM", "QGRU", "Ensemble", "VQC", "init_weights", "ReservoirRegressor", "TrainedRegressor", "Ridge", "load", "save", "classical",
     "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend", "get_backend", "MissingExtraError",
 ]
 

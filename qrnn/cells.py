@@ -13,7 +13,7 @@ from functools import partial
 import numpy as np
 import torch
 
-from ._validation import check_bool, check_choice, check_int, check_seed
+from ._validation import check_bool, check_choice, check_int, check_real, check_seed
 from .backends import Backend, backend_from_config, get_backend
 from .circuit import INITS, VQC, init_weights
 from .reservoir import FEATURES, Reservoir, resolve_device, resolve_dtype
@@ -62,6 +62,11 @@ class QuantumReservoir(Reservoir):
         ``benchmarks/RESULTS.md``), after a one-time compilation of several
         seconds per input shape. Without a working compiler it falls back to
         the uncompiled step with a warning.
+    input_scaling : float, default 1.0
+        A factor applied to every input ``x_t`` before it is encoded (the
+        paper encodes ``x_t`` as it is, factor 1). Other factors move the
+        inputs along the ``arctan`` encoding's slope, a classic reservoir
+        setting; choose it on a validation split.
     compile : bool, optional
         Deprecated name of ``use_torch_compile`` (it hid
         :meth:`torch.nn.Module.compile`); accepted with a
@@ -83,7 +88,7 @@ class QuantumReservoir(Reservoir):
 
     def __init__(self, input_size, hidden_size, n_layers=2, init="normal", seed=None,
                  backend="torch", shots=None, features="output", correlators=False, device="cpu",
-                 dtype="float64", trainable=False, use_torch_compile=False, compile=None):
+                 dtype="float64", trainable=False, use_torch_compile=False, input_scaling=1.0, compile=None):
         super().__init__()
         self.input_size = check_int(input_size, "input_size", minimum=1)
         self.hidden_size = check_int(hidden_size, "hidden_size", minimum=1)
@@ -98,6 +103,8 @@ class QuantumReservoir(Reservoir):
             use_torch_compile = compile
         self.use_torch_compile = check_bool(use_torch_compile, "use_torch_compile")
         self.correlators = check_bool(correlators, "correlators")
+        check_real(input_scaling, "input_scaling", low=0.0, low_open=True)
+        self.input_scaling = input_scaling  # as given, so that clone() sees its own value
         self.backend, self.shots, self.device_name, self.dtype = backend, shots, device, dtype
         self._backend = get_backend(backend, shots=shots, seed=self.seed)
         if trainable and not self._backend.differentiable:
@@ -204,6 +211,8 @@ class QuantumReservoir(Reservoir):
         # The recurrence runs batch-last, (width, B), matching the backends'
         # column layout, so that each step's elementwise work is contiguous.
         cap = VQC.input_cap(x.dtype)
+        if self.input_scaling != 1:
+            x = x * self.input_scaling
         xs = x.permute(1, 2, 0).clamp(-cap, cap).contiguous()  # (T, input_size, B); same angles
         B = xs.shape[2]
         if state is None:

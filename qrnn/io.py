@@ -45,6 +45,7 @@ CLASSES: dict[str, str] = {
     "LSTM": "qrnn.classical:LSTM",
     "GRU": "qrnn.classical:GRU",
     "ESN": "qrnn.classical:ESN",
+    "Ensemble": "qrnn.ensemble:Ensemble",
 }
 _registered: dict[str, type] = {}
 

@@ -291,3 +291,14 @@ def test_set_params_switches_between_frozen_and_trainable(rng):
     assert not list(res.parameters()) and "weights" in dict(res.named_buffers())
     X = random_inputs(rng, (2, 3, 1))
     np.testing.assert_array_equal(res.transform(X), QRNN(1, 2, seed=6).transform(X))
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_input_scaling_scales_the_encoded_inputs(cell, rng):
+    cls = CELLS[cell][0]
+    X = random_inputs(rng, (3, 4, 1))
+    scaled = cls(1, 3, seed=2, init="uniform", input_scaling=0.3)
+    np.testing.assert_array_equal(scaled.transform(X), cls(1, 3, seed=2, init="uniform").transform(0.3 * X))
+    assert np.abs(scaled.transform(X) - cls(1, 3, seed=2, init="uniform").transform(X)).max() > 1e-3
+    with pytest.raises(ValueError, match="input_scaling must be > 0"):
+        cls(1, 3, input_scaling=0.0)

@@ -1,0 +1,85 @@
+"""Several reservoirs as one: their features side by side."""
+from __future__ import annotations
+
+import torch
+
+from .reservoir import Reservoir
+
+
+class Ensemble(Reservoir):
+    """Reservoirs that read the same input, their features concatenated.
+
+    Any mix of quantum and classical reservoirs with the same ``input_size``,
+    dtype and device. It follows the reservoir contract, so every readout,
+    estimator, save/load and parameter search works on it unchanged
+    (``set_params(reservoirs=[...])`` replaces the members).
+
+    Parameters
+    ----------
+    reservoirs : sequence of Reservoir
+        At least one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from qrnn import QLSTM, QRNN
+    >>> ens = Ensemble([QRNN(1, 3, seed=0), QLSTM(1, 3, seed=1, init="uniform")])
+    >>> ens.n_features, ens.transform(np.zeros((2, 5, 1))).shape
+    (7, (2, 5, 7))
+    """
+
+    def __init__(self, reservoirs):
+        super().__init__()
+        members = list(reservoirs) if isinstance(reservoirs, (list, tuple)) else None
+        if not members or not all(isinstance(r, Reservoir) for r in members):
+            raise TypeError(f"reservoirs must be a non-empty list of qrnn reservoirs, got {reservoirs!r}")
+        first = members[0]
+        for i, r in enumerate(members[1:], 1):
+            for attr in ("input_size", "_dtype", "device"):
+                if getattr(r, attr) != getattr(first, attr):
+                    raise ValueError(f"reservoirs[{i}] has {attr.strip('_')}={getattr(r, attr)} but reservoirs[0] "
+                                     f"has {getattr(first, attr)}; an ensemble's members must agree")
+        self.reservoirs = reservoirs
+        self.members = torch.nn.ModuleList(members)
+        self.input_size = first.input_size
+
+    @property
+    def n_features(self) -> int:
+        return sum(r.n_features for r in self.members)
+
+    @property
+    def _dtype(self):
+        return self.members[0]._dtype
+
+    @property
+    def _device(self) -> torch.device:
+        return self.members[0].device
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    def _reference_tensor(self):
+        return self.members[0]._reference_tensor()
+
+    def _apply(self, fn, *args, **kwargs):
+        # each member follows .to() itself (Reservoir._apply); nothing of our own to sync
+        return torch.nn.Module._apply(self, fn, *args, **kwargs)
+
+    def _run(self, x, state=None):
+        states = (None,) * len(self.members) if state is None else state
+        if len(states) != len(self.members):
+            raise ValueError(f"state does not belong to this ensemble of {len(self.members)} reservoirs")
+        outs = [r._run(x, s) for r, s in zip(self.members, states)]
+        return torch.cat([f for f, _ in outs], dim=-1), tuple(s for _, s in outs)
+
+    # -- persistence: the members are children --
+    def _to_record(self) -> dict:
+        return {"config": {"n": len(self.members)}, "children": {str(i): r for i, r in enumerate(self.members)}}
+
+    @classmethod
+    def _from_record(cls, config, arrays, children):
+        return cls([children[str(i)] for i in range(config["n"])])
+
+    def __reduce__(self):
+        return type(self), (list(self.members),)
