@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import abc
 import ctypes
+import functools
 import math
 import sys
 
@@ -244,6 +245,13 @@ class _Encoding:
         return _kron_columns(torch.complex(amp[:, 0::2], amp[:, 1::2]))
 
 
+@functools.lru_cache(maxsize=64)
+def _encoding(vqc: VQC, rdtype, device) -> _Encoding:
+    # The encoding's maps depend on the circuit's layout only, not on its
+    # weights: trainable groups, compiled on every forward pass, share them.
+    return _Encoding(vqc, rdtype, device)
+
+
 def _batched_kron(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``(K, p, p)`` and ``(K, q, q)`` -> ``(K, p q, p q)``, ``a`` on the more significant index."""
     K, p, q = a.shape[0], a.shape[1], b.shape[1]
@@ -296,12 +304,16 @@ class _Variational:
                     perm = p if perm is None else perm[p]
             else:
                 flush_perm()
-                for i, q in enumerate(op.wires):
-                    ref = op.params[i]
-                    if ref[0] != "w":
-                        raise ValueError("variational gates may only take weights")
-                    g = _gate_matrix(op.name, flat[:, ref[1]], cdtype)
-                    pending[q] = g if q not in pending else g @ pending[q]
+                if any(ref[0] != "w" for ref in op.params):
+                    raise ValueError("variational gates may only take weights")
+                # every wire's matrix at once: a trainable group rebuilds these on each forward pass
+                gates = _gate_matrix(op.name, flat[:, [ref[1] for ref in op.params]], cdtype)  # (K, wires, 2, 2)
+                new = [q for q in op.wires if q not in pending]
+                old = [i for i, q in enumerate(op.wires) if q in pending]
+                if old:
+                    prods = gates[:, old] @ torch.stack([pending[op.wires[i]] for i in old], dim=1)
+                    pending.update({op.wires[i]: prods[:, j] for j, i in enumerate(old)})
+                pending.update({q: gates[:, op.wires.index(q)] for q in new})
         flush_local()
         flush_perm()
         self.steps = steps
@@ -367,7 +379,7 @@ class _CompiledGroup(abc.ABC):
         self.n_obs = vqc.n_outputs
         self.rdtype, self.device = weights.dtype, weights.device
         self.cdtype = torch.complex128 if self.rdtype == torch.float64 else torch.complex64
-        self.encoding = _Encoding(vqc, self.rdtype, self.device)
+        self.encoding = _encoding(vqc, self.rdtype, self.device)
         self.zsigns = _z_signs(vqc.n_qubits, vqc.observables())  # (n_obs, 2^n), numpy
         self._build(backend, _Variational(vqc, weights, self.cdtype))
 
