@@ -1,4 +1,4 @@
-"""Quantum recurrent reservoirs: QRNN, QLSTM and QGRU (SPEC section 2).
+"""Quantum recurrent reservoirs: QRNN, QLSTM and QGRU (docs/models.md, section 2).
 
 Each cell holds the angles of its VQCs, drawn once from ``seed``, and asks its
 backend to evaluate them; it knows the cell equations, not how circuits run.
@@ -159,7 +159,7 @@ class QuantumReservoir(Reservoir):
         return (self.hidden_size,)
 
     def circuit_weights(self) -> list[np.ndarray]:
-        """Angles of every VQC in SPEC order, each ``(n_layers, n_qubits, 3)``.
+        """Angles of every VQC in the order of docs/models.md, each ``(n_layers, n_qubits, 3)``.
 
         ``[l, q]`` holds ``(a, b, c)`` of ``Rot(a, b, c) = RZ(c) RY(b) RZ(a)``
         on wire ``q`` in layer ``l``.

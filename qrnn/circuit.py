@@ -1,4 +1,4 @@
-"""The one description of a variational quantum circuit (SPEC section 1).
+"""The one description of a variational quantum circuit (docs/models.md, section 1).
 
 Every backend renders :class:`VQC` from its :meth:`VQC.ops` list; nothing else
 in the package knows the gate order. A circuit is

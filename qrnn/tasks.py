@@ -1,4 +1,4 @@
-"""Task data (SPEC section 4) and the windowing of the paper's protocol.
+"""Task data (docs/models.md, section 4) and the windowing of the paper's protocol.
 
 Every generator is deterministic given its arguments.
 """

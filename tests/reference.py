@@ -1,4 +1,4 @@
-"""An independent computation of SPEC sections 1 and 2, written from the text.
+"""An independent computation of docs/models.md sections 1 and 2, written from the text.
 
 Dense 2^n x 2^n matrices built with numpy Kronecker products, one sample at a
 time; none of the package's code is used, only the weights it reports through
@@ -43,7 +43,7 @@ def cnot(control, target, n):
 
 
 def vqc_expvals(v, weights, correlators=False):
-    """<Z_k> on every wire of SPEC's circuit for one input vector ``v`` (len <= n),
+    """<Z_k> on every wire of the circuit of docs/models.md for one input vector ``v`` (len <= n),
     then, with ``correlators``, <Z_i Z_j> for i < j."""
     L, n, _ = weights.shape
     psi = np.zeros(2**n, dtype=complex)

@@ -1,4 +1,4 @@
-"""QRNN / QLSTM / QGRU: SPEC section 2's equations on every backend."""
+"""QRNN / QLSTM / QGRU: the equations of docs/models.md section 2 on every backend."""
 import numpy as np
 import pytest
 import torch
