@@ -234,13 +234,13 @@ class _Encoding:
         trig = torch.stack((torch.ones_like(c), c, s), dim=2)
         return torch.bmm(self.bloch_maps, self._slot_products(trig))
 
-    def amplitudes(self, x: torch.Tensor) -> torch.Tensor:
+    def amplitudes(self, x: torch.Tensor, bounded: bool = False) -> torch.Tensor:
         """Inputs ``(n_inputs, B)`` -> complex product-state amplitudes ``(2^n, B)``."""
         B = x.shape[1]
         if self.m == 0:
             amp = self.amp_maps[:, :, :1].expand(self.n, 4, B)
         else:
-            c, s = self._slot_trig(*self.vqc.input_half_angle_trig(x))
+            c, s = self._slot_trig(*self.vqc.input_half_angle_trig(x, bounded))
             amp = torch.bmm(self.amp_maps, self._slot_products(torch.stack((c, s), dim=2)))
         return _kron_columns(torch.complex(amp[:, 0::2], amp[:, 1::2]))
 
@@ -439,7 +439,7 @@ class _Unitary(_CompiledGroup):
                                        dtype=self.rdtype, device=self.device)
 
     def columns(self, v, bounded=False):
-        psi = self.encoding.amplitudes(v)
+        psi = self.encoding.amplitudes(v, bounded)
         phi = self.u_real @ torch.cat((psi.real, psi.imag))
         return self.zsigns2 @ (phi * phi).view(self.K, -1, v.shape[1])
 
@@ -455,7 +455,7 @@ class _GateByGate(_CompiledGroup):
         self.zsigns_t = torch.as_tensor(self.zsigns, dtype=self.rdtype, device=self.device)  # (n_obs, D)
 
     def columns(self, v, bounded=False):
-        psi = self.encoding.amplitudes(v)
+        psi = self.encoding.amplitudes(v, bounded)
         B, K, D = v.shape[1], self.K, 2**self.vqc.n_qubits
         # Bound the (K, 2^n, chunk) working set; many wires make it large.
         chunk = max(1, min(B, self.chunk_bytes // (K * D * 16 * 3)))
