@@ -13,9 +13,13 @@ figures quoted in ``benchmarks/RESULTS.md`` come from these files.
 
 The torch engine's glibc allocator tuning (:func:`qrnn.backends.tune_allocator`)
 is opt-in; this script applies it unless ``--no-tune-allocator`` is given, and
-records which in its output.
+records which in its output. ``--allocator-ab`` measures only its effect: one
+circuit group of 6 circuits per method and size, in fresh processes that
+alternate tuned and untuned (the tuning cannot be undone within a process),
+as median milliseconds and minor page faults per call.
 
 Run: ``python -m benchmarks.bench_throughput [--device cuda] [--skip-aer-long] [--no-tune-allocator]``
+or ``python -m benchmarks.bench_throughput --allocator-ab [--rounds 3]``
 """
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -146,6 +152,45 @@ def scaling_section(device: str, max_qubits: int, rng) -> list[dict]:
     return rows
 
 
+# (qubits, method, B): Heisenberg is auto's choice at 4 qubits, the others allocate a state per step.
+ALLOCATOR_CASES = ((4, "heisenberg", 1024), (4, "unitary", 1024), (4, "gates", 1024),
+                   (6, "unitary", 1024), (10, "gates", 256))
+
+
+def allocator_probe(tune: bool, calls: int = 60) -> dict:
+    """This process, tuned or not: median ms and minor page faults per call of one 6-circuit group."""
+    import resource
+
+    out = {"allocator_tuned": tune_allocator() if tune else False}
+    for n, method, B in ALLOCATOR_CASES:
+        vqc = qrnn.VQC(n, 2)
+        group = TorchBackend(method).compile(vqc, torch.as_tensor(qrnn.init_weights(6, vqc, "uniform", seed=0)))
+        v = torch.randn(n, B, dtype=torch.float64)
+        times = []
+        with torch.no_grad():
+            for _ in range(10):
+                group.columns(v, bounded=True)
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            for _ in range(calls):
+                t = time.perf_counter()
+                group.columns(v, bounded=True)
+                times.append(time.perf_counter() - t)
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+        out[f"{method}, n={n}, B={B}"] = {"ms": 1e3 * float(np.median(times)), "page_faults": faults / calls}
+    return out
+
+
+def allocator_ab(rounds: int) -> list[dict]:
+    runs = []
+    for _ in range(rounds):
+        for tune in (True, False):
+            cmd = [sys.executable, "-m", "benchmarks.bench_throughput", "--allocator-probe",
+                   "tune" if tune else "none"]
+            runs.append(json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout))
+            print(json.dumps(runs[-1]), flush=True)
+    return runs
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -153,7 +198,22 @@ def main(argv=None):
     ap.add_argument("--skip-aer-long", action="store_true", help="run Aer at T=4 only")
     ap.add_argument("--out", default=None)
     ap.add_argument("--no-tune-allocator", action="store_true", help="leave glibc's malloc as it is")
+    ap.add_argument("--allocator-ab", action="store_true",
+                    help="measure only tune_allocator's effect, in fresh processes (CPU)")
+    ap.add_argument("--rounds", type=int, default=3, help="tuned/untuned process pairs for --allocator-ab")
+    ap.add_argument("--allocator-probe", choices=["tune", "none"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.allocator_probe:
+        print(json.dumps(allocator_probe(args.allocator_probe == "tune")))
+        return
+    if args.allocator_ab:
+        info = machine_info("cpu")
+        out = Path(args.out or "benchmarks/results/allocator-cpu.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"machine": info, "runs": allocator_ab(args.rounds),
+                                   "qrnn_version": qrnn.__version__}, indent=1))
+        print(f"written: {out}")
+        return
     rng = np.random.default_rng(0)
 
     info = machine_info(args.device)

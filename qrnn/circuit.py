@@ -22,7 +22,9 @@ from ._validation import check_bool, check_choice, check_int, check_seed
 
 INITS = ("normal", "uniform")
 # |x| beyond which arctan(x) is pi/2 to the dtype's precision, and below which (x**2)**2 is finite.
+# Its keys are the precisions circuits compute in (half precision cannot hold these caps).
 _INPUT_CAPS = {torch.float64: 1e18, torch.float32: 1e9}
+COMPUTE_DTYPES = tuple(_INPUT_CAPS)
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,19 @@ class VQC:
         Beyond it ``arctan(x)`` and ``arctan(x**2)`` are ``pi/2`` to the
         dtype's precision, so capping changes no angle; below it ``(x**2)**2``
         stays finite. The one place these numbers live (see ``_INPUT_CAPS``).
+
+        Raises
+        ------
+        TypeError
+            For a dtype other than ``torch.float64`` or ``torch.float32``.
+
+        Examples
+        --------
+        >>> VQC.input_cap(torch.float64), VQC.input_cap(torch.float32)
+        (1e+18, 1000000000.0)
         """
+        if dtype not in _INPUT_CAPS:
+            raise TypeError(f"circuits compute in one of {list(COMPUTE_DTYPES)}, got dtype {dtype}")
         return _INPUT_CAPS[dtype]
 
     def input_angle_trig(self, x: torch.Tensor, bounded: bool = False):
@@ -157,30 +171,33 @@ class VQC:
         ``bounded=True`` says the caller already capped ``|x|`` there, so that
         nothing can overflow.
         """
-        u = torch.stack((x, x * x), dim=1).reshape(2 * x.shape[0], x.shape[1])
-        if not bounded:
-            cap = self.input_cap(u.dtype)
-            u = u.clamp(-cap, cap)
+        u = self._encoded_values(x, bounded)
         inv = torch.rsqrt(torch.addcmul(self._one(u), u, u))
         return inv, u * inv
+
+    def _encoded_values(self, x: torch.Tensor, bounded: bool) -> torch.Tensor:
+        """``(n_inputs, B) -> (2 n_inputs, B)``: ``x_i`` and ``x_i**2`` interleaved, capped at
+        :meth:`input_cap` unless the caller already capped ``x`` (``bounded=True``)."""
+        u = torch.stack((x, x * x), dim=1).reshape(2 * x.shape[0], x.shape[1])
+        if bounded:
+            return u
+        cap = self.input_cap(u.dtype)
+        return u.clamp(-cap, cap)
 
     @staticmethod
     def _one(u: torch.Tensor) -> torch.Tensor:
         return torch.ones((), dtype=u.dtype, device=u.device)
 
-    def input_half_angle_trig(self, x: torch.Tensor):
+    def input_half_angle_trig(self, x: torch.Tensor, bounded: bool = False):
         """``cos(t/2)`` and ``sin(t/2)`` of every encoding angle, batch last.
 
         ``x`` is a tensor ``(n_inputs, B)``; both results are ``(2 n_inputs, B)``
         in :meth:`input_angles` order. For ``t = arctan(u)``, with
         ``r = hypot(1, u)``: ``cos(t/2) = sqrt((1 + 1/r) / 2)`` and
         ``sin(t/2) = u / (2 r cos(t/2))``, algebraic and stable for every
-        finite ``u``. ``u`` is capped at :meth:`input_cap` in magnitude,
-        beyond which ``arctan(u)`` equals ``pi/2`` anyway.
+        finite ``u``. ``u`` is capped as in :meth:`input_angle_trig`.
         """
-        u = torch.stack((x, x * x), dim=1).reshape(2 * x.shape[0], x.shape[1])
-        cap = self.input_cap(u.dtype)
-        u = u.clamp(-cap, cap)
+        u = self._encoded_values(x, bounded)
         r = torch.hypot(torch.ones_like(u), u)
         c = torch.sqrt(0.5 + 0.5 / r)
         return c, u / (2 * r * c)

@@ -203,3 +203,12 @@ def test_compiled_groups_refuse_another_dtype_or_device(name):
     run = EXACT[name]().compile(vqc, torch.zeros(1, 1, 2, 3, dtype=torch.float64))
     with pytest.raises(ValueError, match="x is on device meta but these circuits were compiled on cpu"):
         run(torch.zeros(3, 2, dtype=torch.float64, device="meta"))
+
+
+@pytest.mark.parametrize("name", sorted(EXACT))
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_every_backend_refuses_half_precision_weights(name, dtype):
+    # The encoding's input cap (1e9 in float32) does not fit in half precision.
+    with pytest.raises(TypeError, match=rf"weights must have a dtype in \[torch.float64, torch.float32\], "
+                                        rf"got {dtype}"):
+        EXACT[name]().compile(VQC(2, 1), torch.zeros(1, 1, 2, 3, dtype=dtype))

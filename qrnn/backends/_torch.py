@@ -63,26 +63,37 @@ _ALLOCATOR_TUNED = False
 def tune_allocator() -> bool:
     """Tune glibc's malloc for the torch engine on CPU; opt-in, process-wide, irreversible.
 
-    glibc serves allocations above its mmap threshold with ``mmap`` and
-    returns them on free, so every time step of a large batch page-faults on
-    fresh ~1 MiB temporaries. Raising the mmap threshold to 32 MiB (glibc's
-    own dynamic ceiling) and the trim threshold to 128 MiB keeps them on the
-    heap: one QLSTM circuit group at B = 1024 went from 1.66 to 0.56 ms on a
-    2-core EPYC (``benchmarks/RESULTS.md``). It changes the allocator of the
-    whole process, which is why qrnn never does it by itself; call it once,
-    early, in scripts that run large batches on CPU.
+    glibc serves large allocations with ``mmap`` and unmaps them on free, so a
+    method that builds a fresh state vector every time step (``"unitary"``,
+    ``"gates"``) page-faults on new memory at every call. This sets glibc's
+    mmap threshold to 32 MiB (its own dynamic ceiling) and its trim threshold
+    to 128 MiB, so those temporaries are reused from the heap. Measured on a
+    2-core EPYC VM (``python -m benchmarks.bench_throughput --allocator-ab``,
+    see ``benchmarks/RESULTS.md``), one group of 6 circuits at B = 1024:
+    ``"unitary"`` at 4 and 6 qubits 3.1 -> 2.0 ms and 14.5 -> 11.0 ms per
+    call (about 900 and 3000 page faults per call -> 0), ``"gates"`` at 4
+    qubits x1.1 to x1.8. No measurable gain for the Heisenberg form
+    (``"auto"`` up to 5 qubits, so the default 4-qubit QLSTM), which
+    allocates little, nor where one temporary exceeds 32 MiB (``"gates"`` at
+    10 qubits).
+
+    It changes the allocator of the whole process, including every other
+    library in it, and cannot be undone; that is why qrnn never calls it by
+    itself (not at import, not when compiling). Call it once, early, in
+    scripts that run large batches on CPU. There is no environment variable
+    for it.
 
     Returns
     -------
     bool
-        True if the thresholds were set (Linux with glibc), False elsewhere,
-        where it does nothing.
+        True if both thresholds are set (Linux with glibc). False on other
+        platforms or C libraries, where it does nothing, or if glibc refused
+        a value; a later call then tries again.
 
     Examples
     --------
     >>> from qrnn.backends import tune_allocator
-    >>> tune_allocator() in (True, False)
-    True
+    >>> applied = tune_allocator()  # once, early in a script
     """
     global _ALLOCATOR_TUNED
     if _ALLOCATOR_TUNED:
@@ -234,13 +245,13 @@ class _Encoding:
         trig = torch.stack((torch.ones_like(c), c, s), dim=2)
         return torch.bmm(self.bloch_maps, self._slot_products(trig))
 
-    def amplitudes(self, x: torch.Tensor) -> torch.Tensor:
+    def amplitudes(self, x: torch.Tensor, bounded: bool = False) -> torch.Tensor:
         """Inputs ``(n_inputs, B)`` -> complex product-state amplitudes ``(2^n, B)``."""
         B = x.shape[1]
         if self.m == 0:
             amp = self.amp_maps[:, :, :1].expand(self.n, 4, B)
         else:
-            c, s = self._slot_trig(*self.vqc.input_half_angle_trig(x))
+            c, s = self._slot_trig(*self.vqc.input_half_angle_trig(x, bounded))
             amp = torch.bmm(self.amp_maps, self._slot_products(torch.stack((c, s), dim=2)))
         return _kron_columns(torch.complex(amp[:, 0::2], amp[:, 1::2]))
 
@@ -439,7 +450,7 @@ class _Unitary(_CompiledGroup):
                                        dtype=self.rdtype, device=self.device)
 
     def columns(self, v, bounded=False):
-        psi = self.encoding.amplitudes(v)
+        psi = self.encoding.amplitudes(v, bounded)
         phi = self.u_real @ torch.cat((psi.real, psi.imag))
         return self.zsigns2 @ (phi * phi).view(self.K, -1, v.shape[1])
 
@@ -455,7 +466,7 @@ class _GateByGate(_CompiledGroup):
         self.zsigns_t = torch.as_tensor(self.zsigns, dtype=self.rdtype, device=self.device)  # (n_obs, D)
 
     def columns(self, v, bounded=False):
-        psi = self.encoding.amplitudes(v)
+        psi = self.encoding.amplitudes(v, bounded)
         B, K, D = v.shape[1], self.K, 2**self.vqc.n_qubits
         # Bound the (K, 2^n, chunk) working set; many wires make it large.
         chunk = max(1, min(B, self.chunk_bytes // (K * D * 16 * 3)))

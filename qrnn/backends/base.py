@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from .._validation import check_real_tensor
-from ..circuit import VQC
+from ..circuit import COMPUTE_DTYPES, VQC
 
 
 class Backend(abc.ABC):
@@ -45,6 +45,8 @@ class Backend(abc.ABC):
     def check_weights(vqc: VQC, weights: torch.Tensor) -> None:
         if not isinstance(weights, torch.Tensor) or not weights.is_floating_point():
             raise TypeError("weights must be a real floating-point torch.Tensor")
+        if weights.dtype not in COMPUTE_DTYPES:  # half precision cannot hold the input cap
+            raise TypeError(f"weights must have a dtype in {list(COMPUTE_DTYPES)}, got {weights.dtype}")
         if weights.ndim != 4 or tuple(weights.shape[1:]) != vqc.weight_shape:
             raise ValueError(
                 f"weights must have shape (K, {', '.join(map(str, vqc.weight_shape))}), "
