@@ -176,3 +176,23 @@ def check_tensor_batch(x: torch.Tensor, input_size: int, name: str = "x") -> tor
 
 
 _INT_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
+
+
+def tensor_to_numpy(value):
+    """A torch tensor as a numpy array (detached, copied to the CPU); any other value unchanged.
+
+    scikit-learn's ``check_array`` cannot read a tensor that requires grad or
+    lives on a GPU; the estimators take tensors as ``Reservoir.transform``
+    does. Complex tensors stay complex, for the validators to refuse by name.
+
+    Examples
+    --------
+    >>> import torch
+    >>> tensor_to_numpy(torch.ones(2, requires_grad=True))
+    array([1., 1.], dtype=float32)
+    >>> tensor_to_numpy([1.0, 2.0])
+    [1.0, 2.0]
+    """
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return value

@@ -5,7 +5,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 
 from . import metrics
-from ._validation import as_array, check_batch, check_choice, check_fitted, check_int, check_numeric
+from ._validation import (as_array, check_batch, check_choice, check_fitted, check_int, check_numeric,
+                          tensor_to_numpy)
 from .io import save
 from .readout import Ridge
 from .reservoir import Reservoir
@@ -16,8 +17,9 @@ READOUTS = ("last", "all")
 #: name, with the reason. Empty: all of them pass, for quantum and classical
 #: reservoirs alike (``tests/test_sklearn_contract.py`` runs them).
 #: ``check_array_api_input`` is skipped by scikit-learn itself unless
-#: ``SCIPY_ARRAY_API=1``; the estimator computes in torch and does not claim
-#: array-API support.
+#: ``SCIPY_ARRAY_API=1`` (read when SciPy is first imported); the test runs it
+#: in a subprocess with that set, where it passes too. The estimator computes
+#: in torch and does not claim array-API support (its tag stays False).
 SKLEARN_CHECK_EXCEPTIONS: dict[str, str] = {}
 
 
@@ -48,9 +50,12 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
         is ``n`` univariate sequences of length ``T`` (reservoirs with
         ``input_size=1``), ``(B, T, input_size)`` a batch. With
         ``readout="last"``, ``validate_data`` also records (in fit) or checks
-        (in predict) ``n_features_in_ = T``, scikit-learn's convention.
+        (in predict) ``n_features_in_ = T`` (and a DataFrame's column names),
+        scikit-learn's convention. Torch tensors are detached and copied to
+        the CPU, as ``Reservoir.transform`` takes them.
         """
         d = self._model.input_size
+        X = tensor_to_numpy(X)
         if isinstance(X, (list, tuple)) and X and all(np.ndim(s) == 2 for s in X):
             seqs = [check_batch(as_array(s, f"X[{i}]")[None], d, f"X[{i}]")[0] for i, s in enumerate(X)]
             if fitting:
@@ -76,8 +81,10 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
         return arr, list(arr)
 
     def _forget_n_features(self):
-        # Only readout="last" on equal-length sequences has a fixed T (n_features_in_) to check.
+        # Only readout="last" on an array of sequences has a fixed T (n_features_in_) and column
+        # names to check; a refit without them must not keep those of an earlier fit.
         self.__dict__.pop("n_features_in_", None)
+        self.__dict__.pop("feature_names_in_", None)
 
     def _check_lengths(self, seqs):
         need = getattr(self, "washout", 0) + 1
@@ -88,6 +95,7 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
     def _targets(self, y, arr, seqs):
         """Targets per sequence: list of (T_i, k) arrays ('all') or one (B, k) array ('last')."""
         B = len(seqs)
+        y = tensor_to_numpy(y)
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         if self.readout == "last":
@@ -106,7 +114,7 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"with unequal-length sequences, y must be a list of {B} arrays")
         out = []
         for i, (s, yi) in enumerate(zip(seqs, y)):
-            yi = check_numeric(yi, f"y[{i}]", ensure_2d=False, dtype=np.float64)
+            yi = check_numeric(tensor_to_numpy(yi), f"y[{i}]", ensure_2d=False, dtype=np.float64)
             if yi.ndim not in (1, 2) or yi.shape[0] != len(s):
                 raise ValueError(f"y[{i}] must have {len(s)} rows (one per step of X[{i}]), got shape {yi.shape}")
             out.append(yi)
@@ -117,6 +125,7 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
+        tags.input_tags.three_d_array = True  # (batch, T, input_size): the native form
         # The readout sees the model's features of the last step, not X: a
         # 4-qubit reservoir (4 features) cannot fit an arbitrary tabular
         # regression, which check_regressors_train asks for.
@@ -192,11 +201,16 @@ class ReservoirRegressor(SequenceRegressor):
     alpha_ : float
         The ridge strength used (chosen, with ``"loo"`` / ``"gcv"``).
     n_features_in_ : int
-        With ``readout="last"`` and equal-length sequences: their length
-        ``T``, the number of columns of a 2-D ``X`` (scikit-learn's meaning);
-        ``predict`` then requires the same ``T``. Not set with
-        ``readout="all"`` or sequences of unequal lengths, whose lengths vary
+        With ``readout="last"`` and ``X`` an array: the sequence length
+        ``T``, which is the number of columns of a 2-D ``X`` (scikit-learn's
+        meaning) and ``X.shape[1]`` of a 3-D one alike; ``predict`` and
+        ``score`` then require the same ``T`` (scikit-learn's message). Not
+        set with ``readout="all"`` (streams of any length) nor when ``X`` is a
+        list of sequences (the form for unequal lengths), whose lengths vary
         by design.
+    feature_names_in_ : ndarray of str
+        Column names of a DataFrame ``X`` (``readout="last"``), as in
+        scikit-learn; set only then.
 
     Notes
     -----
@@ -206,7 +220,8 @@ class ReservoirRegressor(SequenceRegressor):
     ``(T_i, input_size)`` arrays holds sequences of unequal lengths. Inputs go
     through scikit-learn's ``check_array`` (object arrays of numbers are
     converted; complex, sparse, NaN, empty and too-small inputs are refused
-    with scikit-learn's messages). With ``"last"``, ``y`` is ``(batch,)`` or
+    with scikit-learn's messages); torch tensors are detached and copied to
+    the CPU first. With ``"last"``, ``y`` is ``(batch,)`` or
     ``(batch, n_targets)``; with ``"all"``, ``(batch, T)`` or
     ``(batch, T, n_targets)`` (a list of ``(T_i,)`` / ``(T_i, n_targets)``
     arrays for unequal lengths). The estimator passes every scikit-learn

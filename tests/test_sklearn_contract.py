@@ -1,6 +1,15 @@
 """scikit-learn's estimator checks, on a quantum and a classical reservoir, and the 2-D input convention."""
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
+from scipy import sparse
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -87,3 +96,83 @@ def test_not_fitted_is_scikit_learns_error(rng):
     for call in (lambda e: e.predict(X), lambda e: e.score(X, np.zeros(4))):
         with pytest.raises(NotFittedError, match="not fitted yet"):
             call(ReservoirRegressor(QRNN(1, 2, seed=0)))
+
+
+# scikit-learn reads SCIPY_ARRAY_API when SciPy is first imported, so the one check it skips
+# without it runs in a fresh interpreter.
+_ARRAY_API_SCRIPT = """
+from sklearn.utils.estimator_checks import check_array_api_input
+from qrnn import QLSTM, ReservoirRegressor
+from qrnn.classical import ESN
+for est in (ReservoirRegressor(QLSTM(input_size=1, hidden_size=3, seed=0)), ReservoirRegressor(ESN(1, 30, seed=0))):
+    check_array_api_input(type(est).__name__, est, array_namespace="numpy", expect_only_array_outputs=False)
+print("array-api checks passed")
+"""
+
+
+def test_array_api_check_passes_where_scikit_learn_runs_it():
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "SCIPY_ARRAY_API": "1"}
+    run = subprocess.run([sys.executable, "-c", _ARRAY_API_SCRIPT], cwd=root, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "array-api checks passed" in run.stdout
+
+
+@pytest.mark.parametrize("readout", ["last", "all"])
+def test_tensors_are_taken_as_transform_takes_them(readout, rng):
+    # A tensor that requires grad cannot become an array without detach(); the estimator detaches,
+    # as Reservoir.transform does, and fits exactly what the same numbers as an array give.
+    X = rng.normal(size=(12, 6, 1))
+    y = X[:, -1, 0] if readout == "last" else np.roll(X[..., 0], 1, axis=1)
+    est = ReservoirRegressor(QRNN(1, 2, seed=0), alpha=1e-3, readout=readout)
+    ref = clone(est).fit(X, y).predict(X)
+    Xt, yt = torch.tensor(X, requires_grad=True), torch.tensor(y, requires_grad=True)
+    np.testing.assert_array_equal(est.fit(Xt, yt).predict(Xt), ref)
+    assert est.score(Xt, yt) == clone(est).fit(X, y).score(X, y)
+    if readout == "all":  # ragged form: a list of tensors, targets a list of tensors
+        est.fit(list(Xt), list(yt))
+        for p, r in zip(est.predict(list(Xt)), ref):
+            np.testing.assert_allclose(p, r, rtol=0, atol=1e-10)
+
+
+def test_refit_forgets_the_input_names_and_length_of_an_earlier_fit(rng):
+    import pandas as pd  # declared in the test extra
+    X = rng.normal(size=(10, 5))
+    y = X[:, -1]
+    est = ReservoirRegressor(QRNN(1, 2, seed=0)).fit(pd.DataFrame(X, columns=list("abcde")), y)
+    assert list(est.feature_names_in_) == list("abcde") and est.n_features_in_ == 5
+    with pytest.raises(ValueError, match="feature names should match"):
+        est.predict(pd.DataFrame(X, columns=list("vwxyz")))
+    est.fit([x[:, None] for x in X], y)  # the list form has no fixed length or column names
+    assert not hasattr(est, "feature_names_in_") and not hasattr(est, "n_features_in_")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "was fitted with feature names" warning left over
+        assert est.predict(X).shape == (10,)
+    # Other names are no longer refused; scikit-learn's warning for a model fitted without names.
+    with pytest.warns(UserWarning, match="was fitted without feature names"):
+        assert est.predict(pd.DataFrame(X[:, :3], columns=list("xyz"))).shape == (10,)
+
+
+@pytest.mark.parametrize("make,exc,match", [
+    (lambda X: sparse.csr_matrix(X[..., 0]), TypeError, "Sparse data was passed for X"),
+    (lambda X: np.zeros((0, 6, 1)), ValueError, r"Found array with 0 sample\(s\)"),
+    (lambda X: X[:1], ValueError, r"Found array with 1 sample\(s\) .* minimum of 2"),
+    (lambda X: np.array([["a"] * 6] * 12, dtype=object), ValueError, "could not convert string to float"),
+    (lambda X: np.zeros((12, 6, 2)), ValueError, "input_size=1 features in its last axis, got 2"),
+])
+def test_other_input_forms_get_scikit_learns_messages(make, exc, match, rng):
+    X = rng.normal(size=(12, 6, 1))
+    with pytest.raises(exc, match=match):  # X is checked before y is read
+        ReservoirRegressor(QRNN(1, 2, seed=0)).fit(make(X), np.zeros(12))
+
+
+def test_object_arrays_of_numbers_and_3d_length_follow_scikit_learn(rng):
+    X = rng.normal(size=(12, 6, 1))
+    y = X[:, -1, 0]
+    est = ReservoirRegressor(QRNN(1, 2, seed=0), alpha=1e-3).fit(X, y)
+    assert est.n_features_in_ == 6  # T, as for the columns of a 2-D X
+    np.testing.assert_array_equal(clone(est).fit(X.astype(object), y).predict(X), est.predict(X))
+    for call in (est.predict, lambda Z: est.score(Z, y)):
+        with pytest.raises(ValueError, match="X has 4 features, but ReservoirRegressor is expecting 6 features"):
+            call(X[:, :4])
