@@ -148,6 +148,8 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
                 continue
             if hasattr(value, "_to_record"):
                 children[name] = value
+            elif isinstance(value, np.ndarray) and value.dtype.kind in "OUS":  # feature_names_in_
+                fitted[name] = {"__strings__": [str(v) for v in value]}
             elif isinstance(value, np.ndarray):
                 arrays[name] = value
             else:
@@ -161,6 +163,8 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
         for name, value in {**config["fitted"], **arrays, **children}.items():
             if not (name.isidentifier() and name.endswith("_") and not name.startswith("_")):
                 raise ValueError(f"{name!r} is not a fitted attribute")
+            if isinstance(value, dict) and set(value) == {"__strings__"}:
+                value = np.asarray(value["__strings__"], dtype=object)  # as scikit-learn keeps them
             setattr(est, name, value)
         est._check_loaded()
         return est

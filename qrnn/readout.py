@@ -32,7 +32,8 @@ def _as_tensor(a, name: str, device=None) -> torch.Tensor:
     if isinstance(a, torch.Tensor):
         device = a.device if device is None else device
         return check_real_tensor(a, name).to(dtype=torch.float64, device=device)
-    return torch.as_tensor(as_array(a, name), dtype=torch.float64, device=device)
+    # np.require copies read-only input (pandas' to_numpy, a memmap), which torch cannot wrap
+    return torch.as_tensor(np.require(as_array(a, name), np.float64, ["W"]), dtype=torch.float64, device=device)
 
 
 def _check_alpha(alpha):

@@ -177,3 +177,15 @@ def test_register_a_class_of_ones_own(tmp_path):
             io.register(object, "tests.object")
     finally:
         io._registered.pop("tests._Scale", None)
+
+
+def test_column_names_of_a_dataframe_round_trip(rng, tmp_path):
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(rng.normal(size=(12, 4)), columns=["t0", "t1", "t2", "t3"])
+    est = ReservoirRegressor(QRNN(1, 2, seed=0)).fit(X, X["t3"].to_numpy())
+    save(est, tmp_path / "df.npz")
+    back = load(tmp_path / "df.npz")
+    assert list(back.feature_names_in_) == ["t0", "t1", "t2", "t3"] and back.feature_names_in_.dtype == object
+    np.testing.assert_array_equal(back.predict(X), est.predict(X))
+    with pytest.raises(ValueError, match="feature names"):
+        back.predict(X.rename(columns={"t0": "other"}))
