@@ -20,7 +20,11 @@ per cell), ``histories.json`` (per-epoch records), and PNG plots per task:
 test loss against epoch and against seconds, and predictions against the
 truth with the train/test boundary marked.
 
-Run: ``python -m experiments.study CONFIG.toml [--out DIR] [--quiet] [--ray [ADDRESS]]``
+Every finished cell is stored under ``OUT/cells/`` as it finishes; a run
+reuses the stored cells made with the same settings, so an interrupted study
+resumes, and ``--collect`` builds the tables from what is stored so far.
+
+Run: ``python -m experiments.study CONFIG.toml [--out DIR] [--quiet] [--ray [ADDRESS]] [--collect]``
 (``experiments/configs/quick.toml`` is the small one.)
 """
 from __future__ import annotations
@@ -38,9 +42,35 @@ import numpy as np
 from qrnn import QGRU, QLSTM, QRNN, ReservoirRegressor, Ridge, TrainedRegressor
 from qrnn.classical import ESN, GRU, LSTM, RNN
 from qrnn.metrics import mse, nrmse
-from qrnn.tasks import chronological_split
+from qrnn.tasks import (chronological_split, delayed_quantum_control, make_windows, minmax_scale, narma,
+                        narma10_stream)
 
-from .compare import TASKS, task_windows
+from .compare import TASKS as _COMPARE_TASKS
+from .compare import task_windows as _compare_windows
+
+# Every task of SPEC section 4 that the paper used, plus the classic NARMA-10
+# stream and the sine smoke test. Windows of 4 predict the next value, as in
+# the paper, except the stream: its target needs the input 10 steps back, so
+# its windows are 10 long (1000 steps of one seeded stream, no rescaling).
+_EXTRA_TASKS = {
+    "narma10": lambda: _target_windows(*narma(300, order=10), window=4),
+    "delayed_control": lambda: make_windows(minmax_scale(delayed_quantum_control()), window=4),
+    "narma10_stream": lambda: _target_windows(*narma10_stream(1000, seed=0), window=10),
+}
+TASKS = (*_COMPARE_TASKS, *_EXTRA_TASKS)
+
+
+def _target_windows(u, y, window: int):
+    """Windows of the input ``u`` ending at ``t`` predict the output ``y_{t+1}``."""
+    X, _ = make_windows(u, window=window, horizon=1)
+    return X, y[window:window + len(X)]
+
+
+def task_windows(task: str):
+    """``(X, y)`` for a study task: windows ``(n, T, 1)`` and next values ``(n,)``."""
+    if task in _EXTRA_TASKS:
+        return _EXTRA_TASKS[task]()
+    return _compare_windows(task)
 
 QUANTUM = {"QRNN": QRNN, "QLSTM": QLSTM, "QGRU": QGRU}
 CLASSICAL = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
@@ -151,7 +181,7 @@ def load_config(path) -> StudyConfig:
         [study]
         name = "quick"
         out = "results/study-quick"        # optional
-        tasks = ["damped_shm", "narma5"]   # from experiments.compare.TASKS
+        tasks = ["damped_shm", "narma5"]   # from experiments.study.TASKS
         models = ["QRNN", "QLSTM", "QGRU", "RNN", "LSTM", "GRU", "ESN"]
         modes = ["ridge", "epochs", "trained"]
         seeds = [0]
@@ -283,8 +313,16 @@ def baselines(task: str, cfg: StudyConfig) -> list[dict]:
     return rows
 
 
-def run(cfg: StudyConfig, out=None, progress: bool = True, ray=None) -> dict:
+def run(cfg: StudyConfig, out=None, progress: bool = True, ray=None, collect_only: bool = False) -> dict:
     """Run the whole grid; write tables, histories and plots; return them.
+
+    Every finished cell is written at once to ``OUT/cells/`` (one JSON file
+    per cell, with the settings it was run with), and a run reuses the cells
+    it finds there that were run with the same settings: a long study that
+    is interrupted resumes where it stopped, and adding seeds or tasks to a
+    config runs only the new cells. ``collect_only=True`` runs nothing and
+    builds the tables and plots from the stored cells (``missing`` in the
+    result lists the cells not yet run).
 
     ``ray=None`` runs the cells in this process. ``ray="local"`` starts a local
     Ray and runs every cell as a Ray task; any other string is the address of
@@ -295,30 +333,73 @@ def run(cfg: StudyConfig, out=None, progress: bool = True, ray=None) -> dict:
     from tqdm.auto import tqdm
 
     out = Path(out or cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows, histories = [], []
-    for task in cfg.tasks:
-        rows += baselines(task, cfg)
+    store = out / "cells"
+    store.mkdir(parents=True, exist_ok=True)
     cells = grid(cfg)
-    bar = tqdm(total=len(cells), desc=f"study {cfg.name}", unit="cell", disable=None if progress else True)
-    results = _run_on_ray(cells, cfg, ray, bar) if ray else [_tick(bar, run_cell(c, cfg)) for c in cells]
-    bar.close()
-    for row, hist in results:
-        rows.append(row)
-        histories.append(hist)
+    settings = cell_settings(cfg)
+    results = {c: _load_cell(store, c, settings) for c in cells}
+    todo = [c for c in cells if results[c] is None]
+    reused = len(cells) - len(todo)
+    if todo and not collect_only:
+        def keep(cell, result):
+            _save_cell(store, cell, settings, result)
+            results[cell] = result
+
+        bar = tqdm(total=len(todo), desc=f"study {cfg.name}", unit="cell", disable=None if progress else True)
+        if ray:
+            _run_on_ray(todo, cfg, ray, bar, keep)
+        else:
+            for cell in todo:
+                keep(cell, run_cell(cell, cfg))
+                bar.update()
+        bar.close()
+    missing = [c for c in cells if results[c] is None]
+    tasks = [t for t in cfg.tasks if any(c.task == t and results[c] is not None for c in cells)]
+    rows, histories = [], []
+    for task in tasks:
+        rows += baselines(task, cfg)
+    for cell in cells:
+        if results[cell] is not None:
+            rows.append(results[cell][0])
+            histories.append(results[cell][1])
     write_tables(rows, out)
     (out / "histories.json").write_text(json.dumps(histories))
-    plots = write_plots(cfg, rows, histories, out)
-    return {"rows": rows, "histories": histories, "plots": plots, "out": out}
+    plots = write_plots(cfg, rows, histories, out, tasks)
+    return {"rows": rows, "histories": histories, "plots": plots, "out": out, "reused": reused,
+            "missing": missing}
 
 
-def _tick(bar, value):
-    bar.update()
-    return value
+def cell_settings(cfg: StudyConfig) -> dict:
+    """What a cell's result depends on besides the cell itself: a stored cell is reused only if these match."""
+    return {"hidden_size": cfg.hidden_size, "esn_size": cfg.esn_size, "train_fraction": cfg.train_fraction,
+            "epochs": cfg.epochs, "batch_size": cfg.batch_size, "optimizer": cfg.optimizer, "lr": cfg.lr}
 
 
-def _run_on_ray(cells, cfg, address: str, bar) -> list:
-    """Every cell as one Ray task; results in grid order."""
+def _cell_path(store: Path, cell: Cell) -> Path:
+    return store / f"{cell.task}__{cell.model}__{cell.init}__{cell.mode}__s{cell.seed}.json"
+
+
+def _load_cell(store: Path, cell: Cell, settings: dict):
+    path = _cell_path(store, cell)
+    try:
+        record = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None  # not run yet, or cut off while written: run it again
+    if record.get("settings") != settings or record.get("cell") != cell.__dict__:
+        return None
+    return record["row"], record["history"]
+
+
+def _save_cell(store: Path, cell: Cell, settings: dict, result) -> None:
+    path = _cell_path(store, cell)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"cell": cell.__dict__, "settings": settings, "row": result[0],
+                               "history": result[1]}))
+    tmp.replace(path)  # atomic: a crash leaves the old file or the new one
+
+
+def _run_on_ray(cells, cfg, address: str, bar, keep) -> None:
+    """Every cell as one Ray task; ``keep(cell, result)`` as each one finishes."""
     from qrnn._optional import require
 
     ray = require("ray", "the study's --ray")
@@ -328,14 +409,12 @@ def _run_on_ray(cells, cfg, address: str, bar) -> list:
                  log_to_driver=False, configure_logging=False)
     try:
         task = ray.remote(num_cpus=1)(run_cell)
-        pending = {task.remote(cell, cfg): i for i, cell in enumerate(cells)}
-        results = [None] * len(cells)
+        pending = {task.remote(cell, cfg): cell for cell in cells}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
-                results[pending.pop(ref)] = ray.get(ref)
+                keep(pending.pop(ref), ray.get(ref))
                 bar.update()
-        return results
     finally:
         if started:
             ray.shutdown()
@@ -363,14 +442,14 @@ def write_tables(rows, out: Path) -> None:
     (out / "results.md").write_text("\n".join(lines) + "\n")
 
 
-def write_plots(cfg: StudyConfig, rows, histories, out: Path) -> list[Path]:
+def write_plots(cfg: StudyConfig, rows, histories, out: Path, tasks=None) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     paths = []
-    for task in cfg.tasks:
+    for task in cfg.tasks if tasks is None else tasks:
         runs = [h for h in histories if h["cell"]["task"] == task]
         fig, (by_epoch, by_time) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
         for h in runs:
@@ -441,12 +520,19 @@ def main(argv=None) -> dict:
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     ap.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                     help="run the cells as Ray tasks: on a local Ray, or on the cluster at ADDRESS")
+    ap.add_argument("--collect", action="store_true",
+                    help="run nothing: build the tables and plots from the cells already stored")
     args = ap.parse_args(argv)
     cfg = load_config(args.config)  # every field is checked before any work starts
     t0 = time.perf_counter()
-    result = run(cfg, args.out, progress=not args.quiet, ray=args.ray)
+    result = run(cfg, args.out, progress=not args.quiet, ray=args.ray, collect_only=args.collect)
     print((result["out"] / "results.md").read_text())
     print("\n".join(reading(result["rows"])))
+    if result["reused"]:
+        print(f"\n{result['reused']} cells reused from {result['out'] / 'cells'} (same settings).")
+    if result["missing"]:
+        print(f"{len(result['missing'])} of {len(grid(cfg))} cells not run yet; "
+              f"tasks without any: {[t for t in cfg.tasks if t not in {r['task'] for r in result['rows']}]}.")
     print(f"\n{len(result['rows'])} rows in {time.perf_counter() - t0:.0f} s; tables: {result['out']}/results.csv, "
           f"results.md; plots: " + ", ".join(p.name for p in result["plots"]))
     return result

@@ -130,3 +130,30 @@ def test_ray_gives_the_same_table(tmp_path):
             np.testing.assert_allclose(a[key], b[key], rtol=1e-9, atol=0, err_msg=f"{a['model']} {a['mode']} {key}")
         assert (a["epochs"], a["circuit_evaluations"], a["trained_params"]) == \
                (b["epochs"], b["circuit_evaluations"], b["trained_params"])
+
+
+def test_an_interrupted_study_resumes_from_its_stored_cells(tmp_path, monkeypatch):
+    cfg = study.parse_config({"study": {"name": "resume", "tasks": ["sine"], "models": ["QRNN", "GRU"],
+                                        "modes": ["ridge", "trained"], "seeds": [0]},
+                              "training": {"epochs": 2, "batch_size": 16}})
+    first = study.run(cfg, tmp_path, progress=False)
+    assert first["reused"] == 0 and not first["missing"]
+    cells = sorted((tmp_path / "cells").glob("*.json"))
+    assert len(cells) == len(study.grid(cfg)) == 4
+    # a crash: one cell lost, one cut off while being written
+    cells[0].unlink()
+    cells[1].write_text(cells[1].read_text()[:50])
+    ran = []
+    real = study.run_cell
+    monkeypatch.setattr(study, "run_cell", lambda cell, c: ran.append(cell) or real(cell, c))
+    collected = study.run(cfg, tmp_path, progress=False, collect_only=True)
+    assert ran == [] and len(collected["missing"]) == 2 and len(collected["rows"]) == 3 + 2
+    again = study.run(cfg, tmp_path, progress=False)
+    assert len(ran) == 2 and again["reused"] == 2 and not again["missing"]
+    assert [r["test_mse"] for r in again["rows"]] == [r["test_mse"] for r in first["rows"]]
+    # other settings: nothing stored is reused
+    changed = study.parse_config({"study": {"name": "resume", "tasks": ["sine"], "models": ["QRNN", "GRU"],
+                                            "modes": ["ridge", "trained"], "seeds": [0]},
+                                  "training": {"epochs": 3, "batch_size": 16}})
+    ran.clear()
+    assert study.run(changed, tmp_path, progress=False)["reused"] == 0 and len(ran) == 4
