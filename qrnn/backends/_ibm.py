@@ -1,0 +1,614 @@
+"""IBM Quantum backend: reservoirs on IBM devices, rehearsed offline on IBM's fake devices.
+
+A recurrent reservoir needs step ``t``'s measured values before it can build
+step ``t+1``'s circuits, so the floor is one round trip per dependent round of
+circuits per time step. :class:`IBMBackend` meets it: each call of a compiled
+group's ``columns`` (one round of one step) is exactly one primitive call
+carrying every sample and every circuit of the group as parameterised PUBs.
+With ``store=`` every call goes through a :class:`~qrnn.backends._ledger.Ledger`
+first, so an interrupted run resumes without paying twice.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._optional import require
+from .._validation import check_bool, check_choice, check_int, check_real
+from ..circuit import VQC
+from ._aer import build_qiskit_circuit, z_expectations_from_bits
+from ._ledger import Ledger, check_store_path
+from .base import Backend, NumpyCompiled
+
+# IBM Runtime's Estimator default target precision; a rehearsal without shots or
+# precision (other than the exact ideal one) uses it, as the service would.
+DEFAULT_PRECISION = 0.015625
+# Classes of qiskit_ibm_runtime.fake_provider that are not one device.
+_NOT_DEVICES = ("FakeProviderForBackendV2", "FakeFractionalBackend", "FakeProvider")
+
+
+def fake_device_names() -> dict[str, str]:
+    """Fake device names accepted as ``device`` -> their ``fake_provider`` class name.
+
+    ``"fake_manila"`` names ``FakeManilaV2``, ``"fake_sherbrooke"`` names
+    ``FakeSherbrooke`` (the device's own ``backend.name``).
+
+    Examples
+    --------
+    >>> names = fake_device_names()  # doctest: +SKIP
+    >>> names["fake_manila"], names["fake_sherbrooke"]  # doctest: +SKIP
+    ('FakeManilaV2', 'FakeSherbrooke')
+    """
+    fp = require("qiskit_ibm_runtime.fake_provider", "backend 'ibm' with a fake device")
+    names = {}
+    for cls in dir(fp):
+        if cls.startswith("Fake") and cls not in _NOT_DEVICES:
+            base = cls[len("Fake"):]
+            base = base[:-2] if base.endswith("V2") else base
+            names["fake_" + base.lower()] = cls
+    return names
+
+
+def choose_primitive(fake: bool) -> str:
+    """Which primitive runs the PUBs: the one place this is decided.
+
+    - Real devices: ``"executor_estimator"``, i.e.
+      ``qiskit_ibm_runtime.executor_estimator.Estimator``. qiskit-ibm-runtime
+      0.50 deprecated ``EstimatorV2`` in its favour (it does the pre- and
+      post-processing client-side and will become the top-level
+      ``Estimator``); code written against the deprecated class would break
+      within a release or two.
+    - Fake devices: ``"aer_local"``, Aer's own primitives on the ISA circuit
+      restricted to the physical qubits its layout uses, with the device
+      noise model restricted to them. The runtime's local mode (either
+      Estimator on a fake backend) did not finish one 6-sample call on
+      ``FakeKolkataV2`` in 300 s, as it simulates all 27 qubits; Aer's
+      ``EstimatorV2`` on the same ISA circuit takes under 0.1 s. Running the
+      transpiled ISA circuits (not the logical ones on a plain simulator)
+      also avoids the executor Estimator's wrong values on a plain
+      ``AerSimulator`` when two or more qubits end with RY/U3 (issue 9).
+
+    Examples
+    --------
+    >>> choose_primitive(fake=True), choose_primitive(fake=False)
+    ('aer_local', 'executor_estimator')
+    """
+    return "aer_local" if fake else "executor_estimator"
+
+
+def _transient_errors() -> tuple:
+    """Errors worth retrying (network, time-outs, API hiccups); everything else is raised at once."""
+    errors = [ConnectionError, TimeoutError]
+    try:
+        import requests
+
+        errors += [requests.exceptions.ConnectionError, requests.exceptions.Timeout]
+        from qiskit_ibm_runtime.api.exceptions import RequestsApiError
+
+        errors.append(RequestsApiError)
+    except ImportError:  # pragma: no cover - requests comes with qiskit-ibm-runtime
+        pass
+    return tuple(errors)
+
+
+def _has_credentials() -> bool:
+    """Whether a QiskitRuntimeService() could find an account (environment or saved file)."""
+    if os.environ.get("QISKIT_IBM_TOKEN"):
+        return True
+    runtime = require("qiskit_ibm_runtime", "backend 'ibm'")
+    try:
+        return bool(runtime.QiskitRuntimeService.saved_accounts())
+    except Exception:  # an unreadable account file is as good as none
+        return False
+
+
+@dataclass
+class _Group:
+    """One compiled VQC group on the device: ISA circuits, mapped observables, ledger identity."""
+
+    vqc: VQC
+    isa: list
+    observables: list  # per circuit: a list of n_obs SparsePauliOps on the device's qubits
+    fingerprint: str
+    round: int
+    n_calls: int = 0
+
+    def pubs(self, values: np.ndarray) -> list:
+        # values (B, 1, P) against observables (n_obs,) broadcast to (B, n_obs);
+        # a bare (B, P) array would pair sample b with observable b when B == n_obs.
+        return [(qc, obs, values) for qc, obs in zip(self.isa, self.observables)]
+
+
+class _LocalJob:
+    """A fake device's job: runs when its result is asked for, like a queued job."""
+
+    def __init__(self, job_id: str, fn):
+        self._id, self._fn, self._result = job_id, fn, None
+
+    def job_id(self) -> str:
+        return self._id
+
+    def result(self):
+        if self._result is None:
+            self._result = self._fn()
+        return self._result
+
+
+class _AerLocalRunner:
+    """Runs PUBs for a fake device on Aer, on the active physical qubits only (see choose_primitive)."""
+
+    def __init__(self, device_backend, noise: bool, shots: int | None):
+        self.device, self.noise, self.shots = device_backend, noise, shots
+        self._restricted: dict = {}
+        self._noise_models: dict = {}
+        self._full_noise = None
+
+    def submit(self, pubs, seed: int):
+        return _LocalJob(f"local-{os.urandom(8).hex()}", lambda: self._run(pubs, seed))
+
+    def fetch(self, job_id: str, pubs, seed: int):
+        # A fake device keeps no jobs: fetching re-runs the recorded PUBs with the
+        # recorded simulator seed, which reproduces the job's result exactly.
+        return _LocalJob(job_id, lambda: self._run(pubs, seed))
+
+    def collect(self, job):
+        return job.result()
+
+    def _restrict(self, isa, observables):
+        """The ISA circuit on its active qubits, the observables' Z wires there, and those qubits."""
+        key = id(isa)
+        if key not in self._restricted:
+            qiskit = require("qiskit", "backend 'ibm'")
+            used = {isa.find_bit(q).index for inst in isa.data
+                    if inst.operation.name not in ("barrier", "delay") for q in inst.qubits}
+            z_support = [np.flatnonzero(op.paulis.z[0]) for op in observables]
+            for op, sup in zip(observables, z_support):
+                if len(op) != 1 or op.paulis.x.any() or not set(sup) <= used:
+                    raise RuntimeError(f"observable {op} is not a Z product on the circuit's qubits")
+            active = sorted(used)
+            index = {q: i for i, q in enumerate(active)}
+            rc = qiskit.QuantumCircuit(len(active))
+            for inst in isa.data:
+                if inst.operation.name in ("barrier", "delay"):
+                    continue
+                rc.append(inst.operation, [rc.qubits[index[isa.find_bit(q).index]] for q in inst.qubits])
+            wires = [tuple(index[int(q)] for q in sup) for sup in z_support]
+            self._restricted[key] = (isa, rc, wires, tuple(active))  # isa kept alive: id() stays unique
+        return self._restricted[key][1:]
+
+    def _noise_model(self, active: tuple):
+        """The device noise model restricted to ``active``, qubit ``active[i]`` renamed ``i``."""
+        if active not in self._noise_models:
+            noise = require("qiskit_aer.noise", "backend 'ibm' with noise=True")
+            if self._full_noise is None:
+                self._full_noise = noise.NoiseModel.from_backend(self.device)
+            full, index = self._full_noise, {q: i for i, q in enumerate(active)}
+            nm = noise.NoiseModel(basis_gates=full.basis_gates)
+            # Aer has no public accessor for per-qubit errors; these dicts are what from_backend fills.
+            for inst, errors in full._local_quantum_errors.items():
+                for qubits, err in errors.items():
+                    if all(q in index for q in qubits):
+                        nm.add_quantum_error(err, inst, [index[q] for q in qubits])
+            for inst, err in full._default_quantum_errors.items():
+                nm.add_all_qubit_quantum_error(err, inst)
+            for qubits, err in full._local_readout_errors.items():
+                if all(q in index for q in qubits):
+                    nm.add_readout_error(err, [index[q] for q in qubits])
+            if full._default_readout_error is not None:
+                nm.add_all_qubit_readout_error(full._default_readout_error)
+            self._noise_models[active] = nm
+        return self._noise_models[active]
+
+    def _run(self, pubs, seed: int):
+        primitives = require("qiskit_aer.primitives", "backend 'ibm' with a fake device")
+        parts = [self._restrict(qc, obs) + (values,) for qc, obs, values in pubs]
+        actives = {p[2] for p in parts}
+        options = {"method": "density_matrix" if self.noise else "statevector"}
+        if self.noise:
+            if len(actives) != 1:  # one simulator, one noise model
+                return self._run_each(pubs, seed)
+            options["noise_model"] = self._noise_model(actives.pop())
+        if self.shots is None:  # exact ideal expectation values
+            estimator = primitives.EstimatorV2(options={
+                "default_precision": 0.0, "backend_options": options,
+                "run_options": {"seed_simulator": seed}})
+            qi = require("qiskit.quantum_info", "backend 'ibm'")
+            est_pubs = []
+            for rc, wires, _, values in parts:
+                n = rc.num_qubits
+                labels = ["".join("Z" if q in w else "I" for q in reversed(range(n))) for w in wires]
+                est_pubs.append((rc, [qi.SparsePauliOp(lab) for lab in labels], values))
+            result = estimator.run(est_pubs).result()
+            evs = np.stack([np.asarray(r.data.evs, dtype=np.float64) for r in result])
+            return evs, np.zeros_like(evs)
+        sampler = primitives.SamplerV2(default_shots=self.shots, seed=seed,
+                                       options={"backend_options": options})
+        circuits = []
+        for rc, _, _, values in parts:
+            measured = rc.copy()
+            measured.measure_all()
+            circuits.append((measured, values[:, 0, :]))
+        result = sampler.run(circuits).result()
+        evs = np.stack([z_expectations_from_bits(r.data.meas.array, rc.num_qubits, wires)
+                        for r, (rc, wires, _, _) in zip(result, parts)])
+        return evs, np.sqrt(np.clip(1.0 - evs**2, 0.0, None) / self.shots)
+
+    def _run_each(self, pubs, seed):
+        out = [self._run([pub], seed + i) for i, pub in enumerate(pubs)]
+        return np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out])
+
+
+class _RuntimeRunner:
+    """Runs PUBs on a real IBM device through the primitive of :func:`choose_primitive`."""
+
+    def __init__(self, service, device_backend, options: dict, mode: str, precision):
+        self.service, self.device, self.options = service, device_backend, options
+        self.mode, self.precision = mode, precision
+        self._estimator = None
+
+    def _get_estimator(self):
+        if self._estimator is None:
+            runtime = require("qiskit_ibm_runtime", "backend 'ibm'")
+            from qiskit_ibm_runtime.executor_estimator import Estimator
+
+            # A session keeps the T dependent rounds of one transform together in the queue.
+            mode = {"job": lambda: self.device, "batch": lambda: runtime.Batch(backend=self.device),
+                    "session": lambda: runtime.Session(backend=self.device)}[self.mode]()
+            self._estimator = Estimator(mode=mode, options=self.options)
+        return self._estimator
+
+    def submit(self, pubs, seed: int):
+        return self._get_estimator().run(pubs, precision=self.precision)
+
+    def fetch(self, job_id: str, pubs, seed: int):
+        return self.service.job(job_id)
+
+    def collect(self, job):
+        result = job.result()
+        evs = np.stack([np.asarray(r.data.evs, dtype=np.float64) for r in result])
+        stds = np.stack([np.asarray(r.data.stds, dtype=np.float64) for r in result])
+        return evs, stds
+
+
+class IBMBackend(Backend):
+    """IBM Quantum devices through qiskit-ibm-runtime, and offline rehearsal on fake devices.
+
+    Each VQC group is transpiled once into ISA circuits for the device
+    (input angles stay parameters, weights are bound) and its observables
+    ``Z_k`` (and ``Z_i Z_j`` with correlators) are mapped through the layout.
+    Each round of each time step is then one primitive call whose PUBs carry
+    every sample and circuit of the round: ``T`` calls per transform for QRNN,
+    ``2 T`` for QLSTM and QGRU.
+
+    Parameters
+    ----------
+    device : str
+        A fake device such as ``"fake_manila"`` (``FakeManilaV2``; see
+        :func:`fake_device_names`), simulated locally, or a real device name
+        (``"ibm_brisbane"``), which needs IBM Quantum credentials.
+    shots : int, optional
+        Shots per circuit and sample. Give ``shots`` or ``precision``, not both.
+    precision : float, optional
+        Target standard error per expectation value (``> 0``); a rehearsal
+        spends ``ceil(1 / precision**2)`` shots. With neither, a real device
+        uses the service's default precision; a fake device computes exact
+        expectation values when ``noise=False``, else uses that default (1/64).
+    noise : bool, default True
+        Fake devices only: simulate with the device's noise model (gate and
+        readout errors of the qubits the layout uses). ``False`` gives an ideal
+        simulation of the same transpiled circuits.
+    seed : int, optional
+        Seeds transpilation and the simulator. Each call's simulator seed is
+        derived from it and the call's content, so a resumed run reproduces an
+        uninterrupted one exactly.
+    store : str or os.PathLike, optional
+        Directory of the call ledger (see :mod:`qrnn.backends._ledger`): every
+        call is recorded before its result is awaited, finished calls are
+        replayed from disk, submitted ones are fetched by job id, and a store
+        made for another device, options or reservoir is refused.
+    max_qpu_seconds : float, optional
+        A ceiling on QPU seconds (``> 0``); validated, not yet enforced.
+    service : qiskit_ibm_runtime.QiskitRuntimeService, optional
+        For real devices; without it the saved account or the ``QISKIT_IBM_*``
+        environment variables are used.
+    optimization_level : {0, 1, 2, 3}, default 2
+        Preset pass manager level.
+    initial_layout : list of int, optional
+        Physical qubit of each circuit wire.
+    resilience_level : {0, 1, 2}, optional
+        Real devices: the Estimator's error mitigation level (service default if None).
+    dynamical_decoupling, twirling : bool, default False
+        Real devices: the Estimator's dynamical decoupling, gate and measurement twirling.
+    mode : {"job", "batch", "session"}, default "job"
+        Real devices: execution mode; a session keeps one transform's rounds together.
+    job_tags : list of str, optional
+        Real devices: tags attached to every job.
+    max_retries : int, default 3
+        Retries of a transient error (network, time-out) per submission or collection.
+    retry_delay : float, default 1.0
+        Seconds before the first retry, doubled at each further one.
+
+    Attributes
+    ----------
+    calls : list of dict
+        One entry per primitive call asked for in this process: ``key``,
+        ``round``, ``step``, ``job_id`` and ``how`` (``"submitted"``,
+        ``"fetched"`` or ``"replayed"`` from the store).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from qrnn import QRNN
+    >>> ibm = IBMBackend("fake_manila", noise=False, seed=1)  # doctest: +SKIP
+    >>> QRNN(1, 2, seed=0, backend=ibm).transform(np.ones((3, 2, 1))).shape  # doctest: +SKIP
+    (3, 2, 2)
+    >>> len(ibm.calls)  # one primitive call per time step  # doctest: +SKIP
+    2
+    """
+
+    name = "ibm"
+    differentiable = False
+    MODES = ("job", "batch", "session")
+
+    def __init__(self, device, shots=None, precision=None, noise=True, seed=None, store=None,
+                 max_qpu_seconds=None, service=None, optimization_level=2, initial_layout=None,
+                 resilience_level=None, dynamical_decoupling=False, twirling=False, mode="job",
+                 job_tags=None, max_retries=3, retry_delay=1.0):
+        if not isinstance(device, str) or not device:
+            raise TypeError(f"device must be a device name such as 'fake_manila' or 'ibm_brisbane', got {device!r}")
+        self.device = device
+        self.shots = None if shots is None else check_int(shots, "shots", minimum=1)
+        self.precision = None if precision is None else check_real(precision, "precision", low=0.0, low_open=True)
+        if self.shots is not None and self.precision is not None:
+            raise ValueError(f"give shots or precision, not both (got shots={shots}, precision={precision})")
+        self.noise = check_bool(noise, "noise")
+        # An int only (not a Generator): the seed is part of the saved config and of call keys.
+        self.seed = None if seed is None else check_int(seed, "seed", minimum=0)
+        self.store = None if store is None else str(check_store_path(store))
+        self.max_qpu_seconds = (None if max_qpu_seconds is None
+                                else check_real(max_qpu_seconds, "max_qpu_seconds", low=0.0, low_open=True))
+        self.optimization_level = check_int(optimization_level, "optimization_level", minimum=0)
+        if self.optimization_level > 3:
+            raise ValueError(f"optimization_level must be one of [0, 1, 2, 3], got {optimization_level}")
+        if initial_layout is not None:
+            if (not isinstance(initial_layout, (list, tuple)) or len(set(initial_layout)) != len(initial_layout)):
+                raise ValueError(f"initial_layout must be a list of distinct physical qubit indices, got {initial_layout!r}")
+            initial_layout = [check_int(q, "initial_layout entries", minimum=0) for q in initial_layout]
+        self.initial_layout = initial_layout
+        if resilience_level is not None and (check_int(resilience_level, "resilience_level") not in (0, 1, 2)):
+            raise ValueError(f"resilience_level must be one of [0, 1, 2] or None, got {resilience_level}")
+        self.resilience_level = resilience_level
+        self.dynamical_decoupling = check_bool(dynamical_decoupling, "dynamical_decoupling")
+        self.twirling = check_bool(twirling, "twirling")
+        self.mode = check_choice(mode, "mode", self.MODES)
+        if job_tags is not None and (not isinstance(job_tags, (list, tuple))
+                                     or not all(isinstance(t, str) for t in job_tags)):
+            raise TypeError(f"job_tags must be a list of strings, got {job_tags!r}")
+        self.job_tags = None if job_tags is None else list(job_tags)
+        self.max_retries = check_int(max_retries, "max_retries", minimum=0)
+        self.retry_delay = check_real(retry_delay, "retry_delay", low=0.0)
+
+        runtime = require("qiskit_ibm_runtime", "backend 'ibm'")
+        self.fake = device.startswith("fake_")
+        if self.fake:
+            names = fake_device_names()
+            if device not in names:
+                raise ValueError(f"unknown fake device {device!r}; expected one of {sorted(names)}")
+            self._fake_class = names[device]
+        else:
+            if not self.noise:
+                raise ValueError(f"noise=False simulates a fake device without its noise model; device "
+                                 f"{device!r} is a real device (fake ones are named like 'fake_manila')")
+            if service is not None and not isinstance(service, runtime.QiskitRuntimeService):
+                raise TypeError(f"service must be a qiskit_ibm_runtime.QiskitRuntimeService, got {type(service).__name__}")
+            if service is None and not _has_credentials():
+                raise ValueError(
+                    f"device {device!r} is a real IBM device and needs IBM Quantum credentials, and none "
+                    "were found: save an account with QiskitRuntimeService.save_account(...), set the "
+                    "QISKIT_IBM_TOKEN (and QISKIT_IBM_INSTANCE) environment variables, or pass "
+                    "service=QiskitRuntimeService(...); for an offline rehearsal use a fake device "
+                    "such as 'fake_manila'")
+            self._runtime_options = self._estimator_options()  # validated now, before any circuit
+        self.service = service
+        self.primitive = choose_primitive(self.fake)
+        self.exact = self.fake and not self.noise and self.shots is None and self.precision is None
+        self._ledger = None if store is None else Ledger(store, self._ledger_config())
+        self._device_backend = self._pass_manager = self._runner = None
+        self._transient = _transient_errors()
+        self._seen: dict[str, int] = {}
+        self._groups: list[str] = []
+        self.calls: list[dict] = []
+
+    def __repr__(self) -> str:
+        return (f"IBMBackend({self.device!r}, shots={self.shots}, precision={self.precision}, "
+                f"noise={self.noise}, seed={self.seed}, store={self.store!r})")
+
+    # -- configuration -------------------------------------------------------------------------
+    def to_config(self) -> dict:
+        """Constructor arguments as JSON (``service`` is not saved: a reload uses the standard credentials).
+
+        >>> IBMBackend("fake_manila", shots=100).to_config()["shots"]  # doctest: +SKIP
+        100
+        """
+        return {"kind": "ibm", "device": self.device, "shots": self.shots, "precision": self.precision,
+                "noise": self.noise, "seed": self.seed, "store": self.store,
+                "max_qpu_seconds": self.max_qpu_seconds, "optimization_level": self.optimization_level,
+                "initial_layout": self.initial_layout, "resilience_level": self.resilience_level,
+                "dynamical_decoupling": self.dynamical_decoupling, "twirling": self.twirling,
+                "mode": self.mode, "job_tags": self.job_tags, "max_retries": self.max_retries,
+                "retry_delay": self.retry_delay}
+
+    def _ledger_config(self) -> dict:
+        """What a store is bound to: everything that changes the results (not where, or how patiently)."""
+        cfg = self.to_config()
+        for k in ("store", "max_qpu_seconds", "max_retries", "retry_delay", "job_tags", "mode"):
+            cfg.pop(k)
+        return cfg
+
+    def _effective_shots(self) -> int | None:
+        """Shots a rehearsal spends (None: exact)."""
+        if self.shots is not None:
+            return self.shots
+        if self.precision is not None:
+            return math.ceil(1.0 / self.precision**2)
+        return None if self.exact else math.ceil(1.0 / DEFAULT_PRECISION**2)
+
+    def _estimator_options(self) -> dict:
+        opts: dict = {"dynamical_decoupling": {"enable": self.dynamical_decoupling},
+                      "twirling": {"enable_gates": self.twirling, "enable_measure": self.twirling}}
+        if self.shots is not None:
+            opts["default_shots"] = self.shots
+        if self.precision is not None:
+            opts["default_precision"] = self.precision
+        if self.resilience_level is not None:
+            opts["resilience_level"] = self.resilience_level
+        if self.job_tags:
+            opts["environment"] = {"job_tags": self.job_tags}
+        from qiskit_ibm_runtime.options_models import EstimatorOptions
+
+        EstimatorOptions(**opts)  # raises on anything the service would refuse
+        return opts
+
+    # -- device, transpilation -----------------------------------------------------------------
+    def device_backend(self):
+        """The qiskit ``BackendV2`` of the device (built on first use)."""
+        if self._device_backend is None:
+            if self.fake:
+                fp = require("qiskit_ibm_runtime.fake_provider", "backend 'ibm'")
+                self._device_backend = getattr(fp, self._fake_class)()
+            else:
+                if self.service is None:
+                    self.service = require("qiskit_ibm_runtime", "backend 'ibm'").QiskitRuntimeService()
+                self._device_backend = self.service.backend(self.device)
+        return self._device_backend
+
+    def _runner_for(self):
+        if self._runner is None:
+            if self.fake:
+                self._runner = _AerLocalRunner(self.device_backend(), self.noise, self._effective_shots())
+            else:
+                self._runner = _RuntimeRunner(self.service, self.device_backend(), self._runtime_options,
+                                              self.mode, self.precision)
+        return self._runner
+
+    def _transpile(self, qc):
+        if self._pass_manager is None:
+            from qiskit.transpiler import generate_preset_pass_manager
+
+            self._pass_manager = generate_preset_pass_manager(
+                optimization_level=self.optimization_level, backend=self.device_backend(),
+                seed_transpiler=self.seed, initial_layout=self.initial_layout)
+        try:
+            return self._pass_manager.run(qc)
+        except Exception as exc:  # e.g. FakeCairoV2: a CX direction error in qiskit 2.6's presets
+            raise RuntimeError(f"transpiling the circuit for device {self.device!r} failed "
+                               f"({type(exc).__name__}: {exc}); try another device or optimization_level") from exc
+
+    def compile(self, vqc: VQC, weights):
+        self.check_weights(vqc, weights)
+        if weights.requires_grad:  # refused before any transpilation
+            NumpyCompiled(self, None, weights, vqc)
+        dev = self.device_backend()
+        if vqc.n_qubits > dev.num_qubits:
+            raise ValueError(f"these circuits need {vqc.n_qubits} qubits but device {self.device!r} has "
+                             f"{dev.num_qubits}; use a smaller reservoir or a larger device")
+        if self.initial_layout is not None and (len(self.initial_layout) != vqc.n_qubits
+                                                or max(self.initial_layout) >= dev.num_qubits):
+            raise ValueError(f"initial_layout must give one physical qubit in [0, {dev.num_qubits}) per "
+                             f"circuit wire ({vqc.n_qubits}), got {self.initial_layout}")
+        qi = require("qiskit.quantum_info", "backend 'ibm'")
+        w = weights.detach().cpu().numpy().reshape(weights.shape[0], -1).astype(np.float64)
+        n = vqc.n_qubits
+        # Qiskit's Pauli labels put qubit 0 rightmost.
+        labels = ["".join("Z" if q in wires else "I" for q in reversed(range(n))) for wires in vqc.observables()]
+        isa, observables = [], []
+        for wk in w:
+            logical = build_qiskit_circuit(vqc, wk)
+            circuit = self._transpile(logical)
+            if list(circuit.parameters) != list(logical.parameters):
+                raise RuntimeError("transpilation changed the circuit's input parameters; "
+                                   f"{list(logical.parameters)} became {list(circuit.parameters)}")
+            isa.append(circuit)
+            observables.append([qi.SparsePauliOp(lab).apply_layout(circuit.layout) for lab in labels])
+        digest = hashlib.sha256(json.dumps([self._ledger_config(), repr(vqc)]).encode())
+        digest.update(np.ascontiguousarray(w).tobytes())
+        fingerprint = digest.hexdigest()
+        description = {"vqc": repr(vqc), "n_circuits": int(w.shape[0])}
+        if self._ledger is not None:
+            rnd = self._ledger.register_group(fingerprint, description)
+        else:
+            if fingerprint not in self._groups:
+                self._groups.append(fingerprint)
+            rnd = self._groups.index(fingerprint)
+        group = _Group(vqc, isa, observables, fingerprint, rnd)
+        return NumpyCompiled(self, lambda x: self._call(group, x), weights, vqc)
+
+    # -- calls ---------------------------------------------------------------------------------
+    def _call_seed(self, key: str) -> int:
+        if self.seed is None:
+            return int.from_bytes(os.urandom(4), "little") >> 1
+        return int.from_bytes(hashlib.sha256(f"{self.seed}/{key}".encode()).digest()[:4], "little") >> 1
+
+    def _retry(self, fn, what: str):
+        for attempt in range(self.max_retries + 1):
+            try:
+                return fn()
+            except self._transient as exc:
+                if attempt == self.max_retries:
+                    raise RuntimeError(f"{what} failed {attempt + 1} times ({type(exc).__name__}: {exc}); "
+                                       "run again to resume from the store") from exc
+                time.sleep(self.retry_delay * 2**attempt)
+
+    def _call(self, group: _Group, x: np.ndarray) -> np.ndarray:
+        values = np.ascontiguousarray(group.vqc.input_angles(x)[:, None, :])  # (B, 1, P)
+        digest = hashlib.sha256(group.fingerprint.encode())
+        digest.update(repr(values.shape).encode())
+        digest.update(values.tobytes())
+        content = digest.hexdigest()[:40]
+        # The same content asked for again (e.g. a constant input) is another call, with its own noise.
+        occurrence = self._seen.get(content, 0)
+        self._seen[content] = occurrence + 1
+        key = f"{content}-{occurrence}"
+        step = group.n_calls
+        group.n_calls += 1
+        info = {"round": group.round, "step": step, "backend": self.device, "primitive": self.primitive,
+                "options": self._ledger_config(), "n_pubs": len(group.isa), "batch": int(values.shape[0])}
+        state = None if self._ledger is None else self._ledger.state(key)
+        if state is not None and state["status"] == "done":
+            evs, _ = self._ledger.load(key)
+            self.calls.append({"key": key, "round": group.round, "step": step,
+                               "job_id": state.get("job_id"), "how": "replayed"})
+            return evs
+        runner, pubs = self._runner_for(), group.pubs(values)
+        if state is not None:  # submitted before, never collected: fetch it, do not pay again
+            seed, job_id, how = state["sim_seed"], state["job_id"], "fetched"
+            job = self._retry(lambda: runner.fetch(job_id, pubs, seed), f"fetching job {job_id}")
+        else:
+            seed, how = self._call_seed(key), "submitted"
+            job = self._retry(lambda: runner.submit(pubs, seed), f"submitting round {group.round} step {step}")
+            job_id = job.job_id()
+            info.update(job_id=job_id, sim_seed=seed)
+            if self._ledger is not None:
+                self._ledger.submitted(key, info)
+        self.calls.append({"key": key, "round": group.round, "step": step, "job_id": job_id, "how": how})
+        evs, stds = self._collect(runner, job, job_id, pubs, seed)
+        if self._ledger is not None:
+            self._ledger.done(key, evs, stds, {**info, "job_id": job_id, "sim_seed": seed}, values=values)
+        return evs
+
+    def _collect(self, runner, job, job_id, pubs, seed):
+        for attempt in range(self.max_retries + 1):
+            try:
+                return runner.collect(job)
+            except self._transient as exc:
+                if attempt == self.max_retries:
+                    raise RuntimeError(f"collecting job {job_id} failed {attempt + 1} times "
+                                       f"({type(exc).__name__}: {exc}); run again to fetch it from the store") from exc
+                time.sleep(self.retry_delay * 2**attempt)
+                job = self._retry(lambda: runner.fetch(job_id, pubs, seed), f"fetching job {job_id}")
