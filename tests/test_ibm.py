@@ -316,3 +316,36 @@ def test_noisy_rehearsal_on_active_qubits_matches_aer_on_the_whole_device(rng):
     ideal = QRNN(1, 3, seed=4, correlators=True)._readout_vqc
     exact = TorchBackend().compile(ideal, res.weights)(torch.as_tensor(values[:, 0, 0::2]).tan()).numpy()
     assert np.max(np.abs(exact[0] - theirs) / se) > 20
+
+
+@pytest.mark.parametrize("cls, correlators", [(QRNN, False), (QLSTM, True), (QGRU, False)])
+def test_estimate_matches_the_calls_and_pubs_made(cls, correlators, X):
+    ibm = IBMBackend("fake_manila", shots=200, seed=0)
+    res = cls(1, 3, seed=0, backend=ibm, correlators=correlators)
+    cost = ibm.estimate(res, X)
+    submits = []
+    spy(ibm._runner_for(), "submit", submits)
+    res.transform(X)
+    assert cost["calls"] == len(submits) == T * ROUNDS[cls]
+    assert cost["pubs"] == sum(len(pubs) for pubs, _ in submits)
+    assert cost["circuits"] == sum(v.shape[0] for pubs, _ in submits for _, _, v in pubs)
+    assert cost["shots"] == 200 * cost["circuits"]
+    assert cost["qpu_seconds"] == pytest.approx(ibm.qpu_seconds_spent)
+
+
+def test_qpu_ceiling_refuses_before_submitting(X, tmp_path):
+    ibm = IBMBackend("fake_manila", shots=200, seed=0, max_qpu_seconds=12.0, store=tmp_path)
+    res = QLSTM(1, 3, seed=0, backend=ibm)
+    with pytest.raises(ValueError, match=r"estimated at \d+\.\d QPU seconds \(8 calls, 384 circuits of 200 shots\), "
+                                         "above max_qpu_seconds=12; nothing was submitted"):
+        ibm.check_budget(res, X)
+    assert ibm.calls == []
+    # Ran anyway, it stops at the call that would cross the ceiling, before submitting it.
+    with pytest.raises(RuntimeError, match="max_qpu_seconds=12 would be exceeded.*nothing was submitted"):
+        res.transform(X)
+    assert len(ibm.calls) == 2 and ibm.qpu_seconds_spent <= 12.0
+    # A ceiling above the estimate lets the run through, replaying the paid calls.
+    roomy = IBMBackend("fake_manila", shots=200, seed=0, max_qpu_seconds=40.0, store=tmp_path)
+    assert roomy.check_budget(QLSTM(1, 3, seed=0), X)["calls"] == 2 * T
+    QLSTM(1, 3, seed=0, backend=roomy).transform(X)
+    assert [c["how"] for c in roomy.calls][:2] == ["replayed"] * 2

@@ -29,6 +29,11 @@ from .base import Backend, NumpyCompiled
 # IBM Runtime's Estimator default target precision; a rehearsal without shots or
 # precision (other than the exact ideal one) uses it, as the service would.
 DEFAULT_PRECISION = 0.015625
+# The QPU-time model of IBMBackend.estimate: a fixed cost per job (loading, compiling
+# the parameter bindings) plus a cost per shot (circuit, measurement and reset delay,
+# about 250 us on Eagle/Heron devices). Rough, on the safe side; for budgeting only.
+SECONDS_PER_JOB = 2.0
+SECONDS_PER_SHOT = 250e-6
 # Classes of qiskit_ibm_runtime.fake_provider that are not one device.
 _NOT_DEVICES = ("FakeProviderForBackendV2", "FakeFractionalBackend", "FakeProvider")
 
@@ -302,6 +307,27 @@ class _RuntimeRunner:
         return evs, stds
 
 
+class _PlanBackend(Backend):
+    """Stands in for the device while a transform is planned: returns zeros, records each call's size."""
+
+    name = "ibm-plan"
+
+    def __init__(self):
+        self.sizes: list[tuple[int, int, int]] = []  # (circuits, samples, observables) per call
+
+    def to_config(self) -> dict:  # pragma: no cover - never saved
+        raise NotImplementedError
+
+    def compile(self, vqc: VQC, weights):
+        K, n_obs = weights.shape[0], vqc.n_outputs
+
+        def run(x):
+            self.sizes.append((K, x.shape[0], n_obs))
+            return np.zeros((K, x.shape[0], n_obs))
+
+        return NumpyCompiled(self, run, weights.detach(), vqc)
+
+
 class IBMBackend(Backend):
     """IBM Quantum devices through qiskit-ibm-runtime, and offline rehearsal on fake devices.
 
@@ -339,7 +365,9 @@ class IBMBackend(Backend):
         replayed from disk, submitted ones are fetched by job id, and a store
         made for another device, options or reservoir is refused.
     max_qpu_seconds : float, optional
-        A ceiling on QPU seconds (``> 0``); validated, not yet enforced.
+        A ceiling (``> 0``) on the estimated QPU seconds this backend may spend
+        (see :meth:`estimate`): a call that would cross it is refused before it
+        is submitted. Calls replayed from the store cost nothing.
     service : qiskit_ibm_runtime.QiskitRuntimeService, optional
         For real devices; without it the saved account or the ``QISKIT_IBM_*``
         environment variables are used.
@@ -450,10 +478,92 @@ class IBMBackend(Backend):
         self._seen: dict[str, int] = {}
         self._groups: list[str] = []
         self.calls: list[dict] = []
+        self.qpu_seconds_spent = 0.0  # estimated, of calls submitted by this object
 
     def __repr__(self) -> str:
         return (f"IBMBackend({self.device!r}, shots={self.shots}, precision={self.precision}, "
                 f"noise={self.noise}, seed={self.seed}, store={self.store!r})")
+
+    # -- cost ----------------------------------------------------------------------------------
+    def shots_per_circuit(self) -> int:
+        """Shots each circuit and sample costs (the service default precision's when neither is given)."""
+        shots = self._effective_shots()
+        return math.ceil(1.0 / DEFAULT_PRECISION**2) if shots is None else shots
+
+    def _qpu_seconds(self, n_calls: int, n_executions: int) -> float:
+        return n_calls * SECONDS_PER_JOB + n_executions * self.shots_per_circuit() * SECONDS_PER_SHOT
+
+    def estimate(self, reservoir, X) -> dict:
+        """What ``reservoir.transform(X)`` would cost on this backend, before anything is spent.
+
+        The transform is planned on a stand-in backend (no circuit runs), so the
+        counts are exactly those of the real run, for any reservoir.
+
+        Returns
+        -------
+        dict
+            ``calls`` (primitive calls: T times the rounds per step), ``pubs``
+            (circuits per call, summed), ``circuits`` (circuit executions: PUBs
+            times samples), ``shots`` (all of them), ``qpu_seconds`` (by the
+            rough model ``SECONDS_PER_JOB`` per call plus ``SECONDS_PER_SHOT``
+            per shot) and ``max_qpu_seconds``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from qrnn import QLSTM
+        >>> cost = IBMBackend("fake_manila", shots=1000).estimate(QLSTM(1, 3, seed=0), np.zeros((16, 4, 1)))
+        >>> cost["calls"], cost["pubs"], cost["circuits"], cost["shots"]
+        (8, 24, 384, 384000)
+        """
+        plan = _PlanBackend()
+        params = {k: v for k, v in reservoir.get_params().items() if k != "compile"}
+        params.update(backend=plan, shots=None, trainable=False, use_torch_compile=False)
+        type(reservoir)(**params).transform(X)
+        executions = sum(K * b for K, b, _ in plan.sizes)
+        return {"calls": len(plan.sizes), "pubs": sum(K for K, _, _ in plan.sizes), "circuits": executions,
+                "shots": executions * self.shots_per_circuit(),
+                "qpu_seconds": self._qpu_seconds(len(plan.sizes), executions),
+                "max_qpu_seconds": self.max_qpu_seconds}
+
+    def check_budget(self, reservoir, X) -> dict:
+        """:meth:`estimate`, refusing a run whose estimate exceeds ``max_qpu_seconds``.
+
+        Call it before ``reservoir.transform(X)``: it raises before anything is
+        submitted. (During the run, each call is also checked against the ceiling.)
+
+        Raises
+        ------
+        ValueError
+            The estimate exceeds ``max_qpu_seconds`` (the message gives both).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from qrnn import QRNN
+        >>> ibm = IBMBackend("fake_manila", shots=1000, max_qpu_seconds=5.0)
+        >>> ibm.check_budget(QRNN(1, 3, seed=0), np.zeros((4, 4, 1)))
+        Traceback (most recent call last):
+        ...
+        ValueError: the run is estimated at 12.0 QPU seconds (4 calls, 16 circuits of 1000 shots), above max_qpu_seconds=5; nothing was submitted
+        """
+        cost = self.estimate(reservoir, X)
+        if self.max_qpu_seconds is not None and cost["qpu_seconds"] > self.max_qpu_seconds:
+            raise ValueError(
+                f"the run is estimated at {cost['qpu_seconds']:.1f} QPU seconds ({cost['calls']} calls, "
+                f"{cost['circuits']} circuits of {self.shots_per_circuit()} shots), above "
+                f"max_qpu_seconds={self.max_qpu_seconds:g}; nothing was submitted")
+        return cost
+
+    def _check_call_budget(self, K: int, B: int) -> None:
+        if self.max_qpu_seconds is None:
+            return
+        cost = self._qpu_seconds(1, K * B)
+        if self.qpu_seconds_spent + cost > self.max_qpu_seconds:
+            raise RuntimeError(
+                f"max_qpu_seconds={self.max_qpu_seconds:g} would be exceeded: {self.qpu_seconds_spent:.1f} s "
+                f"estimated spent, this call needs {cost:.1f} s more; nothing was submitted. Check a run "
+                "first with IBMBackend.estimate(reservoir, X), and raise the ceiling or shrink the run")
 
     # -- configuration -------------------------------------------------------------------------
     def to_config(self) -> dict:
@@ -616,9 +726,11 @@ class IBMBackend(Backend):
             seed, job_id, how = state["sim_seed"], state["job_id"], "fetched"
             job = self._retry(lambda: runner.fetch(job_id, pubs, seed), f"fetching job {job_id}")
         else:
+            self._check_call_budget(len(group.isa), int(values.shape[0]))
             seed, how = self._call_seed(key), "submitted"
             job = self._retry(lambda: runner.submit(pubs, seed), f"submitting round {group.round} step {step}")
             job_id = job.job_id()
+            self.qpu_seconds_spent += self._qpu_seconds(1, len(group.isa) * int(values.shape[0]))
             info.update(job_id=job_id, sim_seed=seed)
             if self._ledger is not None:
                 self._ledger.submitted(key, info)
