@@ -112,7 +112,10 @@ def test_resume_after_kill_submits_only_the_rest(X, tmp_path):
     with pytest.raises(Killed):
         QLSTM(1, 3, seed=0, backend=first).transform(X)
 
-    again = IBMBackend("fake_manila", shots=500, seed=7, store=tmp_path / "b")
+    # Run again with the same objects, as after an exception in a notebook.
+    again = first
+    del again._runner.submit  # the kill is over
+    again.calls.clear()
     submits = []
     spy(again._runner_for(), "submit", submits)
     got = QLSTM(1, 3, seed=0, backend=again).transform(X)
@@ -172,6 +175,15 @@ def test_transient_errors_are_retried_then_reported(X):
     feats = QRNN(1, 3, seed=0, backend=ibm).transform(X)
     assert len(attempts) == T + 1 and len(ibm.calls) == T
     np.testing.assert_allclose(feats, QRNN(1, 3, seed=0).transform(X), rtol=0, atol=1e-10)
+
+    # A result lost on the way is fetched again by its id, not paid again.
+    flaky = IBMBackend("fake_manila", noise=False, seed=0, retry_delay=0.0)
+    collects, fetches, submits = [], [], []
+    spy(flaky._runner_for(), "collect", collects, fail_at=2, exc=ConnectionError)
+    spy(flaky._runner_for(), "fetch", fetches)
+    spy(flaky._runner_for(), "submit", submits)
+    np.testing.assert_allclose(QRNN(1, 3, seed=0, backend=flaky).transform(X), feats, rtol=0, atol=1e-10)
+    assert len(submits) == T and [f[0] for f in fetches] == [flaky.calls[1]["job_id"]]
 
     always = IBMBackend("fake_manila", noise=False, seed=0, retry_delay=0.0, max_retries=1)
     runner = always._runner_for()
@@ -253,7 +265,7 @@ def test_errors_at_compile_before_anything_is_submitted(X, tmp_path):
     with pytest.raises(ValueError, match="need 6 qubits but device 'fake_manila' has 5"):
         QRNN(1, 5, seed=0, backend=ibm).transform(X)
     layout = IBMBackend("fake_manila", initial_layout=[0, 1, 2])
-    with pytest.raises(ValueError, match=r"initial_layout must give one physical qubit in \[0, 5\) per circuit wire \(4\)"):
+    with pytest.raises(ValueError, match=r"one physical qubit in \[0, 5\) per circuit wire \(4\), got \[0, 1, 2\]"):
         QRNN(1, 3, seed=0, backend=layout).transform(X)
     with pytest.raises(ValueError, match="trainable=True needs a differentiable backend"):
         QRNN(1, 3, seed=0, backend=ibm, trainable=True)
@@ -349,3 +361,48 @@ def test_qpu_ceiling_refuses_before_submitting(X, tmp_path):
     assert roomy.check_budget(QLSTM(1, 3, seed=0), X)["calls"] == 2 * T
     QLSTM(1, 3, seed=0, backend=roomy).transform(X)
     assert [c["how"] for c in roomy.calls][:2] == ["replayed"] * 2
+
+
+def test_real_device_path_with_a_stub_service(X, tmp_path):
+    """The hardware path end to end: PUBs on all device qubits, job ids, ledger, fetch via service.job."""
+    from qiskit.primitives import StatevectorEstimator
+    from qiskit_ibm_runtime import QiskitRuntimeService
+    from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+    class StubService(QiskitRuntimeService):
+        def __init__(self):  # no account, no network
+            self.jobs, self.asked = {}, []
+
+        def backend(self, name):
+            return FakeManilaV2()
+
+        def job(self, job_id):
+            self.asked.append(job_id)
+            return self.jobs[job_id]
+
+    class StubEstimator:  # stands for executor_estimator.Estimator on the service
+        def __init__(self, service):
+            self.service = service
+
+        def run(self, pubs, precision=None):
+            job = FakeJob(f"job-{len(self.service.jobs)}", StatevectorEstimator().run(pubs).result())
+            self.service.jobs[job.job_id()] = job
+            return job
+
+    def backend(service):
+        ibm = IBMBackend("ibm_stub", service=service, seed=0, store=tmp_path, resilience_level=0)
+        ibm._runner_for()._estimator = StubEstimator(service)
+        return ibm
+
+    x = X[:4]  # Qiskit's reference estimator is slow; B = 4 = number of observables of VQC1-5
+    service = StubService()
+    first = backend(service)
+    assert first.primitive == "executor_estimator"
+    spy(first._runner_for(), "collect", [], fail_at=3)
+    with pytest.raises(Killed):
+        QLSTM(1, 3, seed=0, backend=first, correlators=True).transform(x)
+    again = backend(service)
+    feats = QLSTM(1, 3, seed=0, backend=again, correlators=True).transform(x)
+    assert service.asked == ["job-2"]  # the uncollected job, fetched by its id
+    assert [c["how"] for c in again.calls] == ["replayed"] * 2 + ["fetched"] + ["submitted"] * (2 * T - 3)
+    np.testing.assert_allclose(feats, QLSTM(1, 3, seed=0, correlators=True).transform(x), rtol=0, atol=1e-10)

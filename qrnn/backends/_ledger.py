@@ -75,7 +75,7 @@ class Ledger:
     >>> Ledger(led.path, {"device": "fake_lima", "shots": 100})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: the store ... was made for another configuration: device is 'fake_manila' there, 'fake_lima' here; use another store directory
+    ValueError: the store ... was made for another configuration: device is 'fake_manila' there, 'fake_lima' here; ...
     """
 
     def __init__(self, path, config: dict):
