@@ -406,3 +406,23 @@ def test_real_device_path_with_a_stub_service(X, tmp_path):
     assert service.asked == ["job-2"]  # the uncollected job, fetched by its id
     assert [c["how"] for c in again.calls] == ["replayed"] * 2 + ["fetched"] + ["submitted"] * (2 * T - 3)
     np.testing.assert_allclose(feats, QLSTM(1, 3, seed=0, correlators=True).transform(x), rtol=0, atol=1e-10)
+
+
+def test_live_device_tiny_run(tmp_path):
+    """On real hardware, only when asked: QRNN_IBM_LIVE=1, credentials, and QRNN_IBM_DEVICE (a device name)."""
+    import os
+
+    from qrnn.backends._ibm import _has_credentials
+
+    if os.environ.get("QRNN_IBM_LIVE") != "1" or not os.environ.get("QRNN_IBM_DEVICE"):
+        pytest.skip("live IBM test: set QRNN_IBM_LIVE=1 and QRNN_IBM_DEVICE=<device> to spend QPU time")
+    if not _has_credentials():
+        pytest.skip("live IBM test: no IBM Quantum credentials (saved account or QISKIT_IBM_TOKEN)")
+    x = np.linspace(-1, 1, 4).reshape(2, 2, 1)
+    ibm = IBMBackend(os.environ["QRNN_IBM_DEVICE"], shots=100, resilience_level=0, store=tmp_path,
+                     max_qpu_seconds=30.0, job_tags=["qrnn-live-test"])
+    res = QRNN(1, 1, seed=0, backend=ibm)
+    cost = ibm.check_budget(res, x)  # estimate first: 2 calls, each 1 circuit x 2 samples x 100 shots
+    feats = res.transform(x)
+    assert len(ibm.calls) == cost["calls"] == 2 and feats.shape == (2, 2, 1)
+    assert np.all(np.abs(feats) <= 1)
