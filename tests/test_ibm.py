@@ -426,3 +426,40 @@ def test_live_device_tiny_run(tmp_path):
     feats = res.transform(x)
     assert len(ibm.calls) == cost["calls"] == 2 and feats.shape == (2, 2, 1)
     assert np.all(np.abs(feats) <= 1)
+
+
+def test_ibm_by_name_and_through_a_model_file(tmp_path):
+    import qrnn
+    from qrnn.backends import BACKEND_NAMES, get_backend
+
+    assert "ibm:<device>" in BACKEND_NAMES
+    b = get_backend("ibm:fake_manila", shots=100, seed=3)
+    assert isinstance(b, IBMBackend) and (b.device, b.shots, b.seed, b.noise) == ("fake_manila", 100, 3, True)
+    with pytest.raises(ValueError, match="needs a device: 'ibm:<device>'"):
+        get_backend("ibm")
+    with pytest.raises(ValueError, match="unknown fake device 'fake_nowhere'; expected one of"):
+        get_backend("ibm:fake_nowhere")
+    res = QRNN(1, 2, seed=0, backend=IBMBackend("fake_manila", noise=False, seed=2))
+    qrnn.save(res, tmp_path / "r.qrnn")
+    back = qrnn.load(tmp_path / "r.qrnn")
+    assert back._backend.to_config() == res._backend.to_config()
+    X = np.random.default_rng(0).uniform(-1, 1, (3, 2, 1))
+    np.testing.assert_allclose(back.transform(X), QRNN(1, 2, seed=0).transform(X), atol=1e-10)
+
+
+def test_hardware_script_estimates_runs_compares_and_resumes(tmp_path):
+    from experiments import hardware
+
+    report = hardware.run("fake_manila", shots=256, noise=False, n_windows=12, seed=1, out=tmp_path)
+    assert report["calls_made"] == report["cost"]["calls"] == 8
+    assert report["calls_by_source"] == {"submitted": 8, "fetched": 0, "replayed": 0}
+    assert [r["features"] for r in report["rows"]][0] == "exact (torch engine)"
+    assert 0 < report["feature_drift_mean"] < 0.2  # shot noise at 256 shots, no device noise
+    assert (tmp_path / "hardware.md").read_text().count("|") > 10
+    assert json.loads((tmp_path / "hardware.json").read_text())["calls_made"] == 8
+    again = hardware.run("fake_manila", shots=256, noise=False, n_windows=12, seed=1, out=tmp_path)
+    assert again["calls_by_source"] == {"submitted": 0, "fetched": 0, "replayed": 8}
+    assert again["rows"] == report["rows"]
+    with pytest.raises(ValueError, match="above max_qpu_seconds=1; nothing was submitted"):
+        hardware.run("fake_manila", shots=256, noise=False, n_windows=12, out=tmp_path / "b", max_qpu_seconds=1)
+    assert not list((tmp_path / "b" / "store").glob("*.npz"))

@@ -4,19 +4,25 @@ Names accepted by :func:`get_backend`:
 
 - ``"torch"``: the package's exact state-vector engine (CPU/CUDA, differentiable);
 - ``"pennylane"`` or ``"pennylane:<device>"`` (e.g. ``"pennylane:lightning.qubit"``);
-- ``"aer"``: Qiskit Aer, exact, or shot-based with ``shots=``.
+- ``"aer"``: Qiskit Aer, exact, or shot-based with ``shots=``;
+- ``"ibm:<device>"``: an IBM Quantum device (``"ibm:ibm_brisbane"``, needs
+  credentials) or a fake one rehearsed offline (``"ibm:fake_manila"``); use an
+  :class:`IBMBackend` object for its options (store, budget, noise, ...).
 """
 from __future__ import annotations
 
 from .._validation import check_int
 from ._aer import AerBackend
+from ._ibm import IBMBackend
 from ._pennylane import PennyLaneBackend
 from ._torch import TorchBackend, tune_allocator
 from .base import Backend
 
 # The one table of backends by name (and by the "kind" of their saved config).
-KINDS = {"torch": TorchBackend, "pennylane": PennyLaneBackend, "aer": AerBackend}
-BACKEND_NAMES = ("torch", "pennylane", "pennylane:<device>", "aer")
+KINDS = {"torch": TorchBackend, "pennylane": PennyLaneBackend, "aer": AerBackend, "ibm": IBMBackend}
+BACKEND_NAMES = ("torch", "pennylane", "pennylane:<device>", "aer", "ibm:<device>")
+_NEEDS_DEVICE = ("ibm",)
+_TAKES_DEVICE = ("pennylane", "ibm")
 
 
 def get_backend(backend="torch", *, shots=None, seed=None) -> Backend:
@@ -27,7 +33,7 @@ def get_backend(backend="torch", *, shots=None, seed=None) -> Backend:
     backend : str or Backend
         A name from :data:`BACKEND_NAMES` or a configured backend object.
     shots : int, optional
-        Shot count for shot-based backends (only ``"aer"`` by name).
+        Shot count for shot-based backends (``"aer"`` and ``"ibm:<device>"`` by name).
     seed : int, optional
         Seed for shot sampling.
 
@@ -55,10 +61,15 @@ def get_backend(backend="torch", *, shots=None, seed=None) -> Backend:
         raise TypeError(f"backend must be a name from {list(BACKEND_NAMES)} or a Backend object, "
                         f"got {type(backend).__name__}")
     kind, _, device = backend.partition(":")
-    if kind not in KINDS or (device and kind != "pennylane") or (not device and backend.endswith(":")):
+    if kind not in KINDS or (device and kind not in _TAKES_DEVICE) or (not device and backend.endswith(":")):
         raise ValueError(f"unknown backend {backend!r}; expected one of {list(BACKEND_NAMES)} or a Backend object")
+    if kind in _NEEDS_DEVICE and not device:
+        raise ValueError(f"backend {backend!r} needs a device: 'ibm:<device>', e.g. 'ibm:fake_manila' "
+                         "(offline rehearsal) or 'ibm:ibm_brisbane'")
     if kind == "aer":
         return AerBackend(shots=shots, seed=seed)
+    if kind == "ibm":
+        return IBMBackend(device, shots=shots, seed=seed)
     if shots is not None:
         check_int(shots, "shots", minimum=1)
         raise ValueError(f"backend {backend!r} is exact and takes no shots; use backend='aer' for shots")
@@ -73,5 +84,5 @@ def backend_from_config(config: dict) -> Backend:
     return KINDS[cfg.pop("kind")](**cfg)
 
 
-__all__ = ["tune_allocator", "backend_from_config", "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend", "get_backend",
-           "BACKEND_NAMES", "KINDS"]
+__all__ = ["tune_allocator", "backend_from_config", "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend",
+           "IBMBackend", "get_backend", "BACKEND_NAMES", "KINDS"]
