@@ -463,3 +463,25 @@ def test_hardware_script_estimates_runs_compares_and_resumes(tmp_path):
     with pytest.raises(ValueError, match="above max_qpu_seconds=1; nothing was submitted"):
         hardware.run("fake_manila", shots=256, noise=False, n_windows=12, out=tmp_path / "b", max_qpu_seconds=1)
     assert not list((tmp_path / "b" / "store").glob("*.npz"))
+
+
+def test_the_hardware_primitive_itself_in_local_mode(rng, tmp_path):
+    """The path real devices take (qiskit-ibm-runtime's executor Estimator, PUBs, ``data.evs``/``stds``),
+    run in the runtime's local mode on an ideal Aer simulator: every value within 5 standard errors."""
+    from qiskit_aer import AerSimulator
+
+    from qrnn.backends._ibm import _RuntimeRunner
+
+    x = rng.normal(size=(8, 2, 1))
+    ibm = IBMBackend("fake_manila", noise=False, seed=4, shots=4000, store=tmp_path)
+    ibm._runner = _RuntimeRunner(None, AerSimulator(seed_simulator=11), {"default_shots": 4000}, "job", None)
+    res = QRNN(1, 3, seed=2, backend=ibm, correlators=True)
+    res.transform(x)
+    assert len(ibm.calls) == 2 and {c["how"] for c in ibm.calls} == {"submitted"}
+    led = Ledger(tmp_path, ibm._ledger_config())
+    for call in ibm.calls:
+        arrays = led.arrays(call["key"])
+        exact = exact_evs(res, 0, 1, True, arrays["values"])
+        assert arrays["evs"].shape == exact.shape == (1, 8, 10)
+        assert np.all(arrays["stds"] > 0)
+        assert np.max(np.abs(arrays["evs"] - exact) / arrays["stds"]) < 5
