@@ -39,9 +39,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qrnn import QGRU, QLSTM, QRNN, ReservoirRegressor, Ridge, TrainedRegressor
+from qrnn import QGRU, QLSTM, QRNN, Ensemble, ReservoirRegressor, Ridge, TrainedRegressor
 from qrnn.classical import ESN, GRU, LSTM, RNN
 from qrnn.metrics import mse, nrmse
+from qrnn.reservoir import FEATURES
 from qrnn.tasks import (chronological_split, delayed_quantum_control, make_windows, minmax_scale, narma,
                         narma10_stream)
 
@@ -98,12 +99,25 @@ class StudyConfig:
     optimizer: str = "rmsprop"
     lr: float = 0.01
     out: str = "results/study"
+    # [reservoir]: richer quantum reservoirs (the strong configuration); the defaults are the paper's
+    features: str = "output"
+    correlators: bool = False
+    ensemble: int = 1
+    input_scalings: tuple = (1.0,)
+    validation_fraction: float = 0.2
+
+
+# The [reservoir] fields and their paper defaults (see cell_settings).
+RESERVOIR_DEFAULTS = {"features": "output", "correlators": False, "ensemble": 1, "input_scalings": (1.0,),
+                      "validation_fraction": 0.2}
 
 
 _SCHEMA = {
     "study": {"name": str, "out": str, "tasks": list, "models": list, "modes": list, "seeds": list,
               "inits": list, "train_fraction": float},
     "models": {"hidden_size": int, "esn_size": int},
+    "reservoir": {"features": str, "correlators": bool, "ensemble": int, "input_scalings": list,
+                  "validation_fraction": float},
     "training": {"epochs": int, "batch_size": int, "optimizer": str, "lr": float},
 }
 
@@ -169,7 +183,22 @@ def parse_config(raw: dict) -> StudyConfig:
         raise _field_error("training.lr", f"must be > 0, got {values['lr']}")
     if "train_fraction" in values and not 0 < values["train_fraction"] < 1:
         raise _field_error("study.train_fraction", f"must be in (0, 1), got {values['train_fraction']}")
-    for key in ("hidden_size", "esn_size", "train_fraction", "epochs", "batch_size", "lr", "out"):
+    if "features" in values:
+        cfg["features"] = _choices([values["features"]], "reservoir.features", FEATURES)[0]
+    if "ensemble" in values and values["ensemble"] < 1:
+        raise _field_error("reservoir.ensemble", f"must be >= 1, got {values['ensemble']}")
+    if "input_scalings" in values:
+        scalings = values["input_scalings"]
+        if (not scalings or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0
+                                for v in scalings) or len(set(scalings)) != len(scalings)):
+            raise _field_error("reservoir.input_scalings",
+                               f"must be a non-empty list of distinct numbers > 0, got {scalings!r}")
+        cfg["input_scalings"] = tuple(float(v) for v in scalings)
+    if "validation_fraction" in values and not 0 < values["validation_fraction"] < 1:
+        raise _field_error("reservoir.validation_fraction",
+                           f"must be in (0, 1), got {values['validation_fraction']}")
+    for key in ("hidden_size", "esn_size", "train_fraction", "epochs", "batch_size", "lr", "out", "correlators",
+                "ensemble", "validation_fraction"):
         if key in values:
             cfg[key] = values[key]
     return StudyConfig(**cfg)
@@ -191,6 +220,13 @@ def load_config(path) -> StudyConfig:
         [models]
         hidden_size = 3                    # quantum and classical cells
         esn_size = 100                     # the ESN model
+
+        [reservoir]                        # quantum models; optional, defaults are the paper's
+        features = "output"                # or "state", "all"
+        correlators = false                # add <Z_i Z_j> of the output circuit
+        ensemble = 1                       # reservoirs per model, features side by side
+        input_scalings = [1.0]             # several: chosen per cell on a validation split
+        validation_fraction = 0.2          # the last part of the training windows
 
         [training]                         # modes "epochs" and "trained"
         epochs = 100
@@ -237,10 +273,14 @@ def grid(cfg: StudyConfig) -> list[Cell]:
     return cells
 
 
-def build_model(cell: Cell, cfg: StudyConfig):
-    trainable = cell.mode == "trained"
+def build_model(cell: Cell, cfg: StudyConfig, input_scaling: float = 1.0, trainable=None):
+    trainable = cell.mode == "trained" if trainable is None else trainable
     if cell.model in QUANTUM:
-        return QUANTUM[cell.model](1, cfg.hidden_size, init=cell.init, seed=cell.seed, trainable=trainable)
+        # members of an ensemble get seeds of their own, distinct across the cells' seeds
+        members = [QUANTUM[cell.model](1, cfg.hidden_size, init=cell.init, seed=cell.seed * cfg.ensemble + k,
+                                       trainable=trainable, features=cfg.features, correlators=cfg.correlators,
+                                       input_scaling=input_scaling) for k in range(cfg.ensemble)]
+        return members[0] if cfg.ensemble == 1 else Ensemble(members)
     if cell.model in CLASSICAL:
         return CLASSICAL[cell.model](1, cfg.hidden_size, seed=cell.seed, trainable=trainable)
     return ESN(1, cfg.esn_size, seed=cell.seed)
@@ -251,11 +291,26 @@ def _data(task: str, train_fraction: float):
     return chronological_split(X, y, train_fraction)
 
 
+def choose_input_scaling(cell: Cell, cfg: StudyConfig, Xtr, ytr) -> float:
+    """The input scaling of ``cfg.input_scalings`` whose reservoir + ridge readout forecasts the
+    last ``validation_fraction`` of the training windows best (fitted on the rest; test data unseen).
+    Ridge is the judge in every mode: it is cheap, and it ranks reservoirs by their features."""
+    if len(cfg.input_scalings) == 1 or cell.model not in QUANTUM:
+        return cfg.input_scalings[0] if cell.model in QUANTUM else 1.0
+    Xa, Xv, ya, yv = chronological_split(Xtr, ytr, 1.0 - cfg.validation_fraction)
+    scores = {}
+    for scaling in cfg.input_scalings:
+        est = ReservoirRegressor(build_model(cell, cfg, scaling, trainable=False), alpha="loo").fit(Xa, ya)
+        scores[scaling] = mse(yv, est.predict(Xv))
+    return min(scores, key=scores.get)
+
+
 def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:
     """Fit one cell; return its results row and its per-epoch history (empty for ridge)."""
     Xtr, Xte, ytr, yte = _data(cell.task, cfg.train_fraction)
-    model = build_model(cell, cfg)
     start = time.perf_counter()
+    scaling = choose_input_scaling(cell, cfg, Xtr, ytr)
+    model = build_model(cell, cfg, scaling)
     if cell.mode == "ridge":
         est = ReservoirRegressor(model, alpha="loo").fit(Xtr, ytr)
         history, n_params = [], model.n_features + 1
@@ -281,6 +336,7 @@ def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:
         "seconds": seconds, "seconds_per_epoch": (sum(h["seconds"] for h in history) / len(history)
                                                   if history else None),
         "trained_params": n_params, "circuit_evaluations": evaluations,
+        "input_scaling": scaling if cell.model in QUANTUM else None,
     }
     return row, {"cell": cell.__dict__, "history": history, "predictions": np.concatenate([p_tr, p_te]).tolist()}
 
@@ -309,7 +365,7 @@ def baselines(task: str, cfg: StudyConfig) -> list[dict]:
                      "train_mse": mse(ytr, p_tr), "test_mse": mse(yte, p_te),
                      "train_nrmse": nrmse(ytr, p_tr), "test_nrmse": nrmse(yte, p_te),
                      "epochs": 0, "epochs_to_5pct": None, "seconds": 0.0, "seconds_per_epoch": None,
-                     "trained_params": n, "circuit_evaluations": 0})
+                     "trained_params": n, "circuit_evaluations": 0, "input_scaling": None})
     return rows
 
 
@@ -371,8 +427,15 @@ def run(cfg: StudyConfig, out=None, progress: bool = True, ray=None, collect_onl
 
 def cell_settings(cfg: StudyConfig) -> dict:
     """What a cell's result depends on besides the cell itself: a stored cell is reused only if these match."""
-    return {"hidden_size": cfg.hidden_size, "esn_size": cfg.esn_size, "train_fraction": cfg.train_fraction,
-            "epochs": cfg.epochs, "batch_size": cfg.batch_size, "optimizer": cfg.optimizer, "lr": cfg.lr}
+    settings = {"hidden_size": cfg.hidden_size, "esn_size": cfg.esn_size, "train_fraction": cfg.train_fraction,
+                "epochs": cfg.epochs, "batch_size": cfg.batch_size, "optimizer": cfg.optimizer, "lr": cfg.lr}
+    # [reservoir] fields only where they differ from the paper's defaults, so that
+    # stores written before these options existed stay valid
+    for key, default in RESERVOIR_DEFAULTS.items():
+        value = getattr(cfg, key)
+        if value != default:
+            settings[key] = list(value) if isinstance(value, tuple) else value
+    return settings
 
 
 def _cell_path(store: Path, cell: Cell) -> Path:
@@ -387,6 +450,8 @@ def _load_cell(store: Path, cell: Cell, settings: dict):
         return None  # not run yet, or cut off while written: run it again
     if record.get("settings") != settings or record.get("cell") != cell.__dict__:
         return None
+    # cells stored before the input_scaling column existed ran at the paper's scaling
+    record["row"].setdefault("input_scaling", 1.0 if cell.model in QUANTUM else None)
     return record["row"], record["history"]
 
 
@@ -421,7 +486,8 @@ def _run_on_ray(cells, cfg, address: str, bar, keep) -> None:
 
 
 COLUMNS = ("task", "model", "init", "mode", "seed", "train_mse", "test_mse", "train_nrmse", "test_nrmse", "epochs",
-           "epochs_to_5pct", "seconds", "seconds_per_epoch", "trained_params", "circuit_evaluations")
+           "epochs_to_5pct", "seconds", "seconds_per_epoch", "trained_params", "circuit_evaluations",
+           "input_scaling")
 
 
 def _fmt(value) -> str:
@@ -466,7 +532,8 @@ def write_plots(cfg: StudyConfig, rows, histories, out: Path, tasks=None) -> lis
                 by_epoch.axhline(r["test_mse"], color="grey", lw=0.5, alpha=0.4)
         by_epoch.set(xlabel="epoch", ylabel="test MSE", yscale="log", title=f"{task}: test loss by epoch")
         by_time.set(xlabel="training seconds", title="by wall-clock time (grey: ridge readouts)")
-        by_epoch.legend(fontsize=6, ncol=2)
+        if by_epoch.get_legend_handles_labels()[0]:
+            by_epoch.legend(fontsize=6, ncol=2)
         fig.tight_layout()
         paths.append(out / f"{task}-loss.png")
         fig.savefig(paths[-1], dpi=110)

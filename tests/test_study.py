@@ -89,6 +89,13 @@ def _with(section, **fields):
     (_with("models", hidden_size=0), "models.hidden_size: must be >= 1"),
     ({"study": {"tasks": ["sine"]}}, "study.name: is required"),
     ({**BASE, "ray": {}}, r"\[ray\]: unknown section"),
+    (_with("reservoir", features="everything"), r"reservoir.features: 'everything' is not one of \['output'"),
+    (_with("reservoir", ensemble=0), "reservoir.ensemble: must be >= 1"),
+    (_with("reservoir", input_scalings=[]), "reservoir.input_scalings: must be a non-empty list"),
+    (_with("reservoir", input_scalings=[1.0, -2.0]), "reservoir.input_scalings: must be a non-empty list"),
+    (_with("reservoir", input_scalings=[1.0, 1.0]), "reservoir.input_scalings: must be a non-empty list of distinct"),
+    (_with("reservoir", correlators="yes"), "reservoir.correlators: must be of type bool"),
+    (_with("reservoir", validation_fraction=1.0), r"reservoir.validation_fraction: must be in \(0, 1\)"),
 ])
 def test_config_errors_name_the_field(raw, match):
     with pytest.raises(ValueError, match=match):
@@ -157,3 +164,26 @@ def test_an_interrupted_study_resumes_from_its_stored_cells(tmp_path, monkeypatc
                                   "training": {"epochs": 3, "batch_size": 16}})
     ran.clear()
     assert study.run(changed, tmp_path, progress=False)["reused"] == 0 and len(ran) == 4
+
+
+def test_strong_configuration_ensembles_rich_features_and_chosen_scaling(tmp_path, monkeypatch):
+    cfg = study.parse_config({"study": {"name": "strong", "tasks": ["sine"], "models": ["QLSTM", "GRU"],
+                                        "modes": ["ridge"], "seeds": [1]},
+                              "reservoir": {"features": "all", "correlators": True, "ensemble": 2,
+                                            "input_scalings": [0.5, 3]}})
+    cell = study.Cell("sine", "QLSTM", "ridge", 1, "normal")
+    model = study.build_model(cell, cfg, 3.0)
+    assert [m.seed for m in model.members] == [2, 3] and model.n_features == 2 * (2 * 4 + 3 + 6)
+    assert all(m.input_scaling == 3.0 and m.correlators for m in model.members)
+    # the scaling is judged on the training windows only: hide the test windows and nothing changes
+    Xtr, Xte, ytr, yte = study._data("sine", cfg.train_fraction)
+    chosen = study.choose_input_scaling(cell, cfg, Xtr, ytr)
+    assert chosen in (0.5, 3.0)
+    rows = study.run(cfg, tmp_path, progress=False)["rows"]
+    q = next(r for r in rows if r["model"] == "QLSTM")
+    assert q["input_scaling"] == chosen and q["trained_params"] == model.n_features + 1
+    assert next(r for r in rows if r["model"] == "GRU")["input_scaling"] is None
+    assert study.cell_settings(cfg)["ensemble"] == 2
+    # the paper's defaults leave the stored settings as they were before [reservoir] existed
+    assert set(study.cell_settings(study.parse_config(BASE))) == {
+        "hidden_size", "esn_size", "train_fraction", "epochs", "batch_size", "optimizer", "lr"}
