@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from ._validation import check_bool, check_choice, check_int, check_real, check_seed
-from .backends import Backend, backend_from_config, get_backend
+from .backends import Backend, TorchBackend, backend_from_config, get_backend
+from .backends._stream import kernels as stream_kernels
 from .circuit import INITS, VQC, init_weights
 from .reservoir import FEATURES, Reservoir, resolve_device, resolve_dtype
 
@@ -177,15 +178,19 @@ class QuantumReservoir(Reservoir):
         ``transform`` on many short windows); trainable ones are compiled on
         every call, inside the autograd graph.
         """
+        return partial(self._group(first, stop, readout).columns, bounded=True)
+
+    def _group(self, first: int, stop: int, readout: bool = False):
+        """The backend's compiled group of VQCs ``first..stop-1`` (kept while the weights are frozen)."""
         w = self.weights
         vqc = self._readout_vqc if readout else self.vqc
         if self.trainable and w.requires_grad:
-            return partial(self._backend.compile(vqc, w[first:stop]).columns, bounded=True)
+            return self._backend.compile(vqc, w[first:stop])
         key = (first, stop, readout)
         if key not in self._compiled:
-            # bounded: _run caps the inputs; every other circuit input is a
-            # tanh, a sigmoid product or an expectation value, all in [-1, 1].
-            self._compiled[key] = partial(self._backend.compile(vqc, w[first:stop]).columns, bounded=True)
+            # columns(..., bounded=True): _run caps the inputs; every other circuit
+            # input is a tanh, a sigmoid product or an expectation value, all in [-1, 1].
+            self._compiled[key] = self._backend.compile(vqc, w[first:stop])
         return self._compiled[key]
 
     def _clear_cache(self):
@@ -219,12 +224,47 @@ class QuantumReservoir(Reservoir):
             state = tuple(xs.new_zeros(w, B) for w in self._state_widths())
         elif not isinstance(state, tuple) or [tuple(t.shape) for t in state] != [(w, B) for w in self._state_widths()]:
             raise ValueError(f"state does not belong to a batch of {B} sequences of this {type(self).__name__}")
+        if self._stream_kernel_applies(x, B):
+            return self._run_stream(xs, state)
         step = self._step()
         out = []
         for xt in xs:
             feat, state = step(xt, state)
             out.append(feat)
         return torch.stack(out).permute(2, 0, 1).contiguous(), state  # (B, T, features)
+
+    # (first, stop, readout) of each group of a step, in order; the kernel's name in backends._stream
+    _GROUPS: tuple = ()
+    _KERNEL = ""
+
+    def _stream_kernel_applies(self, x: torch.Tensor, B: int) -> bool:
+        """Whether this run goes through the compiled whole-recurrence kernel (backends._stream):
+        small batches of a frozen float64 reservoir on the CPU torch engine in the Heisenberg form."""
+        be = self._backend
+        return (isinstance(be, TorchBackend) and B <= be.stream_max_batch and x.device.type == "cpu"
+                and x.dtype == torch.float64 and be.resolve_method(self.n_qubits) == "heisenberg"
+                and not (torch.is_grad_enabled() and (x.requires_grad or self.weights.requires_grad)))
+
+    def _run_stream(self, xs: torch.Tensor, state):
+        self._validate_cache()
+        if "stream" not in self._compiled:
+            arrays = []
+            for first, stop, readout in self._GROUPS:
+                g = self._group(first, stop, readout)
+                enc = g.encoding
+                if enc.m != 2 or not enc.identity_layout:  # pragma: no cover - every VQC of qrnn has this layout
+                    raise RuntimeError("the stream kernels need the paper's encoding layout")
+                arrays += [enc.bloch_maps.detach().numpy(), np.ascontiguousarray(g.coeffs.detach().numpy())]
+            self._compiled["stream"] = (arrays, [self._group(*grp).n_obs for grp in self._GROUPS])
+        arrays, n_obs = self._compiled["stream"]
+        x = np.ascontiguousarray(xs.permute(2, 0, 1).numpy())  # (B, T, input_size)
+        B, T = x.shape[:2]
+        feats = np.empty((B, T, self.n_features))
+        s0 = [np.ascontiguousarray(s.T.numpy()) for s in state]
+        s1 = [np.empty_like(s) for s in s0]
+        kernel = stream_kernels()[self._KERNEL]
+        self._call_kernel(kernel, x, s0, arrays, n_obs, feats, s1)
+        return torch.from_numpy(feats), tuple(torch.from_numpy(s.T.copy()) for s in s1)
 
     def _step(self):
         """The cell's step ``(x_t (input_size, B), state) -> (features, state)``."""
@@ -272,6 +312,11 @@ class QRNN(QuantumReservoir):
     """
 
     n_circuits = 1
+    _GROUPS = ((0, 1, True),)
+    _KERNEL = "qrnn"
+
+    def _call_kernel(self, kernel, x, s0, arrays, n_obs, feats, s1):
+        kernel(x, s0[0], *arrays, n_obs[0], self.correlators, feats, s1[0])
 
     def _make_step(self):
         vqc, H, n, corr = self._compile(0, 1, readout=True), self.hidden_size, self.n_qubits, self.correlators
@@ -305,6 +350,12 @@ class QLSTM(QuantumReservoir):
     """
 
     n_circuits = 6
+    _GROUPS = ((0, 4, False), (4, 6, True))
+    _KERNEL = "qlstm"
+
+    def _call_kernel(self, kernel, x, s0, arrays, n_obs, feats, s1):
+        mode = FEATURES.index(self.features)  # output, state, all
+        kernel(x, s0[0], s0[1], *arrays, n_obs[1], mode, self.correlators, feats, s1[0], s1[1])
 
     @property
     def n_features(self) -> int:
@@ -351,6 +402,11 @@ class QGRU(QuantumReservoir):
     """
 
     n_circuits = 3
+    _GROUPS = ((0, 2, False), (2, 3, True))
+    _KERNEL = "qgru"
+
+    def _call_kernel(self, kernel, x, s0, arrays, n_obs, feats, s1):
+        kernel(x, s0[0], *arrays, n_obs[0], n_obs[1], self.correlators, feats, s1[0])
 
     def _make_step(self):
         gates, cand = self._compile(0, 2), self._compile(2, 3, readout=True)

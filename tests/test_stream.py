@@ -1,0 +1,73 @@
+"""The compiled whole-recurrence kernels (qrnn.backends._stream) against the batched torch path."""
+import numpy as np
+import pytest
+import torch
+
+from qrnn import QGRU, QLSTM, QRNN
+from qrnn.backends import TorchBackend
+
+STEPWISE = TorchBackend(stream_max_batch=0)  # the batched, step-by-step torch path
+
+
+def used_kernel(res, X):
+    x = torch.as_tensor(X, dtype=res.weights.dtype)
+    with torch.no_grad():
+        return res._stream_kernel_applies(x, x.shape[0])
+
+
+@pytest.mark.parametrize("cls", [QRNN, QLSTM, QGRU])
+@pytest.mark.parametrize("features", ["output", "state", "all"])
+@pytest.mark.parametrize("correlators", [False, True])
+def test_kernel_equals_the_batched_path(cls, features, correlators, rng):
+    X = rng.normal(size=(5, 9, 2)) * 3.0
+    X[0, 3, 0] = 1e30  # beyond the input cap: same angle, same features
+    init = rng.choice(["normal", "uniform"])
+    seed = int(rng.integers(1000))
+    kernel = cls(2, 3, seed=seed, init=init, features=features, correlators=correlators)
+    stepwise = cls(2, 3, seed=seed, init=init, features=features, correlators=correlators, backend=STEPWISE)
+    assert used_kernel(kernel, X) and not used_kernel(stepwise, X)
+    F, state = kernel.transform(X, return_state=True)
+    G, ref_state = stepwise.transform(X, return_state=True)
+    np.testing.assert_allclose(F, G, rtol=0, atol=1e-12)
+    for s, r in zip(state, ref_state):
+        np.testing.assert_allclose(s.numpy(), r.numpy(), rtol=0, atol=1e-12)
+    # a stream in chunks continues exactly where it stopped
+    first, mid = kernel.transform(X[:, :4], return_state=True)
+    rest = kernel.transform(X[:, 4:], state=mid)
+    np.testing.assert_allclose(np.concatenate([first, rest], axis=1), F, rtol=0, atol=1e-12)
+
+
+def test_kernel_follows_weight_changes(rng):
+    X = rng.normal(size=(1, 20, 1))
+    res = QLSTM(1, 3, seed=0)
+    before = res.transform(X)
+    res.weights.data += 0.1
+    after = res.transform(X)
+    assert np.abs(after - before).max() > 1e-3
+    ref = QLSTM(1, 3, seed=0, backend=STEPWISE)
+    ref.load_state_dict(res.state_dict())
+    np.testing.assert_allclose(after, ref.transform(X), rtol=0, atol=1e-12)
+
+
+def test_when_the_kernel_is_not_used(rng):
+    X = rng.normal(size=(4, 3, 1))
+    assert not used_kernel(QLSTM(1, 3, seed=0, backend=TorchBackend(stream_max_batch=3)), X)  # batch too large
+    assert not used_kernel(QLSTM(1, 3, seed=0, dtype="float32"), X)  # float32 computes in float32
+    assert not used_kernel(QLSTM(1, 8, seed=0), X)  # 9 qubits: not the Heisenberg form
+    assert not used_kernel(QLSTM(1, 3, seed=0, backend=TorchBackend(method="unitary")), X)
+    # gradients: the kernel has none, so a run that needs them stays in torch
+    trained = QLSTM(1, 3, seed=0, trainable=True)
+    x = torch.as_tensor(X)
+    assert not trained._stream_kernel_applies(x, 4)
+    out = trained(x)
+    out.sum().backward()
+    assert trained.weights.grad is not None
+    with torch.no_grad():  # ... but a trained model's predictions may use it
+        assert trained._stream_kernel_applies(x, 4)
+    np.testing.assert_allclose(trained.transform(X), QLSTM(1, 3, seed=0).transform(X), rtol=0, atol=1e-12)
+
+
+def test_stream_max_batch_is_validated_and_saved():
+    with pytest.raises(ValueError, match="stream_max_batch"):
+        TorchBackend(stream_max_batch=-1)
+    assert TorchBackend(stream_max_batch=5).to_config()["stream_max_batch"] == 5
