@@ -7,9 +7,9 @@ torch path step by step (``TorchBackend(stream_max_batch=0)``), and
 with ``use_torch_compile=True``; beside them qrnn's classical reservoirs
 (ESN with 100 units, RNN/LSTM/GRU with 3) in the same run.
 
-Part 2: the crossover that sets ``TorchBackend(stream_max_batch=...)``:
-sample-steps per second of a QLSTM(1, 3) reservoir at batch sizes 1 to 512,
-T = 100, kernel against the torch path.
+Part 2: the crossover behind ``TorchBackend(stream_max_batch=None)``:
+sample-steps per second of a QLSTM(1, 3) reservoir at batch sizes 1 to 4096,
+T = 4 and T = 100, kernel (parallel over sequences) against the torch path.
 
 Each figure is the best of ``--repeats`` runs after one warm-up (numba's
 compilation and torch.compile's are not timed).
@@ -62,19 +62,20 @@ def single_stream(steps: int, repeats: int) -> dict:
     return out
 
 
-def crossover(repeats: int, T: int = 100) -> dict:
+def crossover(repeats: int) -> dict:
     stepwise = TorchBackend(stream_max_batch=0)
     out = {}
-    for B in (1, 4, 16, 32, 64, 128, 256, 512):
-        X = np.random.default_rng(1).uniform(-1, 1, size=(B, T, 1))
-        row = {}
-        for label, backend in (("kernel", TorchBackend(stream_max_batch=10**9)), ("torch", stepwise)):
-            res = QLSTM(1, 3, seed=0, backend=backend)
-            row[label] = B * T / best_seconds(lambda: res.transform(X), repeats)
-        row["kernel_over_torch"] = row["kernel"] / row["torch"]
-        out[B] = row
-        print(f"B = {B:4d}: kernel {row['kernel']:12,.0f}  torch {row['torch']:12,.0f} sample-steps/s  "
-              f"ratio {row['kernel_over_torch']:.2f}")
+    for T in (4, 100):
+        for B in (1, 16, 64, 256, 1024, 4096):
+            X = np.random.default_rng(1).uniform(-1, 1, size=(B, T, 1))
+            row = {}
+            for label, backend in (("kernel", TorchBackend()), ("torch", stepwise)):
+                res = QLSTM(1, 3, seed=0, backend=backend)
+                row[label] = B * T / best_seconds(lambda: res.transform(X), repeats)
+            row["kernel_over_torch"] = row["kernel"] / row["torch"]
+            out[f"T={T}, B={B}"] = row
+            print(f"T = {T:3d}, B = {B:4d}: kernel {row['kernel']:12,.0f}  torch {row['torch']:12,.0f} "
+                  f"sample-steps/s  ratio {row['kernel_over_torch']:.2f}")
     return out
 
 
@@ -88,7 +89,8 @@ def main(argv=None):
         "python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
         "machine": platform.machine(), "processor": platform.processor(), "steps": args.steps,
         "repeats": args.repeats, "single_stream": single_stream(args.steps, args.repeats),
-        "crossover_qlstm_T100": crossover(args.repeats),
+        "numba_threads": __import__("numba").get_num_threads(),
+        "crossover_qlstm": crossover(args.repeats),
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ circuit group of 6 circuits per method and size, in fresh processes that
 alternate tuned and untuned (the tuning cannot be undone within a process),
 as median milliseconds and minor page faults per call.
 
-Run: ``python -m benchmarks.bench_throughput [--device cuda] [--skip-aer-long] [--no-tune-allocator]``
+Run: ``python -m benchmarks.bench_throughput [--device cuda] [--skip-aer-long] [--skip-scaling] [--no-tune-allocator]``
 or ``python -m benchmarks.bench_throughput --allocator-ab [--rounds 3]``
 """
 from __future__ import annotations
@@ -106,30 +106,35 @@ def qlstm_flops_per_sample_step(n: int, method: str) -> float:
 def throughput_section(device: str, B: int, T: int, skip_aer: bool, rng) -> list[dict]:
     X = rng.normal(size=(B, T, 1))
     rows = []
-    configs = [("torch", "auto"), ("torch", "auto, use_torch_compile=True"), ("torch", "heisenberg"),
-               ("torch", "unitary"), ("torch", "gates")]
+    # torch variants: (method, stream kernel allowed, use_torch_compile)
+    variants = {"auto (default: stream kernel)": ("auto", True, False),
+                "auto, step by step": ("auto", False, False),
+                "auto, step by step, use_torch_compile=True": ("auto", False, True),
+                "heisenberg, step by step": ("heisenberg", False, False),
+                "unitary": ("unitary", False, False), "gates": ("gates", False, False)}
+    configs = [("torch", v) for v in variants]
     if device == "cpu":
         configs += [("pennylane", "default.qubit (broadcast, no grad)")]
         if not skip_aer:
             configs += [("aer", "statevector, exact")]
     for backend, variant in configs:
         if backend == "torch":
-            method, _, extra = variant.partition(", ")
-            res = QLSTM(1, 3, seed=0, backend=TorchBackend(method), device=device,
-                        use_torch_compile=extra == "use_torch_compile=True")
+            method, kernel, compiled = variants[variant]
+            res = QLSTM(1, 3, seed=0, device=device, use_torch_compile=compiled,
+                        backend=TorchBackend(method, stream_max_batch=None if kernel else 0))
             repeats = 3
         else:
             res = QLSTM(1, 3, seed=0, backend=backend)
             repeats = 1
         seconds = time_transform(res, X, device, repeats)
-        method = TorchBackend(variant.split(",")[0]).resolve_method(4) if backend == "torch" else None
+        method = TorchBackend(variants[variant][0]).resolve_method(4) if backend == "torch" else None
         rows.append({
             "backend": backend, "variant": variant, "method": method, "B": B, "T": T,
             "seconds": seconds, "sample_steps_per_s": B * T / seconds,
             "dense_flops_per_s": (qlstm_flops_per_sample_step(4, method) * B * T / seconds
                                   if method in ("unitary", "heisenberg") else None),
         })
-        print(f"  T={T:<4} {backend:<10} {variant:<36} {B * T / seconds:12.4g} sample-steps/s", flush=True)
+        print(f"  T={T:<4} {backend:<10} {variant:<44} {B * T / seconds:12.4g} sample-steps/s", flush=True)
     return rows
 
 
@@ -196,6 +201,7 @@ def main(argv=None):
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--max-qubits", type=int, default=20)
     ap.add_argument("--skip-aer-long", action="store_true", help="run Aer at T=4 only")
+    ap.add_argument("--skip-scaling", action="store_true", help="leave out the 2-to-20-qubit scaling section")
     ap.add_argument("--out", default=None)
     ap.add_argument("--no-tune-allocator", action="store_true", help="leave glibc's malloc as it is")
     ap.add_argument("--allocator-ab", action="store_true",
@@ -224,17 +230,20 @@ def main(argv=None):
     rows = []
     for T in (4, 100):
         rows += throughput_section(args.device, 1024, T, args.skip_aer_long and T == 100, rng)
-    scaling = scaling_section(args.device, args.max_qubits, rng)
+    scaling = [] if args.skip_scaling else scaling_section(args.device, args.max_qubits, rng)
 
     summary = {}
     for T in (4, 100):
         by = {(r["backend"], r["variant"]): r for r in rows if r["T"] == T}
-        torch_auto = by[("torch", "auto")]["sample_steps_per_s"]
-        torch_comp = by[("torch", "auto, use_torch_compile=True")]["sample_steps_per_s"]
-        s = {"torch_auto_sample_steps_per_s": torch_auto, "torch_compiled_sample_steps_per_s": torch_comp}
+        torch_auto = by[("torch", "auto (default: stream kernel)")]["sample_steps_per_s"]
+        torch_step = by[("torch", "auto, step by step")]["sample_steps_per_s"]
+        torch_comp = by[("torch", "auto, step by step, use_torch_compile=True")]["sample_steps_per_s"]
+        s = {"torch_auto_sample_steps_per_s": torch_auto, "torch_step_by_step_sample_steps_per_s": torch_step,
+             "torch_compiled_sample_steps_per_s": torch_comp}
         for (b, _), r in by.items():
             if b != "torch":
                 s[f"torch_over_{b}"] = torch_auto / r["sample_steps_per_s"]
+                s[f"torch_step_by_step_over_{b}"] = torch_step / r["sample_steps_per_s"]
                 s[f"torch_compiled_over_{b}"] = torch_comp / r["sample_steps_per_s"]
         dense = [r["dense_flops_per_s"] for r in by.values() if r.get("dense_flops_per_s")]
         s["best_dense_fraction_of_gemm"] = max(dense) / rate if dense else None

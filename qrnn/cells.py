@@ -15,6 +15,7 @@ import torch
 
 from ._validation import check_bool, check_choice, check_int, check_real, check_seed
 from .backends import Backend, TorchBackend, backend_from_config, get_backend
+from .backends._stream import LOCK as STREAM_LOCK
 from .backends._stream import kernels as stream_kernels
 from .circuit import INITS, VQC, init_weights
 from .reservoir import FEATURES, Reservoir, resolve_device, resolve_dtype
@@ -241,7 +242,8 @@ class QuantumReservoir(Reservoir):
         """Whether this run goes through the compiled whole-recurrence kernel (backends._stream):
         small batches of a frozen float64 reservoir on the CPU torch engine in the Heisenberg form."""
         be = self._backend
-        return (isinstance(be, TorchBackend) and B <= be.stream_max_batch and x.device.type == "cpu"
+        return (isinstance(be, TorchBackend) and (be.stream_max_batch is None or B <= be.stream_max_batch)
+                and x.device.type == "cpu"
                 and x.dtype == torch.float64 and be.resolve_method(self.n_qubits) == "heisenberg"
                 and not (torch.is_grad_enabled() and (x.requires_grad or self.weights.requires_grad)))
 
@@ -263,7 +265,8 @@ class QuantumReservoir(Reservoir):
         s0 = [np.ascontiguousarray(s.T.numpy()) for s in state]
         s1 = [np.empty_like(s) for s in s0]
         kernel = stream_kernels()[self._KERNEL]
-        self._call_kernel(kernel, x, s0, arrays, n_obs, feats, s1)
+        with STREAM_LOCK:  # numba's default thread pool must not be entered from two threads at once
+            self._call_kernel(kernel, x, s0, arrays, n_obs, feats, s1)
         return torch.from_numpy(feats), tuple(torch.from_numpy(s.T.copy()) for s in s1)
 
     def _step(self):

@@ -71,3 +71,16 @@ def test_stream_max_batch_is_validated_and_saved():
     with pytest.raises(ValueError, match="stream_max_batch"):
         TorchBackend(stream_max_batch=-1)
     assert TorchBackend(stream_max_batch=5).to_config()["stream_max_batch"] == 5
+    assert TorchBackend().stream_max_batch is None  # the kernel led at every batch size measured
+
+
+def test_kernel_from_several_threads_at_once(rng):
+    from concurrent.futures import ThreadPoolExecutor
+
+    X = rng.normal(size=(40, 6, 1))
+    res = QGRU(1, 3, seed=2)
+    ref = QGRU(1, 3, seed=2, backend=STEPWISE).transform(X)
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda _: res.transform(X), range(8)))
+    for out in outs:
+        np.testing.assert_allclose(out, ref, rtol=0, atol=1e-12)

@@ -5,7 +5,7 @@ The batched torch path pays Python and operator dispatch at every time step
 is small: one long stream (streaming NARMA-10, Mackey-Glass) runs at B = 1.
 The arithmetic of a 4-qubit QLSTM step is a few thousand multiply-adds, a
 microsecond or two. These kernels run the entire recurrence, every step of
-every sequence, in one call compiled by numba, from the same Heisenberg-picture
+every sequence (sequences in parallel), in one call compiled by numba, from the same Heisenberg-picture
 coefficients the torch engine builds (``_Heisenberg``), so the results agree
 with the batched path to rounding (tested to 1e-12).
 
@@ -16,10 +16,15 @@ a machine pays for compilation.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
 _KERNELS = None
+# The cell kernels run their sequences in parallel on numba's thread pool;
+# its default layer (workqueue) may not be entered by two Python threads at
+# once, so calls are serialised (each one already uses every core).
+LOCK = threading.Lock()
 
 
 def kernels():
@@ -31,7 +36,7 @@ def kernels():
 
 
 def _build():
-    from numba import njit
+    from numba import njit, prange
 
     # reassociation lets LLVM vectorise the dot products (no finite-math assumptions; agreement
     # with the batched path stays at rounding level, tested to 1e-12)
@@ -79,18 +84,18 @@ def _build():
     def sigmoid(x):
         return 1.0 / (1.0 + math.exp(-x))
 
-    @njit(cache=True)
+    @njit(cache=True, parallel=True)
     def qrnn(xs, h0, maps, coeffs, n_obs, corr, feats, h_out):
         """QRNN over ``xs (B, T, I)`` from ``h0 (B, H)``; writes ``feats (B, T, F)`` and ``h_out``."""
         B, T, I = xs.shape
         H = h0.shape[1]
         n = maps.shape[0]
-        bloch = np.empty((n, 4))
-        kron = np.empty(4 ** (n - 1))
-        v = np.empty(n)
-        out = np.empty(n_obs)
-        h = np.empty(H)
-        for b in range(B):
+        for b in prange(B):  # sequences are independent: one per thread
+            bloch = np.empty((n, 4))
+            kron = np.empty(4 ** (n - 1))
+            v = np.empty(n)
+            out = np.empty(n_obs)
+            h = np.empty(H)
             h[:] = h0[b]
             for t in range(T):
                 v[:I] = xs[b, t]
@@ -103,21 +108,21 @@ def _build():
                     feats[b, t, H:] = out[n:]
             h_out[b] = h
 
-    @njit(cache=True)
+    @njit(cache=True, parallel=True)
     def qlstm(xs, h0, c0, maps_g, coeffs_g, maps_r, coeffs_r, n_obs, mode, corr, feats, h_out, c_out):
         """QLSTM; ``mode`` 0 output, 1 state, 2 all (see QLSTM.n_features)."""
         B, T, I = xs.shape
         H = h0.shape[1]
         n = maps_g.shape[0]
-        bloch = np.empty((n, 4))
-        kron = np.empty(4 ** (n - 1))
-        v = np.empty(n)
-        z = np.empty(4 * n)
-        heads = np.empty(2 * n_obs)
-        h = np.empty(H)
-        c = np.empty(n)
-        a = np.empty(n)
-        for b in range(B):
+        for b in prange(B):  # sequences are independent: one per thread
+            bloch = np.empty((n, 4))
+            kron = np.empty(4 ** (n - 1))
+            v = np.empty(n)
+            z = np.empty(4 * n)
+            heads = np.empty(2 * n_obs)
+            h = np.empty(H)
+            c = np.empty(n)
+            a = np.empty(n)
             h[:] = h0[b]
             c[:] = c0[b]
             for t in range(T):
@@ -143,18 +148,18 @@ def _build():
             h_out[b] = h
             c_out[b] = c
 
-    @njit(cache=True)
+    @njit(cache=True, parallel=True)
     def qgru(xs, h0, maps_g, coeffs_g, maps_c, coeffs_c, n_obs_g, n_obs_c, corr, feats, h_out):
         B, T, I = xs.shape
         H = h0.shape[1]
         n = maps_g.shape[0]
-        bloch = np.empty((n, 4))
-        kron = np.empty(4 ** (n - 1))
-        v = np.empty(n)
-        rz = np.empty(2 * n_obs_g)
-        out = np.empty(n_obs_c)
-        h = np.empty(H)
-        for b in range(B):
+        for b in prange(B):  # sequences are independent: one per thread
+            bloch = np.empty((n, 4))
+            kron = np.empty(4 ** (n - 1))
+            v = np.empty(n)
+            rz = np.empty(2 * n_obs_g)
+            out = np.empty(n_obs_c)
+            h = np.empty(H)
             h[:] = h0[b]
             for t in range(T):
                 v[:I] = xs[b, t]

@@ -493,16 +493,16 @@ class TorchBackend(Backend):
         up to the second, and gate-by-gate beyond.
     chunk_bytes : int, default 512 MiB
         Working-set bound for gate-by-gate evaluation; batches are split to fit.
-    stream_max_batch : int, default 512
+    stream_max_batch : int or None, default None
         A frozen float64 reservoir on the CPU whose circuits take the
-        Heisenberg form runs batches up to this size through a compiled
-        whole-recurrence kernel (``qrnn.backends._stream``, numba) instead of
-        step by step in torch: per-step dispatch overhead dominates small
-        batches, and a single long stream (B = 1) is the extreme case. Measured
-        (``benchmarks/bench_stream.py``, QLSTM, 4 qubits, T = 100, 2-core CPU):
-        the kernel is 126x the torch path at B = 1, 5.7x at 64, 1.3x at 512.
-        It takes precedence over ``use_torch_compile`` up to this size. 0
-        turns it off.
+        Heisenberg form (up to ``heisenberg_max_qubits``) runs its whole
+        recurrence in a compiled kernel (``qrnn.backends._stream``, numba,
+        parallel over sequences) instead of step by step in torch, for
+        batches up to this size (None: any size; 0: never). Measured
+        (``benchmarks/bench_stream.py``, QLSTM, 4 qubits, 2-core CPU), the
+        kernel is ahead at every batch size tried: 160x the torch path at
+        B = 1, 10x at 64, 1.3x to 2x from 512 to 4096, at T = 4 and T = 100.
+        It takes precedence over ``use_torch_compile``.
 
     Examples
     --------
@@ -519,12 +519,13 @@ class TorchBackend(Backend):
     differentiable = True
 
     def __init__(self, method: str = "auto", heisenberg_max_qubits: int = 5,
-                 unitary_max_qubits: int = 7, chunk_bytes: int = 512 * 2**20, stream_max_batch: int = 512):
+                 unitary_max_qubits: int = 7, chunk_bytes: int = 512 * 2**20, stream_max_batch=None):
         self.method = check_choice(method, "method", METHODS)
         self.heisenberg_max_qubits = check_int(heisenberg_max_qubits, "heisenberg_max_qubits", minimum=0)
         self.unitary_max_qubits = check_int(unitary_max_qubits, "unitary_max_qubits", minimum=0)
         self.chunk_bytes = check_int(chunk_bytes, "chunk_bytes", minimum=1)
-        self.stream_max_batch = check_int(stream_max_batch, "stream_max_batch", minimum=0)
+        self.stream_max_batch = (None if stream_max_batch is None
+                                 else check_int(stream_max_batch, "stream_max_batch", minimum=0))
 
     def __repr__(self) -> str:
         return f"TorchBackend(method={self.method!r})"
