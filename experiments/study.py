@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import json
 import time
 import tomllib
@@ -439,14 +440,16 @@ def cell_settings(cfg: StudyConfig) -> dict:
 
 
 def _cell_path(store: Path, cell: Cell) -> Path:
-    return store / f"{cell.task}__{cell.model}__{cell.init}__{cell.mode}__s{cell.seed}.json"
+    # gzip: the predictions and histories are most of a study's size, and results are committed
+    return store / f"{cell.task}__{cell.model}__{cell.init}__{cell.mode}__s{cell.seed}.json.gz"
 
 
 def _load_cell(store: Path, cell: Cell, settings: dict):
     path = _cell_path(store, cell)
+    plain = path.with_suffix("")  # cells written uncompressed by earlier versions
     try:
-        record = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        record = json.loads(gzip.decompress(path.read_bytes()) if path.exists() else plain.read_text())
+    except (FileNotFoundError, json.JSONDecodeError, OSError, EOFError):
         return None  # not run yet, or cut off while written: run it again
     if record.get("settings") != settings or record.get("cell") != cell.__dict__:
         return None
@@ -458,8 +461,8 @@ def _load_cell(store: Path, cell: Cell, settings: dict):
 def _save_cell(store: Path, cell: Cell, settings: dict, result) -> None:
     path = _cell_path(store, cell)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"cell": cell.__dict__, "settings": settings, "row": result[0],
-                               "history": result[1]}))
+    record = {"cell": cell.__dict__, "settings": settings, "row": result[0], "history": result[1]}
+    tmp.write_bytes(gzip.compress(json.dumps(record).encode(), mtime=0))
     tmp.replace(path)  # atomic: a crash leaves the old file or the new one
 
 

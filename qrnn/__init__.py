@@ -16,6 +16,7 @@ from .circuit import VQC, init_weights
 from .ensemble import Ensemble
 from .io import load, save
 from .readout import Ridge
+from .recommended import recommended_reservoir
 
 __version__ = "0.1.0"
 
@@ -23,7 +24,7 @@ __version__ = "0.1.0"
 _LAZY = {"ReservoirRegressor": "qrnn.estimator", "TrainedRegressor": "qrnn.trainer"}
 
 __all__ = [
-    "QRNN", "QLSTM", "QGRU", "Ensemble", "VQC", "init_weights", "ReservoirRegressor", "TrainedRegressor", "Ridge", "load", "save", "classical",
+    "QRNN", "QLSTM", "QGRU", "Ensemble", "recommended_reservoir", "VQC", "init_weights", "ReservoirRegressor", "TrainedRegressor", "Ridge", "load", "save", "classical",
     "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend", "get_backend", "MissingExtraError",
 ]
 

@@ -145,11 +145,11 @@ def test_an_interrupted_study_resumes_from_its_stored_cells(tmp_path, monkeypatc
                               "training": {"epochs": 2, "batch_size": 16}})
     first = study.run(cfg, tmp_path, progress=False)
     assert first["reused"] == 0 and not first["missing"]
-    cells = sorted((tmp_path / "cells").glob("*.json"))
+    cells = sorted((tmp_path / "cells").glob("*.json.gz"))
     assert len(cells) == len(study.grid(cfg)) == 4
     # a crash: one cell lost, one cut off while being written
     cells[0].unlink()
-    cells[1].write_text(cells[1].read_text()[:50])
+    cells[1].write_bytes(cells[1].read_bytes()[:50])
     ran = []
     real = study.run_cell
     monkeypatch.setattr(study, "run_cell", lambda cell, c: ran.append(cell) or real(cell, c))
@@ -157,6 +157,12 @@ def test_an_interrupted_study_resumes_from_its_stored_cells(tmp_path, monkeypatc
     assert ran == [] and len(collected["missing"]) == 2 and len(collected["rows"]) == 3 + 2
     again = study.run(cfg, tmp_path, progress=False)
     assert len(ran) == 2 and again["reused"] == 2 and not again["missing"]
+    # a cell stored uncompressed (by an earlier version) is read too
+    import gzip
+    plain = cells[2].with_suffix("")
+    plain.write_bytes(gzip.decompress(cells[2].read_bytes()))
+    cells[2].unlink()
+    assert study.run(cfg, tmp_path, progress=False, collect_only=True)["reused"] == 4
     assert [r["test_mse"] for r in again["rows"]] == [r["test_mse"] for r in first["rows"]]
     # other settings: nothing stored is reused
     changed = study.parse_config({"study": {"name": "resume", "tasks": ["sine"], "models": ["QRNN", "GRU"],
