@@ -52,6 +52,13 @@ def test_miniature_study_writes_its_tables_histories_and_plots(tmp_path, capsys)
     assert len(result["plots"]) == 4
     printed = capsys.readouterr().out
     assert "the best baseline is" in printed and "results.csv" in printed
+    # the reading of the paper's claims, from the table just written
+    from experiments import reading
+
+    text = reading.reading(rows, [])
+    assert "## sine" in text and "## narma5" in text and "| QLSTM | normal |" in text
+    assert "1. **Reservoir close to fully trained**" in text and "2. **At a fraction of the cost**" in text
+    assert "3. **Fewer epochs than classical reservoirs**" in text
 
 
 def test_same_config_same_table(tmp_path):
