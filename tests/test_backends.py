@@ -45,13 +45,37 @@ def test_torch_methods_agree_at_eight_qubits(rng):
     np.testing.assert_allclose(outs[1], outs[2], rtol=0, atol=1e-10)
 
 
-def test_gates_chunking_gives_same_numbers(rng):
+@pytest.mark.parametrize("method", ["heisenberg", "unitary", "gates"])
+def test_batches_above_the_memory_budget_give_the_same_numbers(method, rng):
     vqc = VQC(6, 2)
-    w = init_weights(3, vqc, "uniform", seed=4)
-    x = random_inputs(rng, (37, 6))
-    whole = evaluate(TorchBackend("gates"), vqc, w, x)
-    tiny = evaluate(TorchBackend("gates", chunk_bytes=1), vqc, w, x)  # one sample per chunk
-    np.testing.assert_allclose(whole, tiny, rtol=0, atol=1e-13)
+    w = torch.as_tensor(init_weights(3, vqc, "uniform", seed=4))
+    x = torch.as_tensor(random_inputs(rng, (37, 6)))
+    whole = TorchBackend(method, chunk_bytes=2**30).compile(vqc, w)(x)
+    probe = TorchBackend(method, chunk_bytes=2**30).compile(vqc, w)
+    one = probe._sample_bytes()
+    for per_chunk in (1, 2, 5):  # chunks of 1, 2 and 5 samples
+        split = TorchBackend(method, chunk_bytes=max(probe._operator_bytes(), per_chunk * one) if method != "gates"
+                             else per_chunk * one)
+        group = split.compile(vqc, w)
+        assert group.budget // one == per_chunk or method != "gates"
+        np.testing.assert_allclose(group(x).numpy(), whole.numpy(), rtol=0, atol=1e-14)
+
+
+def test_memory_budget_errors_name_qubits_budget_and_need():
+    from qrnn.backends import MemoryBudgetError, free_memory
+
+    vqc = VQC(12, 1)
+    w = torch.as_tensor(init_weights(2, vqc, "uniform", seed=0))
+    group = TorchBackend("gates", chunk_bytes=100_000).compile(vqc, w)  # one sample: 2 * 8 * 4096 * 7 bytes
+    with pytest.raises(MemoryBudgetError, match=r"one sample of 2 circuits on 12 qubits \('gates' form\) "
+                                                r"needs 448 KiB, above the torch engine's memory budget of 97.7 KiB"):
+        group(torch.zeros(1, 12, dtype=torch.float64))
+    # a dense operator that cannot fit is refused before it is built
+    with pytest.raises(MemoryBudgetError, match=r"the 'heisenberg' form of 2 circuits on 12 qubits needs 15 GiB for its operator"):
+        TorchBackend("heisenberg", chunk_bytes=2**30).compile(vqc, w)
+    # the default budget follows the memory free now
+    assert 0 < TorchBackend().memory_budget("cpu") <= free_memory("cpu")
+    assert TorchBackend(chunk_bytes=123).memory_budget("cpu") == 123
 
 
 def test_complex64_close_to_complex128(rng):

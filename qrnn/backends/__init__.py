@@ -15,7 +15,7 @@ from .._validation import check_int
 from ._aer import AerBackend
 from ._ibm import IBMBackend
 from ._pennylane import PennyLaneBackend
-from ._torch import TorchBackend, tune_allocator
+from ._torch import MemoryBudgetError, TorchBackend, free_memory, tune_allocator
 from .base import Backend
 
 # The one table of backends by name (and by the "kind" of their saved config).
@@ -84,5 +84,5 @@ def backend_from_config(config: dict) -> Backend:
     return KINDS[cfg.pop("kind")](**cfg)
 
 
-__all__ = ["tune_allocator", "backend_from_config", "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend",
+__all__ = ["tune_allocator", "free_memory", "MemoryBudgetError", "backend_from_config", "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend",
            "IBMBackend", "get_backend", "BACKEND_NAMES", "KINDS"]

@@ -32,6 +32,7 @@ import abc
 import ctypes
 import functools
 import math
+import os
 import sys
 
 import numpy as np
@@ -108,6 +109,41 @@ def tune_allocator() -> bool:
         return False
     _ALLOCATOR_TUNED = ok
     return ok
+
+
+class MemoryBudgetError(MemoryError):
+    """A circuit group needs more memory than the torch engine's budget allows, even one sample at a time."""
+
+
+def free_memory(device) -> int:
+    """Bytes free now on ``device``: ``MemAvailable`` of the host for the CPU, the free device memory for CUDA.
+
+    Examples
+    --------
+    >>> free_memory("cpu") > 0
+    True
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # no such sysconf: a conservative 1 GiB
+        return 2**30
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
 
 
 def _axis_terms(name: str):
@@ -392,16 +428,50 @@ class _CompiledGroup(abc.ABC):
         self.cdtype = torch.complex128 if self.rdtype == torch.float64 else torch.complex64
         self.encoding = _encoding(vqc, self.rdtype, self.device)
         self.zsigns = _z_signs(vqc.n_qubits, vqc.observables())  # (n_obs, 2^n), numpy
+        self.budget = backend.memory_budget(self.device)
+        self.itemsize = torch.tensor([], dtype=self.rdtype).element_size()
+        need = self._operator_bytes()
+        if need > self.budget:  # before building it
+            raise MemoryBudgetError(
+                f"the {self.method!r} form of {self.K} circuits on {vqc.n_qubits} qubits needs "
+                f"{_human(need)} for its operator, above the torch engine's memory budget of "
+                f"{_human(self.budget)}; use method='gates' (or 'auto'), fewer qubits, or a larger "
+                "TorchBackend(chunk_bytes=...)")
         self._build(backend, _Variational(vqc, weights, self.cdtype))
 
     @abc.abstractmethod
     def _build(self, backend: "TorchBackend", variational: _Variational) -> None:
         """Precompute what a step needs from the weights."""
 
+    def _operator_bytes(self) -> int:
+        """Memory of what ``_build`` keeps, and of its largest temporary."""
+        return 0
+
     @abc.abstractmethod
+    def _sample_bytes(self) -> int:
+        """Working memory of one sample in ``_columns`` (its temporaries at their peak)."""
+
+    @abc.abstractmethod
+    def _columns(self, v: torch.Tensor, bounded: bool) -> torch.Tensor:
+        """``columns`` for a batch that fits the budget."""
+
     def columns(self, v: torch.Tensor, bounded: bool = False) -> torch.Tensor:
         """``(n_inputs, B) -> (K, n_outputs, B)``; ``bounded=True``: the caller guarantees
-        ``|v| <= VQC.input_cap(dtype)`` (the cells cap their inputs once per sequence)."""
+        ``|v| <= VQC.input_cap(dtype)`` (the cells cap their inputs once per sequence).
+
+        Batches are evaluated in chunks that fit the memory budget; every
+        sample is computed by the same operations either way."""
+        per_sample = self._sample_bytes()
+        if per_sample > self.budget:
+            raise MemoryBudgetError(
+                f"one sample of {self.K} circuits on {self.vqc.n_qubits} qubits ({self.method!r} form) needs "
+                f"{_human(per_sample)}, above the torch engine's memory budget of {_human(self.budget)}; "
+                "free memory, use fewer qubits, or raise TorchBackend(chunk_bytes=...)")
+        B = v.shape[1]
+        chunk = max(1, self.budget // per_sample)
+        if B <= chunk:
+            return self._columns(v, bounded)
+        return torch.cat([self._columns(v[:, i:i + chunk], bounded) for i in range(0, B, chunk)], dim=2)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.columns(check_circuit_inputs(self.vqc, x, self.weights).transpose(0, 1)).transpose(1, 2)
@@ -425,7 +495,16 @@ class _Heisenberg(_CompiledGroup):
         # multiply-and-sum, never building the 4^n-row Kronecker product.
         self.coeffs = coeffs.reshape(K * n_obs * 4, 4 ** (n - 1))
 
-    def columns(self, v, bounded=False):
+    def _operator_bytes(self):
+        # the Pauli coefficients (K n_obs, 4^n) and the Heisenberg operators (K n_obs, D, D) complex
+        D = 2**self.vqc.n_qubits
+        return self.K * self.n_obs * D * D * (self.itemsize + 2 * 2 * self.itemsize)
+
+    def _sample_bytes(self):
+        n = self.vqc.n_qubits
+        return self.itemsize * (2 * 4 ** (n - 1) + 2 * 4 * self.K * self.n_obs + 4 * n * 10)
+
+    def _columns(self, v, bounded):
         n, B, K, n_obs = self.vqc.n_qubits, v.shape[1], self.K, self.n_obs
         bloch = self.encoding.bloch(v, bounded)
         rest = self.coeffs @ _kron_columns(bloch[1:]) if n > 1 else self.coeffs.expand(-1, B)
@@ -449,7 +528,16 @@ class _Unitary(_CompiledGroup):
         self.zsigns2 = torch.as_tensor(np.concatenate((self.zsigns, self.zsigns), axis=1),
                                        dtype=self.rdtype, device=self.device)
 
-    def columns(self, v, bounded=False):
+    def _operator_bytes(self):
+        # the real form (K 2D, 2D) and the complex unitaries it is built from
+        D = 2**self.vqc.n_qubits
+        return self.K * 4 * D * D * self.itemsize * 2
+
+    def _sample_bytes(self):
+        D = 2**self.vqc.n_qubits
+        return self.itemsize * (6 * D + 2 * 2 * self.K * 2 * D)
+
+    def _columns(self, v, bounded):
         psi = self.encoding.amplitudes(v, bounded)
         phi = self.u_real @ torch.cat((psi.real, psi.imag))
         return self.zsigns2 @ (phi * phi).view(self.K, -1, v.shape[1])
@@ -462,20 +550,17 @@ class _GateByGate(_CompiledGroup):
 
     def _build(self, backend, variational):
         self.var = variational
-        self.chunk_bytes = backend.chunk_bytes
         self.zsigns_t = torch.as_tensor(self.zsigns, dtype=self.rdtype, device=self.device)  # (n_obs, D)
 
-    def columns(self, v, bounded=False):
+    def _sample_bytes(self):
+        # the product state, and three complex (K, D) states at the peak of a gate block
+        D = 2**self.vqc.n_qubits
+        return 2 * self.itemsize * D * (1 + 3 * self.K)
+
+    def _columns(self, v, bounded):
         psi = self.encoding.amplitudes(v, bounded)
-        B, K, D = v.shape[1], self.K, 2**self.vqc.n_qubits
-        # Bound the (K, 2^n, chunk) working set; many wires make it large.
-        chunk = max(1, min(B, self.chunk_bytes // (K * D * 16 * 3)))
-        outs = []
-        for start in range(0, B, chunk):
-            p = psi[:, start : start + chunk]
-            state = self.var.apply(p.unsqueeze(0).expand(K, *p.shape))
-            outs.append(self.zsigns_t @ (state.real.square() + state.imag.square()))
-        return torch.cat(outs, dim=2)
+        state = self.var.apply(psi.unsqueeze(0).expand(self.K, *psi.shape))
+        return self.zsigns_t @ (state.real.square() + state.imag.square())
 
 
 _GROUPS = {cls.method: cls for cls in (_Heisenberg, _Unitary, _GateByGate)}
@@ -491,8 +576,13 @@ class TorchBackend(Backend):
     heisenberg_max_qubits, unitary_max_qubits : int
         ``"auto"`` uses the Heisenberg form up to the first, the dense unitary
         up to the second, and gate-by-gate beyond.
-    chunk_bytes : int, default 512 MiB
-        Working-set bound for gate-by-gate evaluation; batches are split to fit.
+    chunk_bytes : int, optional
+        The memory budget, in bytes, of one circuit group's evaluation: every
+        method splits its batches into chunks that fit it (results do not
+        depend on the split), and a group whose operator, or whose single
+        sample, does not fit raises :class:`MemoryBudgetError` naming the
+        qubits, the budget and the need. Default: half the memory free on
+        the group's device when it is compiled (:func:`free_memory`).
     stream_max_batch : int or None, default None
         A frozen float64 reservoir on the CPU whose circuits take the
         Heisenberg form (up to ``heisenberg_max_qubits``) runs its whole
@@ -519,11 +609,11 @@ class TorchBackend(Backend):
     differentiable = True
 
     def __init__(self, method: str = "auto", heisenberg_max_qubits: int = 5,
-                 unitary_max_qubits: int = 7, chunk_bytes: int = 512 * 2**20, stream_max_batch=None):
+                 unitary_max_qubits: int = 7, chunk_bytes=None, stream_max_batch=None):
         self.method = check_choice(method, "method", METHODS)
         self.heisenberg_max_qubits = check_int(heisenberg_max_qubits, "heisenberg_max_qubits", minimum=0)
         self.unitary_max_qubits = check_int(unitary_max_qubits, "unitary_max_qubits", minimum=0)
-        self.chunk_bytes = check_int(chunk_bytes, "chunk_bytes", minimum=1)
+        self.chunk_bytes = None if chunk_bytes is None else check_int(chunk_bytes, "chunk_bytes", minimum=1)
         self.stream_max_batch = (None if stream_max_batch is None
                                  else check_int(stream_max_batch, "stream_max_batch", minimum=0))
 
@@ -534,6 +624,10 @@ class TorchBackend(Backend):
         return {"kind": "torch", "method": self.method, "heisenberg_max_qubits": self.heisenberg_max_qubits,
                 "unitary_max_qubits": self.unitary_max_qubits, "chunk_bytes": self.chunk_bytes,
                 "stream_max_batch": self.stream_max_batch}
+
+    def memory_budget(self, device) -> int:
+        """Bytes one group's evaluation may use on ``device`` (``chunk_bytes``, or half the free memory)."""
+        return self.chunk_bytes if self.chunk_bytes is not None else free_memory(device) // 2
 
     def resolve_method(self, n_qubits: int) -> str:
         if self.method != "auto":
