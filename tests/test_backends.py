@@ -236,3 +236,18 @@ def test_every_backend_refuses_half_precision_weights(name, dtype):
     with pytest.raises(TypeError, match=rf"weights must have a dtype in \[torch.float64, torch.float32\], "
                                         rf"got {dtype}"):
         EXACT[name]().compile(VQC(2, 1), torch.zeros(1, 1, 2, 3, dtype=dtype))
+
+
+def test_gates_gradients_on_blocks_past_the_first_match_the_dense_forms(rng):
+    # 6 wires: a 4-wire block, then a 2-wire block applied in place at offset 4
+    vqc = VQC(6, 2)
+    x0 = torch.as_tensor(random_inputs(rng, (5, 6)))
+    grads = {}
+    for method in ("unitary", "gates"):
+        w = torch.as_tensor(init_weights(2, vqc, "uniform", seed=9)).requires_grad_(True)
+        x = x0.clone().requires_grad_(True)
+        out = TorchBackend(method).compile(vqc, w)(x)
+        (out * torch.arange(out.numel(), dtype=out.dtype).reshape(out.shape).sin()).sum().backward()
+        grads[method] = (w.grad, x.grad)
+    for a, b in zip(grads["unitary"], grads["gates"]):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=0, atol=1e-10)
