@@ -75,7 +75,7 @@ def exact_evs(res, first, stop, readout, values):
     return run(torch.as_tensor(x)).numpy()
 
 
-@pytest.mark.parametrize("cls", [QRNN, QLSTM])
+@pytest.mark.parametrize("cls", [QRNN, QLSTM, QGRU])
 def test_shots_within_five_standard_errors(cls, X, tmp_path):
     ibm = IBMBackend("fake_manila", precision=0.01, noise=False, seed=5, store=tmp_path)
     res = cls(1, 3, seed=1, backend=ibm, correlators=True)
