@@ -131,6 +131,11 @@ class QuantumReservoir(Reservoir):
     def n_qubits(self) -> int:
         return self.vqc.n_qubits
 
+    @property
+    def exact(self) -> bool:
+        """Whether the backend computes exact expectation values (False with shots: each run samples anew)."""
+        return bool(self._backend.exact)
+
     def _config_params(self) -> dict:
         params = self.get_params()
         if isinstance(params["backend"], Backend):

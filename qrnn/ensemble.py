@@ -48,6 +48,10 @@ class Ensemble(Reservoir):
         return sum(r.n_features for r in self.members)
 
     @property
+    def exact(self) -> bool:
+        return all(r.exact for r in self.members)
+
+    @property
     def _dtype(self):
         return self.members[0]._dtype
 

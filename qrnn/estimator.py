@@ -130,6 +130,10 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
         # 4-qubit reservoir (4 features) cannot fit an arbitrary tabular
         # regression, which check_regressors_train asks for.
         tags.regressor_tags.poor_score = True
+        # A shot-based reservoir samples anew on every run: predictions on the
+        # same input differ by shot noise, so the invariance checks do not apply.
+        model = getattr(self, self._model_param, None)
+        tags.non_deterministic = not getattr(model, "exact", True)
         return tags
 
     def save(self, path) -> None:

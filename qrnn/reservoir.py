@@ -127,6 +127,11 @@ class Reservoir(torch.nn.Module, metaclass=abc.ABCMeta):
     def device(self) -> torch.device:
         return self._device
 
+    @property
+    def exact(self) -> bool:
+        """Whether the same input always gives the same features (False for shot-based backends)."""
+        return True
+
     @abc.abstractmethod
     def _reference_tensor(self) -> torch.Tensor:
         """A tensor whose device and dtype are the reservoir's."""

@@ -37,6 +37,31 @@ def test_scikit_learn_estimator_checks_fully_trained(estimator, check):
     check(estimator)
 
 
+# A shot-based reservoir (Qiskit Aer, 200 shots) passes them as well: its predictions carry shot
+# noise, so it is tagged non_deterministic and scikit-learn leaves out the invariance checks.
+@pytest.mark.slow
+@parametrize_with_checks(
+    [ReservoirRegressor(QRNN(1, 2, seed=0, backend="aer", shots=200))],
+    expected_failed_checks=lambda est: SKLEARN_CHECK_EXCEPTIONS,
+)
+def test_scikit_learn_estimator_checks_shot_based(estimator, check):
+    pytest.importorskip("qiskit_aer")
+    check(estimator)
+
+
+def test_shot_based_estimators_are_tagged_and_reproducible(rng):
+    pytest.importorskip("qiskit_aer")
+    shots = ReservoirRegressor(QRNN(1, 2, seed=0, backend="aer", shots=100))
+    assert shots.__sklearn_tags__().non_deterministic
+    assert not ReservoirRegressor(QRNN(1, 2, seed=0)).__sklearn_tags__().non_deterministic
+    X = rng.normal(size=(6, 3, 1))
+    res = shots.reservoir
+    first = res.transform(X)
+    res.transform(rng.normal(size=(2, 3, 1)))  # whatever runs in between
+    np.testing.assert_array_equal(res.transform(X), first)  # an int seed: same data, same shots
+    assert np.abs(QRNN(1, 2, seed=0).transform(X) - first).max() > 0  # shot noise is there
+
+
 def test_two_dimensional_X_is_univariate_sequences(rng):
     X2 = rng.normal(size=(30, 5))
     y = X2[:, -1] * 0.5

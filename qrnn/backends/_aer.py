@@ -1,6 +1,9 @@
 """Qiskit Aer renderer: exact expectation values, or shot estimates from Z-basis samples."""
 from __future__ import annotations
 
+import hashlib
+import os
+
 import numpy as np
 
 from .._optional import require
@@ -54,9 +57,12 @@ class AerBackend(Backend):
         ``None`` for exact expectation values (Aer's EstimatorV2 at precision
         0); an integer for estimates from that many Z-basis samples per input
         and circuit (Aer's SamplerV2), the way hardware measures.
-    seed : int, optional
-        Seeds the sampler; each evaluation draws its own simulator seed from it,
-        so runs are reproducible and time steps get independent noise.
+    seed : int or numpy.random.Generator, optional
+        Seeds the sampler. With an int, each evaluation's simulator seed is
+        derived from it and from the evaluation's weights and inputs: a
+        transform of the same data gives the same shots whatever ran before,
+        and time steps get independent noise. A Generator is drawn from at
+        each evaluation; None samples afresh every time.
     method : {"statevector", "density_matrix", "matrix_product_state", "automatic"}, default "statevector"
         Aer simulation method (the ones that give exact expectation values of
         arbitrary rotations).
@@ -88,7 +94,21 @@ class AerBackend(Backend):
                             f"got {type(noise_model).__name__}")
         self.exact = self.shots is None and noise_model is None
         self.noise_model = noise_model
-        self._rng = np.random.default_rng(self.seed)
+
+    def _call_seed(self, w: np.ndarray, angles: np.ndarray) -> int:
+        """The simulator seed of one call: from the seed and the call's weights and inputs.
+
+        An int seed gives every call a seed of its own that depends on nothing
+        but what the call computes, so runs are reproducible whatever ran
+        before, and the backend keeps no state that evaluation changes."""
+        if self.seed is None:
+            return int.from_bytes(os.urandom(4), "little") >> 1
+        if isinstance(self.seed, np.random.Generator):  # the caller's stream, advanced
+            return int(self.seed.integers(2**31 - 1))
+        digest = hashlib.sha256(str(self.seed).encode())
+        digest.update(np.ascontiguousarray(w).tobytes())
+        digest.update(np.ascontiguousarray(angles).tobytes())
+        return int.from_bytes(digest.digest()[:4], "little") >> 1
 
     def __repr__(self) -> str:
         return f"AerBackend(shots={self.shots}, seed={self.seed}, method={self.method!r})"
@@ -133,7 +153,7 @@ class AerBackend(Backend):
             angles = vqc.input_angles(x)
             sampler = primitives.SamplerV2(
                 default_shots=self.shots,
-                seed=int(self._rng.integers(2**31 - 1)),
+                seed=self._call_seed(w, angles),
                 options={"backend_options": self._backend_options()},
             )
             result = sampler.run([(qc, angles) for qc in circuits]).result()
