@@ -159,8 +159,9 @@ class TrainedRegressor(SequenceRegressor):
         model = copy.deepcopy(self.model)
         dtype, device = model._dtype, model.device
         trained = [p for p in model.parameters() if p.requires_grad]
-        Xt = torch.as_tensor(arr, dtype=dtype, device=device)
-        Yt = torch.as_tensor(Y, dtype=dtype, device=device)
+        # np.require copies read-only input (a memmap, say), which torch cannot wrap
+        Xt = torch.as_tensor(np.require(arr, np.float64, ["W"]), dtype=dtype, device=device)
+        Yt = torch.as_tensor(np.require(Y, np.float64, ["W"]), dtype=dtype, device=device)
         if trained:
             def features(idx):
                 return model(Xt[idx])[:, -1]

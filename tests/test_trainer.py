@@ -187,3 +187,17 @@ def test_monitor_records_test_loss_without_using_it(shm):
                                                                   rel=1e-10)
     with pytest.raises(ValueError, match=r"monitor must be an \(X, y\) pair"):
         watched.fit(Xtr, ytr, monitor=Xte)
+
+
+def test_read_only_input_is_copied_without_a_warning(rng):
+    import warnings
+
+    from qrnn import TrainedRegressor
+    from qrnn.classical import ESN
+
+    X, y = rng.normal(size=(12, 3, 1)), rng.normal(size=12)
+    X.flags.writeable = False
+    y.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TrainedRegressor(ESN(1, 5, seed=0), epochs=1, batch_size=4, progress=False, random_state=0).fit(X, y)
