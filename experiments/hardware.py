@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from qrnn import QLSTM, Ridge
+from qrnn._validation import check_int
 from qrnn.backends import IBMBackend
 from qrnn.metrics import mse, nrmse
 from qrnn.tasks import chronological_split, damped_shm, make_windows, minmax_scale
@@ -44,6 +45,11 @@ def run(device: str = "fake_manila", shots: int = 1024, noise: bool = True, n_wi
     ``confirm(cost) -> bool`` is asked after the estimate, before anything is
     submitted (the command line asks on a terminal unless ``--yes``).
     """
+    # at least 4 training and 2 test windows; at most the task's 236
+    n_windows = check_int(n_windows, "n_windows", minimum=6)
+    available = len(make_windows(damped_shm(), window=4)[0])
+    if n_windows > available:
+        raise ValueError(f"n_windows must be <= {available} (the damped-SHM task's windows), got {n_windows}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     Xtr, Xte, ytr, yte = data(n_windows)

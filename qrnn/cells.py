@@ -255,14 +255,15 @@ class QuantumReservoir(Reservoir):
     def _run_stream(self, xs: torch.Tensor, state):
         self._validate_cache()
         if "stream" not in self._compiled:
-            arrays = []
+            arrays, n_obs = [], []
             for first, stop, readout in self._GROUPS:
                 g = self._group(first, stop, readout)
                 enc = g.encoding
                 if enc.m != 2 or not enc.identity_layout:  # pragma: no cover - every VQC of qrnn has this layout
                     raise RuntimeError("the stream kernels need the paper's encoding layout")
                 arrays += [enc.bloch_maps.detach().numpy(), np.ascontiguousarray(g.coeffs.detach().numpy())]
-            self._compiled["stream"] = (arrays, [self._group(*grp).n_obs for grp in self._GROUPS])
+                n_obs.append(g.n_obs)
+            self._compiled["stream"] = (arrays, n_obs)
         arrays, n_obs = self._compiled["stream"]
         x = np.ascontiguousarray(xs.permute(2, 0, 1).numpy())  # (B, T, input_size)
         B, T = x.shape[:2]

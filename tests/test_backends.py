@@ -51,14 +51,23 @@ def test_batches_above_the_memory_budget_give_the_same_numbers(method, rng):
     w = torch.as_tensor(init_weights(3, vqc, "uniform", seed=4))
     x = torch.as_tensor(random_inputs(rng, (37, 6)))
     whole = TorchBackend(method, chunk_bytes=2**30).compile(vqc, w)(x)
-    probe = TorchBackend(method, chunk_bytes=2**30).compile(vqc, w)
-    one = probe._sample_bytes()
-    for per_chunk in (1, 2, 5):  # chunks of 1, 2 and 5 samples
-        split = TorchBackend(method, chunk_bytes=max(probe._operator_bytes(), per_chunk * one) if method != "gates"
-                             else per_chunk * one)
-        group = split.compile(vqc, w)
-        assert group.budget // one == per_chunk or method != "gates"
+    for per_chunk in (1, 2, 5):
+        group = TorchBackend(method, chunk_bytes=2**30).compile(vqc, w)
+        group.budget = per_chunk * group._sample_bytes()  # the evaluation's budget: per_chunk samples
+        calls = []
+        inner = group._columns
+        group._columns = lambda v, bounded: calls.append(v.shape[1]) or inner(v, bounded)
         np.testing.assert_allclose(group(x).numpy(), whole.numpy(), rtol=0, atol=1e-14)
+        assert calls == [per_chunk] * (37 // per_chunk) + ([37 % per_chunk] if 37 % per_chunk else [])
+
+
+def test_small_groups_do_not_read_the_free_memory(monkeypatch):
+    import qrnn.backends._torch as engine
+
+    monkeypatch.setattr(engine, "free_memory", lambda device: pytest.fail("free memory read"))
+    vqc = VQC(4, 2)
+    w = torch.as_tensor(init_weights(2, vqc, "uniform", seed=0))
+    TorchBackend().compile(vqc, w)(torch.zeros(64, 4, dtype=torch.float64))
 
 
 def test_memory_budget_errors_name_qubits_budget_and_need():

@@ -463,6 +463,10 @@ def test_hardware_script_estimates_runs_compares_and_resumes(tmp_path):
     with pytest.raises(ValueError, match="above max_qpu_seconds=1; nothing was submitted"):
         hardware.run("fake_manila", shots=256, noise=False, n_windows=12, out=tmp_path / "b", max_qpu_seconds=1)
     assert not list((tmp_path / "b" / "store").glob("*.npz"))
+    for bad, match in ((3, "n_windows must be >= 6"), (10_000, "n_windows must be <= 236")):
+        with pytest.raises(ValueError, match=match):
+            hardware.run("fake_manila", shots=256, n_windows=bad, out=tmp_path / "c")
+    assert not (tmp_path / "c").exists()
 
 
 def test_the_hardware_primitive_itself_in_local_mode(rng, tmp_path):

@@ -316,7 +316,7 @@ class _PlanBackend(Backend):
         self.sizes: list[tuple[int, int, int]] = []  # (circuits, samples, observables) per call
 
     def to_config(self) -> dict:  # pragma: no cover - never saved
-        raise NotImplementedError
+        raise TypeError("the planning stand-in of IBMBackend.estimate is never saved")
 
     def compile(self, vqc: VQC, weights):
         K, n_obs = weights.shape[0], vqc.n_outputs

@@ -139,6 +139,10 @@ def free_memory(device) -> int:
         return 2**30
 
 
+# Working sets this small are never checked against the free memory (see _CompiledGroup._fits).
+_UNCHECKED_BYTES = 64 * 2**20
+
+
 def _human(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
@@ -437,10 +441,10 @@ class _CompiledGroup(abc.ABC):
         self.cdtype = torch.complex128 if self.rdtype == torch.float64 else torch.complex64
         self.encoding = _encoding(vqc, self.rdtype, self.device)
         self.zsigns = _z_signs(vqc.n_qubits, vqc.observables())  # (n_obs, 2^n), numpy
-        self.budget = backend.memory_budget(self.device)
-        self.itemsize = torch.tensor([], dtype=self.rdtype).element_size()
+        self._chunk_bytes, self._budget_of = backend.chunk_bytes, backend.memory_budget
+        self.itemsize = weights.element_size()
         need = self._operator_bytes()
-        if need > self.budget:  # before building it
+        if not self._fits(need):  # before building it
             raise MemoryBudgetError(
                 f"the {self.method!r} form of {self.K} circuits on {vqc.n_qubits} qubits needs "
                 f"{_human(need)} for its operator, above the torch engine's memory budget of "
@@ -456,6 +460,19 @@ class _CompiledGroup(abc.ABC):
         """Memory of what ``_build`` keeps, and of its largest temporary."""
         return 0
 
+    @functools.cached_property
+    def budget(self) -> int:
+        """The memory budget in bytes (read when first needed: see :meth:`_fits`)."""
+        return self._budget_of(self.device)
+
+    def _fits(self, nbytes: int) -> bool:
+        # Under the default budget, amounts below _UNCHECKED_BYTES are not checked
+        # against the free memory: reading it costs ~50 us, and trainable groups
+        # are compiled on every forward pass. An explicit chunk_bytes is always applied.
+        if self._chunk_bytes is None and nbytes <= _UNCHECKED_BYTES:
+            return True
+        return nbytes <= self.budget
+
     @abc.abstractmethod
     def _sample_bytes(self) -> int:
         """Working memory of one sample in ``_columns`` (its temporaries at their peak)."""
@@ -470,16 +487,15 @@ class _CompiledGroup(abc.ABC):
 
         Batches are evaluated in chunks that fit the memory budget; every
         sample is computed by the same operations either way."""
-        per_sample = self._sample_bytes()
+        per_sample, B = self._sample_bytes(), v.shape[1]
+        if self._fits(per_sample * B):
+            return self._columns(v, bounded)
         if per_sample > self.budget:
             raise MemoryBudgetError(
                 f"one sample of {self.K} circuits on {self.vqc.n_qubits} qubits ({self.method!r} form) needs "
                 f"{_human(per_sample)}, above the torch engine's memory budget of {_human(self.budget)}; "
                 "free memory, use fewer qubits, or raise TorchBackend(chunk_bytes=...)")
-        B = v.shape[1]
-        chunk = max(1, self.budget // per_sample)
-        if B <= chunk:
-            return self._columns(v, bounded)
+        chunk = self.budget // per_sample
         return torch.cat([self._columns(v[:, i:i + chunk], bounded) for i in range(0, B, chunk)], dim=2)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -591,7 +607,9 @@ class TorchBackend(Backend):
         depend on the split), and a group whose operator, or whose single
         sample, does not fit raises :class:`MemoryBudgetError` naming the
         qubits, the budget and the need. Default: half the memory free on
-        the group's device when it is compiled (:func:`free_memory`).
+        the group's device, read when a group's operator or batch first
+        needs more than 64 MiB (:func:`free_memory`); smaller ones are not
+        checked against it.
     stream_max_batch : int or None, default None
         A frozen float64 reservoir on the CPU whose circuits take the
         Heisenberg form (up to ``heisenberg_max_qubits``) runs its whole
