@@ -98,12 +98,13 @@ def test_complex64_close_to_complex128(rng):
         np.testing.assert_allclose(lo.numpy(), evaluate(be, vqc, w, x), rtol=0, atol=2e-5)
 
 
-@pytest.mark.parametrize("method", ["heisenberg", "unitary", "gates"])
-def test_torch_gradients_match_finite_differences(method, rng):
+@pytest.mark.parametrize("method,gradient", [("heisenberg", "autograd"), ("unitary", "autograd"),
+                                             ("gates", "autograd"), ("auto", "adjoint")])
+def test_torch_gradients_match_finite_differences(method, gradient, rng):
     vqc = VQC(3, 2)
     w = torch.as_tensor(init_weights(2, vqc, "uniform", seed=6), dtype=torch.float64).requires_grad_()
     x = torch.as_tensor(random_inputs(rng, (4, 3)), dtype=torch.float64).requires_grad_()
-    be = TorchBackend(method)
+    be = TorchBackend(method, gradient=gradient)
     assert torch.autograd.gradcheck(lambda w_, x_: be.compile(vqc, w_)(x_), (w, x), eps=1e-6, atol=1e-7)
 
 
@@ -255,7 +256,7 @@ def test_gates_gradients_on_blocks_past_the_first_match_the_dense_forms(rng):
     for method in ("unitary", "gates"):
         w = torch.as_tensor(init_weights(2, vqc, "uniform", seed=9)).requires_grad_(True)
         x = x0.clone().requires_grad_(True)
-        out = TorchBackend(method).compile(vqc, w)(x)
+        out = TorchBackend(method, gradient="autograd").compile(vqc, w)(x)
         (out * torch.arange(out.numel(), dtype=out.dtype).reshape(out.shape).sin()).sum().backward()
         grads[method] = (w.grad, x.grad)
     for a, b in zip(grads["unitary"], grads["gates"]):

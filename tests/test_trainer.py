@@ -19,9 +19,9 @@ def shm():
 
 
 @pytest.mark.parametrize("cell", sorted(CELLS))
-@pytest.mark.parametrize("method", ["heisenberg", "gates"])
-def test_cell_gradients_match_central_finite_differences(cell, method, rng):
-    model = CELLS[cell](1, 3, seed=1, init="uniform", trainable=True, backend=TorchBackend(method))
+@pytest.mark.parametrize("method,gradient", [("auto", "adjoint"), ("heisenberg", "autograd"), ("gates", "autograd")])
+def test_cell_gradients_match_central_finite_differences(cell, method, gradient, rng):
+    model = CELLS[cell](1, 3, seed=1, init="uniform", trainable=True, backend=TorchBackend(method, gradient=gradient))
     X = torch.as_tensor(random_inputs(rng, (3, 4, 1)))
     R = torch.as_tensor(rng.normal(size=(3, model.n_features)))
 
@@ -43,8 +43,9 @@ def test_cell_gradients_match_central_finite_differences(cell, method, rng):
         assert abs((up - down) / (2 * eps) - float(grad[i])) < 1e-6, (cell, int(i))
 
 
+@pytest.mark.parametrize("gradient", ["adjoint", "autograd"])
 @pytest.mark.parametrize("n_qubits,n_inputs", [(2, 2), (4, 4), (5, 2)])
-def test_circuit_gradients_match_pennylane_backprop(n_qubits, n_inputs, rng):
+def test_circuit_gradients_match_pennylane_backprop(n_qubits, n_inputs, gradient, rng):
     """The torch engine's gradient of one VQC against PennyLane's backprop on the same circuit."""
     qml = pytest.importorskip("pennylane")
     vqc = VQC(n_qubits, 2, n_inputs)
@@ -64,7 +65,7 @@ def test_circuit_gradients_match_pennylane_backprop(n_qubits, n_inputs, rng):
         return [qml.expval(qml.Z(k)) for k in range(n_qubits)]
 
     def ours(weights, inputs):
-        return TorchBackend().compile(vqc, weights[None])(inputs[None])[0, 0]
+        return TorchBackend(gradient=gradient).compile(vqc, weights[None])(inputs[None])[0, 0]
 
     def theirs(weights, inputs):
         return torch.stack(circuit(weights, inputs))

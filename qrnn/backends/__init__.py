@@ -15,7 +15,7 @@ from .._validation import check_int
 from ._aer import AerBackend
 from ._ibm import IBMBackend
 from ._pennylane import PennyLaneBackend
-from ._torch import MemoryBudgetError, TorchBackend, free_memory, tune_allocator
+from ._torch import GRADIENTS, MemoryBudgetError, TorchBackend, free_memory, tune_allocator
 from .base import Backend
 
 # The one table of backends by name (and by the "kind" of their saved config).
@@ -84,5 +84,25 @@ def backend_from_config(config: dict) -> Backend:
     return KINDS[cfg.pop("kind")](**cfg)
 
 
-__all__ = ["tune_allocator", "free_memory", "MemoryBudgetError", "backend_from_config", "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend",
+__all__ = ["tune_allocator", "warm_up", "GRADIENTS", "free_memory", "MemoryBudgetError", "backend_from_config", "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend",
            "IBMBackend", "get_backend", "BACKEND_NAMES", "KINDS"]
+
+
+def warm_up() -> None:
+    """Compile, or load from numba's disk cache, the torch engine's compiled kernels now.
+
+    The stream kernels of frozen reservoirs and the adjoint kernels of
+    trained circuits are built on first use: about 20 s of compilation the
+    first time on a machine (then cached on disk), about a second to load
+    in a new process. Call this before timing anything, so that the first
+    timed transform or epoch does not pay for it. Needs numba.
+
+    Examples
+    --------
+    >>> from qrnn.backends import warm_up
+    >>> warm_up()
+    """
+    from . import _adjoint, _stream
+
+    _stream.kernels()
+    _adjoint.warm_up()

@@ -450,11 +450,14 @@ class _CompiledGroup(abc.ABC):
                 f"{_human(need)} for its operator, above the torch engine's memory budget of "
                 f"{_human(self.budget)}; use method='gates' (or 'auto'), fewer qubits, or a larger "
                 "TorchBackend(chunk_bytes=...)")
-        self._build(backend, _Variational(vqc, weights, self.cdtype))
+        self._build(backend)
 
     @abc.abstractmethod
-    def _build(self, backend: "TorchBackend", variational: _Variational) -> None:
+    def _build(self, backend: "TorchBackend") -> None:
         """Precompute what a step needs from the weights."""
+
+    def _variational(self) -> _Variational:
+        return _Variational(self.vqc, self.weights, self.cdtype)
 
     def _operator_bytes(self) -> int:
         """Memory of what ``_build`` keeps, and of its largest temporary."""
@@ -507,10 +510,10 @@ class _Heisenberg(_CompiledGroup):
 
     method = "heisenberg"
 
-    def _build(self, backend, variational):
+    def _build(self, backend):
         K, n_obs, n = self.K, self.n_obs, self.vqc.n_qubits
         D = 2**n
-        U = variational.unitaries(self.cdtype, self.device)  # (K, D, D)
+        U = self._variational().unitaries(self.cdtype, self.device)  # (K, D, D)
         z = torch.as_tensor(self.zsigns.T, dtype=self.cdtype, device=self.device)  # (D, n_obs)
         # O[k, j] = U_k^dagger diag(z_j) U_k for every circuit k and observable j
         heis = torch.einsum("kai,aj,kab->kjib", U.conj(), z, U)
@@ -541,9 +544,9 @@ class _Unitary(_CompiledGroup):
 
     method = "unitary"
 
-    def _build(self, backend, variational):
+    def _build(self, backend):
         K, D = self.K, 2**self.vqc.n_qubits
-        U = variational.unitaries(self.cdtype, self.device)  # (K, D, D)
+        U = self._variational().unitaries(self.cdtype, self.device)  # (K, D, D)
         # Real form of psi -> U psi with rows grouped per circuit:
         # [[Re U, -Im U], [Im U, Re U]] @ [Re psi; Im psi] = [Re U psi; Im U psi].
         top = torch.cat((U.real, -U.imag), dim=2)
@@ -573,8 +576,8 @@ class _GateByGate(_CompiledGroup):
 
     method = "gates"
 
-    def _build(self, backend, variational):
-        self.var = variational
+    def _build(self, backend):
+        self.var = self._variational()
         self.zsigns_t = torch.as_tensor(self.zsigns, dtype=self.rdtype, device=self.device)  # (n_obs, D)
 
     def _sample_bytes(self):
@@ -588,7 +591,37 @@ class _GateByGate(_CompiledGroup):
         return self.zsigns_t @ (state.real.square() + state.imag.square())
 
 
+class _Adjoint(_CompiledGroup):
+    """Trainable circuits as one autograd operation: state vectors and adjoint gradients in compiled code.
+
+    Used for circuits whose weights are being trained (``gradient="auto"`` or
+    ``"adjoint"``) on the CPU in float64; see ``qrnn.backends._adjoint``.
+    Nothing is precompiled from the weights, so a forward pass costs no
+    operator build, and the backward pass is one call instead of autograd
+    walking back the build of the operator.
+    """
+
+    method = "adjoint"
+
+    def _build(self, backend):
+        from ._adjoint import program
+
+        self.prog = program(self.vqc)
+        self.zsigns_c = np.ascontiguousarray(self.zsigns, dtype=np.float64)
+
+    def _sample_bytes(self):
+        # three state vectors per thread, the outputs and the per-sample weight gradients
+        return 16 * 3 * 2**self.vqc.n_qubits + self.itemsize * self.K * (self.n_obs + self.weights[0].numel())
+
+    def _columns(self, v, bounded):
+        from ._adjoint import AdjointCircuits
+
+        angles = torch.atan(self.vqc._encoded_values(v, bounded)).T  # (B, 2 n_inputs), input_angles order
+        return AdjointCircuits.apply(angles, self.weights.reshape(self.K, -1), self.prog, self.zsigns_c)
+
+
 _GROUPS = {cls.method: cls for cls in (_Heisenberg, _Unitary, _GateByGate)}
+GRADIENTS = ("auto", "adjoint", "autograd")
 
 
 class TorchBackend(Backend):
@@ -620,6 +653,17 @@ class TorchBackend(Backend):
         kernel is ahead at every batch size tried: 160x the torch path at
         B = 1, 10x at 64, 1.3x to 2x from 512 to 4096, at T = 4 and T = 100.
         It takes precedence over ``use_torch_compile``.
+    gradient : {"auto", "adjoint", "autograd"}, default "auto"
+        How gradients of circuits with trainable weights are computed (in
+        training). ``"adjoint"``: each circuit group is one operation whose
+        forward pass simulates the state vectors and whose backward pass is
+        the adjoint method, both compiled (numba; CPU and float64 only).
+        ``"autograd"``: torch differentiates through the compiled forms above
+        (any device and dtype, and higher derivatives). ``"auto"`` takes
+        ``"adjoint"`` where it applies and ``"autograd"`` elsewhere. Both give
+        the same gradients to rounding (``tests/test_adjoint.py``); the
+        adjoint path trains the paper's 4-qubit QLSTM several times faster
+        (``benchmarks/bench_training.py``).
 
     Examples
     --------
@@ -636,13 +680,14 @@ class TorchBackend(Backend):
     differentiable = True
 
     def __init__(self, method: str = "auto", heisenberg_max_qubits: int = 5,
-                 unitary_max_qubits: int = 7, chunk_bytes=None, stream_max_batch=None):
+                 unitary_max_qubits: int = 7, chunk_bytes=None, stream_max_batch=None, gradient: str = "auto"):
         self.method = check_choice(method, "method", METHODS)
         self.heisenberg_max_qubits = check_int(heisenberg_max_qubits, "heisenberg_max_qubits", minimum=0)
         self.unitary_max_qubits = check_int(unitary_max_qubits, "unitary_max_qubits", minimum=0)
         self.chunk_bytes = None if chunk_bytes is None else check_int(chunk_bytes, "chunk_bytes", minimum=1)
         self.stream_max_batch = (None if stream_max_batch is None
                                  else check_int(stream_max_batch, "stream_max_batch", minimum=0))
+        self.gradient = check_choice(gradient, "gradient", GRADIENTS)
 
     def __repr__(self) -> str:
         return f"TorchBackend(method={self.method!r})"
@@ -650,7 +695,7 @@ class TorchBackend(Backend):
     def to_config(self) -> dict:
         return {"kind": "torch", "method": self.method, "heisenberg_max_qubits": self.heisenberg_max_qubits,
                 "unitary_max_qubits": self.unitary_max_qubits, "chunk_bytes": self.chunk_bytes,
-                "stream_max_batch": self.stream_max_batch}
+                "stream_max_batch": self.stream_max_batch, "gradient": self.gradient}
 
     def memory_budget(self, device) -> int:
         """Bytes one group's evaluation may use on ``device`` (``chunk_bytes``, or half the free memory)."""
@@ -667,4 +712,11 @@ class TorchBackend(Backend):
 
     def compile(self, vqc: VQC, weights: torch.Tensor):
         self.check_weights(vqc, weights)
+        if self.gradient != "autograd" and weights.requires_grad and torch.is_grad_enabled():
+            supported = weights.device.type == "cpu" and weights.dtype == torch.float64
+            if supported:
+                return _Adjoint(self, vqc, weights)
+            if self.gradient == "adjoint":
+                raise ValueError(f"gradient='adjoint' runs on the CPU in float64, got weights on "
+                                 f"{weights.device.type!r} in {weights.dtype}; use gradient='auto' or 'autograd'")
         return _GROUPS[self.resolve_method(vqc.n_qubits)](self, vqc, weights)

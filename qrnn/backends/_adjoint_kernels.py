@@ -1,0 +1,212 @@
+"""Numba kernels of ``qrnn.backends._adjoint``, at module level so that numba's disk cache serves them.
+
+(Kernels defined inside a function close over the jitted helpers they call,
+and numba keys its cache on those closure values, which differ per process:
+such kernels were compiled anew in every process.) Imported on first use only.
+"""
+import math
+
+import numpy as np
+from numba import njit, prange
+
+
+_FAST = {"reassoc", "contract", "nsz"}
+
+
+@njit(cache=True)
+def gate(code, theta):
+    """``(m00, m01, m10, m11)`` of a one-wire gate."""
+    if code == 0:  # H
+        r = 1.0 / math.sqrt(2.0)
+        return complex(r, 0.0), complex(r, 0.0), complex(r, 0.0), complex(-r, 0.0)
+    c, s = math.cos(0.5 * theta), math.sin(0.5 * theta)
+    if code == 1:  # RX
+        return complex(c, 0.0), complex(0.0, -s), complex(0.0, -s), complex(c, 0.0)
+    if code == 2:  # RY
+        return complex(c, 0.0), complex(-s, 0.0), complex(s, 0.0), complex(c, 0.0)
+    return complex(c, -s), 0j, 0j, complex(c, s)  # RZ
+
+
+@njit(cache=True)
+def block(sub, x, w, m, d):
+    """The fused matrix of one block into ``m (4,)``, and into ``d (S, 4)`` for each of its
+    angle gates ``j`` the block with gate ``j`` replaced by ``R(theta + pi) = 2 dR/dtheta``."""
+    S = sub.shape[0]
+    m[0], m[1], m[2], m[3] = 1.0, 0.0, 0.0, 1.0
+    for j in range(S):
+        d[j, 0], d[j, 1], d[j, 2], d[j, 3] = 1.0, 0.0, 0.0, 1.0
+    for s in range(S):
+        code, src = sub[s, 0], sub[s, 1]
+        if code < 0:
+            break
+        theta = x[sub[s, 2]] if src == 1 else (w[sub[s, 2]] if src == 2 else 0.0)
+        g00, g01, g10, g11 = gate(code, theta)
+        for j in range(S):  # every product so far, left-multiplied by this gate
+            if j == s and src != 0:
+                h00, h01, h10, h11 = gate(code, theta + math.pi)
+            else:
+                h00, h01, h10, h11 = g00, g01, g10, g11
+            a00, a01, a10, a11 = d[j, 0], d[j, 1], d[j, 2], d[j, 3]
+            d[j, 0], d[j, 1] = h00 * a00 + h01 * a10, h00 * a01 + h01 * a11
+            d[j, 2], d[j, 3] = h10 * a00 + h11 * a10, h10 * a01 + h11 * a11
+        a00, a01, a10, a11 = m[0], m[1], m[2], m[3]
+        m[0], m[1] = g00 * a00 + g01 * a10, g00 * a01 + g01 * a11
+        m[2], m[3] = g10 * a00 + g11 * a10, g10 * a01 + g11 * a11
+
+
+@njit(cache=True, fastmath=_FAST)
+def apply(psi, bit, m, inverse):
+    """One-wire matrix ``m`` (or its inverse, the conjugate transpose) on ``psi``, in place."""
+    if inverse:
+        m00, m01, m10, m11 = m[0].conjugate(), m[2].conjugate(), m[1].conjugate(), m[3].conjugate()
+    else:
+        m00, m01, m10, m11 = m[0], m[1], m[2], m[3]
+    low, hi = (1 << bit) - 1, 1 << bit
+    for k in range(psi.shape[0] // 2):
+        i = ((k >> bit) << (bit + 1)) | (k & low)
+        a, b = psi[i], psi[i | hi]
+        psi[i] = m00 * a + m01 * b
+        psi[i | hi] = m10 * a + m11 * b
+
+
+@njit(cache=True)
+def permute(psi, perm, tmp):
+    for i in range(psi.shape[0]):
+        tmp[i] = psi[perm[i]]
+    psi[:] = tmp
+
+
+@njit(cache=True)
+def block_arrays(kinds, sub, x, w, ms, ds, lo, hi):
+    for o in range(lo, hi):
+        if kinds[o] == 0:
+            block(sub[o], x, w, ms[o], ds[o])
+
+
+@njit(cache=True)
+def run(psi, kinds, where, perms, ms, lo, hi, tmp):
+    for o in range(lo, hi):
+        if kinds[o] == 0:
+            apply(psi, where[o], ms[o], False)
+        else:
+            permute(psi, perms[where[o]], tmp)
+
+
+@njit(cache=True)
+def weight_blocks(kinds, sub, w, first, x_dummy):
+    """Matrices of the blocks past the prefix, per circuit (they read weights, not inputs)."""
+    K, n_ops, S = w.shape[0], kinds.shape[0], sub.shape[1]
+    ms = np.zeros((K, n_ops, 4), dtype=np.complex128)
+    ds = np.zeros((K, n_ops, S, 4), dtype=np.complex128)
+    for k in range(K):
+        block_arrays(kinds, sub, x_dummy, w[k], ms[k], ds[k], first, n_ops)
+    return ms, ds
+
+
+@njit(cache=True)
+def reads_input(sub):
+    for o in range(sub.shape[0]):
+        for s in range(sub.shape[1]):
+            if sub[o, s, 1] == 1:
+                return True
+    return False
+
+
+@njit(cache=True, fastmath=_FAST)
+def expectations(psi, zsigns, out, k, b):
+    for o in range(zsigns.shape[0]):
+        acc = 0.0
+        for i in range(psi.shape[0]):
+            acc += zsigns[o, i] * (psi[i].real * psi[i].real + psi[i].imag * psi[i].imag)
+        out[k, o, b] = acc
+
+
+@njit(cache=True, parallel=True)
+def forward(x, w, kinds, where, sub, perms, inverse, first, n_qubits, zsigns, out):
+    """``x (B, A)`` encoding angles, ``w (K, P)`` weights -> ``out (K, n_obs, B)`` expectations."""
+    B, K, D, n_ops, S = x.shape[0], w.shape[0], 2**n_qubits, kinds.shape[0], sub.shape[1]
+    wm, _ = weight_blocks(kinds, sub, w, first, x[0] if B else np.zeros(1))
+    late_inputs = reads_input(sub[first:])
+    for b in prange(B):
+        xm = np.zeros((n_ops, 4), dtype=np.complex128)
+        xd = np.zeros((n_ops, S, 4), dtype=np.complex128)
+        block_arrays(kinds, sub, x[b], w[0], xm, xd, 0, first)
+        tmp = np.empty(D, dtype=np.complex128)
+        enc = np.zeros(D, dtype=np.complex128)
+        enc[0] = 1.0
+        run(enc, kinds, where, perms, xm, 0, first, tmp)
+        psi = np.empty(D, dtype=np.complex128)
+        for k in range(K):
+            ms = wm[k]
+            if late_inputs:  # blocks past the prefix that read inputs: this sample's matrices
+                ms = ms.copy()
+                block_arrays(kinds, sub, x[b], w[k], ms, xd, first, n_ops)
+            psi[:] = enc
+            run(psi, kinds, where, perms, ms, first, n_ops, tmp)
+            expectations(psi, zsigns, out, k, b)
+
+
+@njit(cache=True, fastmath=_FAST)
+def slopes(lam, psi, bit, d, sub, acc):
+    """``acc[s] = Re <lam| d[s] |psi>`` for every angle gate ``s`` of the block, in one pass."""
+    S = sub.shape[0]
+    low, hi = (1 << bit) - 1, 1 << bit
+    for s in range(S):
+        acc[s] = 0.0
+    for k in range(psi.shape[0] // 2):
+        i = ((k >> bit) << (bit + 1)) | (k & low)
+        a, b = psi[i], psi[i | hi]
+        li, lj = lam[i].conjugate(), lam[i | hi].conjugate()
+        for s in range(S):
+            if sub[s, 1] > 0:
+                acc[s] += (li * (d[s, 0] * a + d[s, 1] * b) + lj * (d[s, 2] * a + d[s, 3] * b)).real
+
+
+@njit(cache=True, parallel=True)
+def backward(x, w, kinds, where, sub, perms, inverse, first, n_qubits, zsigns, grad, gx, gw):
+    """Adjoint pass: ``grad (K, n_obs, B)`` -> ``gx (B, A)`` and per-sample ``gw (B, K, P)``."""
+    B, K, D, n_ops, S = x.shape[0], w.shape[0], 2**n_qubits, kinds.shape[0], sub.shape[1]
+    wm, wd = weight_blocks(kinds, sub, w, first, x[0] if B else np.zeros(1))
+    late_inputs = reads_input(sub[first:])
+    for b in prange(B):
+        gx[b, :] = 0.0
+        gw[b, :, :] = 0.0
+        xm = np.zeros((n_ops, 4), dtype=np.complex128)
+        xd = np.zeros((n_ops, S, 4), dtype=np.complex128)
+        block_arrays(kinds, sub, x[b], w[0], xm, xd, 0, first)
+        tmp = np.empty(D, dtype=np.complex128)
+        acc = np.empty(S)
+        enc = np.zeros(D, dtype=np.complex128)
+        enc[0] = 1.0
+        run(enc, kinds, where, perms, xm, 0, first, tmp)
+        psi = np.empty(D, dtype=np.complex128)
+        lam = np.empty(D, dtype=np.complex128)
+        for k in range(K):
+            ms, ds = wm[k], wd[k]
+            if late_inputs:  # blocks past the prefix that read inputs: this sample's matrices
+                ms, ds = ms.copy(), ds.copy()
+                block_arrays(kinds, sub, x[b], w[k], ms, ds, first, n_ops)
+            psi[:] = enc
+            run(psi, kinds, where, perms, ms, first, n_ops, tmp)
+            for i in range(D):
+                o_i = 0.0
+                for o in range(zsigns.shape[0]):
+                    o_i += grad[k, o, b] * zsigns[o, i]
+                lam[i] = o_i * psi[i]
+            for o in range(n_ops - 1, -1, -1):
+                if kinds[o] == 1:
+                    permute(psi, inverse[where[o]], tmp)
+                    permute(lam, inverse[where[o]], tmp)
+                    continue
+                m, d = (xm[o], xd[o]) if o < first else (ms[o], ds[o])
+                apply(psi, where[o], m, True)
+                slopes(lam, psi, where[o], d, sub[o], acc)
+                for s in range(S):
+                    if sub[o, s, 1] == 1:
+                        gx[b, sub[o, s, 2]] += acc[s]
+                    elif sub[o, s, 1] == 2:
+                        gw[b, k, sub[o, s, 2]] += acc[s]
+                apply(lam, where[o], m, True)
+
+
+KERNELS = forward, backward
