@@ -10,17 +10,25 @@ import numpy as np
 from numba import njit, prange
 
 
+# Two sequences advance together in each thread ("lanes"): the dot products
+# against the Heisenberg coefficients, most of a step's arithmetic, then load
+# each coefficient once for both, and keep 8 independent accumulators in
+# flight. Measured on the 2-core EPYC (Zen 1), one 64 x 64 coefficient block:
+# 881 ns per sample one row at a time, 529 ns per sample in pairs.
+LANES = 2
+
 # reassociation lets LLVM vectorise the dot products (no finite-math assumptions; agreement
 # with the batched path stays at rounding level, tested to 1e-12)
+_FAST = {"reassoc", "contract", "nsz"}
 
 
-@njit(cache=True, fastmath={"reassoc", "contract", "nsz"})
-def group(v, maps, coeffs, bloch, kron, out):
-    """One group in the Heisenberg picture, for one sample.
+@njit(cache=True, fastmath=_FAST)
+def encode(v, maps, bloch, kron):
+    """Bloch vectors ``bloch (n, 4)`` of the encoded inputs ``v (n,)`` and the Kronecker
+    product ``kron (4^(n-1),)`` of wires 1..n-1 (wire 1 most significant).
 
-    ``v (n,)`` inputs; ``maps (n, 4, 9)`` Bloch maps of the encoding
-    (wire w: H, RY(arctan v_w), RZ(arctan v_w^2)); ``coeffs (4 R, 4^(n-1))``
-    rows (output, Pauli index of wire 0); ``out (R,)`` the outputs.
+    ``maps (n, 4, 9)`` are the encoding's Bloch maps (wire w: H, RY(arctan v_w),
+    RZ(arctan v_w^2)), multilinear in ``(1, cos, sin)`` of both angles.
     """
     n = maps.shape[0]
     for w in range(n):
@@ -34,7 +42,6 @@ def group(v, maps, coeffs, bloch, kron, out):
             m = maps[w, a]
             bloch[w, a] = (m[0] + m[1] * c2 + m[2] * s2 + c1 * (m[3] + m[4] * c2 + m[5] * s2)
                            + s1 * (m[6] + m[7] * c2 + m[8] * s2))
-    # Kronecker product of wires 1..n-1, wire 1 most significant
     size = 1
     kron[0] = 1.0
     for w in range(n - 1, 0, -1):
@@ -43,21 +50,47 @@ def group(v, maps, coeffs, bloch, kron, out):
             for j in range(size):
                 kron[a * size + j] = f * kron[j]
         size *= 4
-    D = coeffs.shape[1]
-    for r in range(out.shape[0]):
-        acc = 0.0
-        for a in range(4):
-            row = coeffs[4 * r + a]
-            s = 0.0
-            for j in range(D):
-                s += row[j] * kron[j]
-            acc += s * bloch[0, a]
-        out[r] = acc
+
+
+@njit(cache=True, fastmath=_FAST)
+def group(v, maps, coeffs, bloch, kron, out):
+    """One group in the Heisenberg picture, for the ``LANES`` sequences of a thread.
+
+    ``v (LANES, n)`` inputs; ``coeffs (4 R, 4^(n-1))`` rows (output, Pauli
+    index of wire 0); ``out (LANES, R)`` the outputs; ``bloch`` and ``kron``
+    scratch of shapes ``(LANES, n, 4)`` and ``(LANES, 4^(n-1))``.
+    """
+    encode(v[0], maps, bloch[0], kron[0])
+    encode(v[1], maps, bloch[1], kron[1])
+    k0, k1 = kron[0], kron[1]
+    for r in range(out.shape[1]):
+        c0, c1, c2, c3 = coeffs[4 * r], coeffs[4 * r + 1], coeffs[4 * r + 2], coeffs[4 * r + 3]
+        s0 = s1 = s2 = s3 = t0 = t1 = t2 = t3 = 0.0
+        for j in range(coeffs.shape[1]):
+            p, q = k0[j], k1[j]
+            s0 += c0[j] * p
+            s1 += c1[j] * p
+            s2 += c2[j] * p
+            s3 += c3[j] * p
+            t0 += c0[j] * q
+            t1 += c1[j] * q
+            t2 += c2[j] * q
+            t3 += c3[j] * q
+        b0, b1 = bloch[0, 0], bloch[1, 0]
+        out[0, r] = s0 * b0[0] + s1 * b0[1] + s2 * b0[2] + s3 * b0[3]
+        out[1, r] = t0 * b1[0] + t1 * b1[1] + t2 * b1[2] + t3 * b1[3]
 
 
 @njit(cache=True)
 def sigmoid(x):
     return 1.0 / (1.0 + math.exp(-x))
+
+
+@njit(cache=True)
+def lanes_of(p, B):
+    """The sequences of lane pair ``p``; an odd last one runs its sequence in both lanes."""
+    first = LANES * p
+    return first, min(first + 1, B - 1)
 
 
 @njit(cache=True, parallel=True)
@@ -66,23 +99,29 @@ def qrnn(xs, h0, maps, coeffs, n_obs, corr, feats, h_out):
     B, T, I = xs.shape
     H = h0.shape[1]
     n = maps.shape[0]
-    for b in prange(B):  # sequences are independent: one per thread
-        bloch = np.empty((n, 4))
-        kron = np.empty(4 ** (n - 1))
-        v = np.empty(n)
-        out = np.empty(n_obs)
-        h = np.empty(H)
-        h[:] = h0[b]
+    for p in prange((B + 1) // LANES):  # sequences are independent: a pair per thread at a time
+        seqs = lanes_of(p, B)
+        bloch = np.empty((LANES, n, 4))
+        kron = np.empty((LANES, 4 ** (n - 1)))
+        v = np.empty((LANES, n))
+        out = np.empty((LANES, n_obs))
+        h = np.empty((LANES, H))
+        for ln in range(LANES):
+            h[ln] = h0[seqs[ln]]
         for t in range(T):
-            v[:I] = xs[b, t]
-            v[I:] = h
+            for ln in range(LANES):
+                v[ln, :I] = xs[seqs[ln], t]
+                v[ln, I:] = h[ln]
             group(v, maps, coeffs, bloch, kron, out)
-            for k in range(H):
-                h[k] = math.tanh(out[k])
-                feats[b, t, k] = h[k]
-            if corr:
-                feats[b, t, H:] = out[n:]
-        h_out[b] = h
+            for ln in range(LANES):
+                b = seqs[ln]
+                for k in range(H):
+                    h[ln, k] = math.tanh(out[ln, k])
+                    feats[b, t, k] = h[ln, k]
+                if corr:
+                    feats[b, t, H:] = out[ln, n:]
+        for ln in range(LANES):
+            h_out[seqs[ln]] = h[ln]
 
 
 @njit(cache=True, parallel=True)
@@ -91,39 +130,46 @@ def qlstm(xs, h0, c0, maps_g, coeffs_g, maps_r, coeffs_r, n_obs, mode, corr, fea
     B, T, I = xs.shape
     H = h0.shape[1]
     n = maps_g.shape[0]
-    for b in prange(B):  # sequences are independent: one per thread
-        bloch = np.empty((n, 4))
-        kron = np.empty(4 ** (n - 1))
-        v = np.empty(n)
-        z = np.empty(4 * n)
-        heads = np.empty(2 * n_obs)
-        h = np.empty(H)
-        c = np.empty(n)
-        a = np.empty(n)
-        h[:] = h0[b]
-        c[:] = c0[b]
+    for p in prange((B + 1) // LANES):  # sequences are independent: a pair per thread at a time
+        seqs = lanes_of(p, B)
+        bloch = np.empty((LANES, n, 4))
+        kron = np.empty((LANES, 4 ** (n - 1)))
+        v = np.empty((LANES, n))
+        z = np.empty((LANES, 4 * n))
+        heads = np.empty((LANES, 2 * n_obs))
+        h = np.empty((LANES, H))
+        c = np.empty((LANES, n))
+        a = np.empty((LANES, n))
+        for ln in range(LANES):
+            h[ln] = h0[seqs[ln]]
+            c[ln] = c0[seqs[ln]]
         for t in range(T):
-            v[:I] = xs[b, t]
-            v[I:] = h
+            for ln in range(LANES):
+                v[ln, :I] = xs[seqs[ln], t]
+                v[ln, I:] = h[ln]
             group(v, maps_g, coeffs_g, bloch, kron, z)
-            for q in range(n):
-                c[q] = sigmoid(z[q]) * c[q] + sigmoid(z[n + q]) * math.tanh(z[2 * n + q])
-                a[q] = sigmoid(z[3 * n + q]) * math.tanh(c[q])
+            for ln in range(LANES):
+                for q in range(n):
+                    c[ln, q] = (sigmoid(z[ln, q]) * c[ln, q]
+                                + sigmoid(z[ln, n + q]) * math.tanh(z[ln, 2 * n + q]))
+                    a[ln, q] = sigmoid(z[ln, 3 * n + q]) * math.tanh(c[ln, q])
             group(a, maps_r, coeffs_r, bloch, kron, heads)
-            h[:] = heads[:H]
-            f = feats[b, t]
-            i = 0
-            if mode != 1:
-                f[:n] = heads[n_obs:n_obs + n]
-                i = n
-            if mode != 0:
-                f[i:i + H] = h
-                f[i + H:i + H + n] = c
-                i += H + n
-            if corr:
-                f[i:] = heads[n_obs + n:]
-        h_out[b] = h
-        c_out[b] = c
+            for ln in range(LANES):
+                h[ln] = heads[ln, :H]
+                f = feats[seqs[ln], t]
+                i = 0
+                if mode != 1:
+                    f[:n] = heads[ln, n_obs:n_obs + n]
+                    i = n
+                if mode != 0:
+                    f[i:i + H] = h[ln]
+                    f[i + H:i + H + n] = c[ln]
+                    i += H + n
+                if corr:
+                    f[i:] = heads[ln, n_obs + n:]
+        for ln in range(LANES):
+            h_out[seqs[ln]] = h[ln]
+            c_out[seqs[ln]] = c[ln]
 
 
 @njit(cache=True, parallel=True)
@@ -131,28 +177,35 @@ def qgru(xs, h0, maps_g, coeffs_g, maps_c, coeffs_c, n_obs_g, n_obs_c, corr, fea
     B, T, I = xs.shape
     H = h0.shape[1]
     n = maps_g.shape[0]
-    for b in prange(B):  # sequences are independent: one per thread
-        bloch = np.empty((n, 4))
-        kron = np.empty(4 ** (n - 1))
-        v = np.empty(n)
-        rz = np.empty(2 * n_obs_g)
-        out = np.empty(n_obs_c)
-        h = np.empty(H)
-        h[:] = h0[b]
+    for p in prange((B + 1) // LANES):  # sequences are independent: a pair per thread at a time
+        seqs = lanes_of(p, B)
+        bloch = np.empty((LANES, n, 4))
+        kron = np.empty((LANES, 4 ** (n - 1)))
+        v = np.empty((LANES, n))
+        rz = np.empty((LANES, 2 * n_obs_g))
+        out = np.empty((LANES, n_obs_c))
+        h = np.empty((LANES, H))
+        for ln in range(LANES):
+            h[ln] = h0[seqs[ln]]
         for t in range(T):
-            v[:I] = xs[b, t]
-            v[I:] = h
+            for ln in range(LANES):
+                v[ln, :I] = xs[seqs[ln], t]
+                v[ln, I:] = h[ln]
             group(v, maps_g, coeffs_g, bloch, kron, rz)
-            for k in range(H):
-                v[I + k] = sigmoid(rz[k]) * h[k]
+            for ln in range(LANES):
+                for k in range(H):
+                    v[ln, I + k] = sigmoid(rz[ln, k]) * h[ln, k]
             group(v, maps_c, coeffs_c, bloch, kron, out)
-            for k in range(H):
-                zk = sigmoid(rz[n_obs_g + k])
-                h[k] = zk * h[k] + (1.0 - zk) * math.tanh(out[k])
-                feats[b, t, k] = h[k]
-            if corr:
-                feats[b, t, H:] = out[n:]
-        h_out[b] = h
+            for ln in range(LANES):
+                b = seqs[ln]
+                for k in range(H):
+                    zk = sigmoid(rz[ln, n_obs_g + k])
+                    h[ln, k] = zk * h[ln, k] + (1.0 - zk) * math.tanh(out[ln, k])
+                    feats[b, t, k] = h[ln, k]
+                if corr:
+                    feats[b, t, H:] = out[ln, n:]
+        for ln in range(LANES):
+            h_out[seqs[ln]] = h[ln]
 
 
 KERNELS = {"qrnn": qrnn, "qlstm": qlstm, "qgru": qgru}
