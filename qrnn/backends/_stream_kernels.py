@@ -53,16 +53,29 @@ def encode(v, maps, bloch, kron):
 
 
 @njit(cache=True, fastmath=_FAST)
-def group(v, maps, coeffs, bloch, kron, out):
-    """One group in the Heisenberg picture, for the ``LANES`` sequences of a thread.
+def group(v, maps, coeffs, bloch, kron, out, lanes):
+    """One group in the Heisenberg picture, for the ``lanes`` (1 or 2) sequences of a thread.
 
     ``v (LANES, n)`` inputs; ``coeffs (4 R, 4^(n-1))`` rows (output, Pauli
     index of wire 0); ``out (LANES, R)`` the outputs; ``bloch`` and ``kron``
     scratch of shapes ``(LANES, n, 4)`` and ``(LANES, 4^(n-1))``.
     """
     encode(v[0], maps, bloch[0], kron[0])
+    k0, b0 = kron[0], bloch[0, 0]
+    if lanes == 1:
+        for r in range(out.shape[1]):
+            c0, c1, c2, c3 = coeffs[4 * r], coeffs[4 * r + 1], coeffs[4 * r + 2], coeffs[4 * r + 3]
+            s0 = s1 = s2 = s3 = 0.0
+            for j in range(coeffs.shape[1]):
+                p = k0[j]
+                s0 += c0[j] * p
+                s1 += c1[j] * p
+                s2 += c2[j] * p
+                s3 += c3[j] * p
+            out[0, r] = s0 * b0[0] + s1 * b0[1] + s2 * b0[2] + s3 * b0[3]
+        return
     encode(v[1], maps, bloch[1], kron[1])
-    k0, k1 = kron[0], kron[1]
+    k1, b1 = kron[1], bloch[1, 0]
     for r in range(out.shape[1]):
         c0, c1, c2, c3 = coeffs[4 * r], coeffs[4 * r + 1], coeffs[4 * r + 2], coeffs[4 * r + 3]
         s0 = s1 = s2 = s3 = t0 = t1 = t2 = t3 = 0.0
@@ -76,7 +89,6 @@ def group(v, maps, coeffs, bloch, kron, out):
             t1 += c1[j] * q
             t2 += c2[j] * q
             t3 += c3[j] * q
-        b0, b1 = bloch[0, 0], bloch[1, 0]
         out[0, r] = s0 * b0[0] + s1 * b0[1] + s2 * b0[2] + s3 * b0[3]
         out[1, r] = t0 * b1[0] + t1 * b1[1] + t2 * b1[2] + t3 * b1[3]
 
@@ -88,9 +100,9 @@ def sigmoid(x):
 
 @njit(cache=True)
 def lanes_of(p, B):
-    """The sequences of lane pair ``p``; an odd last one runs its sequence in both lanes."""
+    """The sequences of lane pair ``p`` and how many there are (an odd last one runs alone)."""
     first = LANES * p
-    return first, min(first + 1, B - 1)
+    return (first, min(first + 1, B - 1)), min(LANES, B - first)
 
 
 @njit(cache=True, parallel=True)
@@ -100,27 +112,27 @@ def qrnn(xs, h0, maps, coeffs, n_obs, corr, feats, h_out):
     H = h0.shape[1]
     n = maps.shape[0]
     for p in prange((B + 1) // LANES):  # sequences are independent: a pair per thread at a time
-        seqs = lanes_of(p, B)
+        seqs, nl = lanes_of(p, B)
         bloch = np.empty((LANES, n, 4))
         kron = np.empty((LANES, 4 ** (n - 1)))
         v = np.empty((LANES, n))
         out = np.empty((LANES, n_obs))
         h = np.empty((LANES, H))
-        for ln in range(LANES):
+        for ln in range(nl):
             h[ln] = h0[seqs[ln]]
         for t in range(T):
-            for ln in range(LANES):
+            for ln in range(nl):
                 v[ln, :I] = xs[seqs[ln], t]
                 v[ln, I:] = h[ln]
-            group(v, maps, coeffs, bloch, kron, out)
-            for ln in range(LANES):
+            group(v, maps, coeffs, bloch, kron, out, nl)
+            for ln in range(nl):
                 b = seqs[ln]
                 for k in range(H):
                     h[ln, k] = math.tanh(out[ln, k])
                     feats[b, t, k] = h[ln, k]
                 if corr:
                     feats[b, t, H:] = out[ln, n:]
-        for ln in range(LANES):
+        for ln in range(nl):
             h_out[seqs[ln]] = h[ln]
 
 
@@ -131,7 +143,7 @@ def qlstm(xs, h0, c0, maps_g, coeffs_g, maps_r, coeffs_r, n_obs, mode, corr, fea
     H = h0.shape[1]
     n = maps_g.shape[0]
     for p in prange((B + 1) // LANES):  # sequences are independent: a pair per thread at a time
-        seqs = lanes_of(p, B)
+        seqs, nl = lanes_of(p, B)
         bloch = np.empty((LANES, n, 4))
         kron = np.empty((LANES, 4 ** (n - 1)))
         v = np.empty((LANES, n))
@@ -140,21 +152,21 @@ def qlstm(xs, h0, c0, maps_g, coeffs_g, maps_r, coeffs_r, n_obs, mode, corr, fea
         h = np.empty((LANES, H))
         c = np.empty((LANES, n))
         a = np.empty((LANES, n))
-        for ln in range(LANES):
+        for ln in range(nl):
             h[ln] = h0[seqs[ln]]
             c[ln] = c0[seqs[ln]]
         for t in range(T):
-            for ln in range(LANES):
+            for ln in range(nl):
                 v[ln, :I] = xs[seqs[ln], t]
                 v[ln, I:] = h[ln]
-            group(v, maps_g, coeffs_g, bloch, kron, z)
-            for ln in range(LANES):
+            group(v, maps_g, coeffs_g, bloch, kron, z, nl)
+            for ln in range(nl):
                 for q in range(n):
                     c[ln, q] = (sigmoid(z[ln, q]) * c[ln, q]
                                 + sigmoid(z[ln, n + q]) * math.tanh(z[ln, 2 * n + q]))
                     a[ln, q] = sigmoid(z[ln, 3 * n + q]) * math.tanh(c[ln, q])
-            group(a, maps_r, coeffs_r, bloch, kron, heads)
-            for ln in range(LANES):
+            group(a, maps_r, coeffs_r, bloch, kron, heads, nl)
+            for ln in range(nl):
                 h[ln] = heads[ln, :H]
                 f = feats[seqs[ln], t]
                 i = 0
@@ -167,7 +179,7 @@ def qlstm(xs, h0, c0, maps_g, coeffs_g, maps_r, coeffs_r, n_obs, mode, corr, fea
                     i += H + n
                 if corr:
                     f[i:] = heads[ln, n_obs + n:]
-        for ln in range(LANES):
+        for ln in range(nl):
             h_out[seqs[ln]] = h[ln]
             c_out[seqs[ln]] = c[ln]
 
@@ -178,25 +190,25 @@ def qgru(xs, h0, maps_g, coeffs_g, maps_c, coeffs_c, n_obs_g, n_obs_c, corr, fea
     H = h0.shape[1]
     n = maps_g.shape[0]
     for p in prange((B + 1) // LANES):  # sequences are independent: a pair per thread at a time
-        seqs = lanes_of(p, B)
+        seqs, nl = lanes_of(p, B)
         bloch = np.empty((LANES, n, 4))
         kron = np.empty((LANES, 4 ** (n - 1)))
         v = np.empty((LANES, n))
         rz = np.empty((LANES, 2 * n_obs_g))
         out = np.empty((LANES, n_obs_c))
         h = np.empty((LANES, H))
-        for ln in range(LANES):
+        for ln in range(nl):
             h[ln] = h0[seqs[ln]]
         for t in range(T):
-            for ln in range(LANES):
+            for ln in range(nl):
                 v[ln, :I] = xs[seqs[ln], t]
                 v[ln, I:] = h[ln]
-            group(v, maps_g, coeffs_g, bloch, kron, rz)
-            for ln in range(LANES):
+            group(v, maps_g, coeffs_g, bloch, kron, rz, nl)
+            for ln in range(nl):
                 for k in range(H):
                     v[ln, I + k] = sigmoid(rz[ln, k]) * h[ln, k]
-            group(v, maps_c, coeffs_c, bloch, kron, out)
-            for ln in range(LANES):
+            group(v, maps_c, coeffs_c, bloch, kron, out, nl)
+            for ln in range(nl):
                 b = seqs[ln]
                 for k in range(H):
                     zk = sigmoid(rz[ln, n_obs_g + k])
@@ -204,7 +216,7 @@ def qgru(xs, h0, maps_g, coeffs_g, maps_c, coeffs_c, n_obs_g, n_obs_c, corr, fea
                     feats[b, t, k] = h[ln, k]
                 if corr:
                     feats[b, t, H:] = out[ln, n:]
-        for ln in range(LANES):
+        for ln in range(nl):
             h_out[seqs[ln]] = h[ln]
 
 

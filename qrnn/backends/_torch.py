@@ -650,8 +650,8 @@ class TorchBackend(Backend):
         parallel over sequences) instead of step by step in torch, for
         batches up to this size (None: any size; 0: never). Measured
         (``benchmarks/bench_stream.py``, QLSTM, 4 qubits, 2-core CPU), the
-        kernel is ahead at every batch size tried: 160x the torch path at
-        B = 1, 10x at 64, 1.3x to 2x from 512 to 4096, at T = 4 and T = 100.
+        kernel is ahead at every batch size tried: 146x the torch path at
+        B = 1 (T = 100), 7x to 13x at 64, 1.5x to 2x from 1024 to 4096.
         It takes precedence over ``use_torch_compile``.
     gradient : {"auto", "adjoint", "autograd"}, default "auto"
         How gradients of circuits with trainable weights are computed (in
