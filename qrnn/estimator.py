@@ -32,6 +32,7 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
     """
 
     _model_param = "reservoir"
+    _fitted_attr = "ridge_"  # set by fit: what check_fitted looks for
 
     @property
     def _model(self):
@@ -121,6 +122,19 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
         if len({o.ndim for o in out}) != 1 or len({o.shape[1:] for o in out}) != 1:
             raise ValueError("every y[i] must have the same number of targets")
         return out
+
+    def score(self, X, y, sample_weight=None):
+        """R^2 of the predictions (after the washout, with ``"all"``)."""
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported")
+        check_fitted(self, self._fitted_attr)
+        arr, seqs = self._sequences(X, fitting=False)
+        Y = self._targets(y, arr, seqs)
+        P = self.predict(X)
+        if self.readout == "last":
+            return metrics.r2(Y, P)
+        w = getattr(self, "washout", 0)
+        return metrics.r2(np.concatenate([yi[w:] for yi in Y]), np.concatenate([p[w:] for p in P]))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -328,19 +342,6 @@ class ReservoirRegressor(SequenceRegressor):
         else:
             preds = [self.ridge_.predict(f) for f in self._features(arr, seqs)]
         return np.stack(preds) if arr is not None else preds
-
-    def score(self, X, y, sample_weight=None):
-        """R^2 of the predictions (after the washout, with ``"all"``)."""
-        if sample_weight is not None:
-            raise ValueError("sample_weight is not supported")
-        check_fitted(self, "ridge_")
-        arr, seqs = self._sequences(X, fitting=False)
-        Y = self._targets(y, arr, seqs)
-        P = self.predict(X)
-        if self.readout == "last":
-            return metrics.r2(Y, P)
-        w = self.washout
-        return metrics.r2(np.concatenate([yi[w:] for yi in Y]), np.concatenate([p[w:] for p in P]))
 
     def _check_loaded(self):
         super()._check_loaded()

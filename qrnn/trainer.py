@@ -24,7 +24,7 @@ from ._validation import check_bool, check_choice, check_fitted, check_int, chec
 from .estimator import SequenceRegressor
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
-READOUTS = ("last",)
+READOUTS = ("last", "all")
 
 
 class TrainedRegressor(SequenceRegressor):
@@ -58,8 +58,24 @@ class TrainedRegressor(SequenceRegressor):
     progress : bool, default True
         Show a progress bar (tqdm) with the epoch and loss; it stays quiet
         when output is not a terminal.
-    readout : {"last"}, default "last"
-        One prediction per sequence, from its last step (the paper's windows).
+    readout : {"last", "all"}, default "last"
+        ``"last"``: one prediction per sequence, from its last step (the
+        paper's windows). ``"all"``: a prediction at every step (sequence to
+        sequence, e.g. a stream cut into chunks), the loss averaged over
+        every step past ``washout``.
+    washout : int, default 0
+        With ``readout="all"``: steps at the start of every sequence left out
+        of the loss (the transient from the zero initial state). Every
+        sequence must be longer.
+
+    Notes
+    -----
+    ``X`` takes the forms :class:`~qrnn.ReservoirRegressor` takes: an array
+    ``(batch, T, input_size)`` (or ``(batch, T)`` for ``input_size=1``), or
+    a list of ``(T_i, input_size)`` sequences of their own lengths. Unequal
+    lengths are padded at the end within each mini-batch; a sequence's
+    padding comes after its last step, so it changes none of its features,
+    and it is left out of the loss.
 
     Attributes
     ----------
@@ -90,9 +106,11 @@ class TrainedRegressor(SequenceRegressor):
     """
 
     _model_param = "model"
+    _fitted_attr = "coef_"
 
     def __init__(self, model=None, epochs=100, batch_size=10, optimizer="rmsprop", lr=0.01, clip_grad_norm=None,
-                 validation_fraction=None, patience=None, random_state=None, progress=True, readout="last"):
+                 validation_fraction=None, patience=None, random_state=None, progress=True, readout="last",
+                 washout=0):
         self.model = model
         self.epochs = epochs
         self.batch_size = batch_size
@@ -104,6 +122,7 @@ class TrainedRegressor(SequenceRegressor):
         self.random_state = random_state
         self.progress = progress
         self.readout = readout
+        self.washout = washout
 
     def _check_params(self):
         self._check_model()
@@ -123,6 +142,9 @@ class TrainedRegressor(SequenceRegressor):
         check_seed(self.random_state, "random_state")
         check_bool(self.progress, "progress")
         check_choice(self.readout, "readout", READOUTS)
+        check_int(self.washout, "washout", minimum=0)
+        if self.washout and self.readout != "all":
+            raise ValueError("washout applies to readout='all' (a prediction at every step)")
 
     # -- fitting --
     def fit(self, X, y, monitor=None):
@@ -133,57 +155,51 @@ class TrainedRegressor(SequenceRegressor):
         curves. It is never used to train, stop or choose anything.
         """
         self._check_params()
+        arr, seqs = self._sequences(X, fitting=True)
+        self._check_lengths(seqs)
+        Y = self._targets(y, arr, seqs)
         watch = None
         if monitor is not None:
             if not isinstance(monitor, (tuple, list)) or len(monitor) != 2:
                 raise ValueError("monitor must be an (X, y) pair")
             m_arr, m_seqs = self._sequences(monitor[0], fitting=False)
-            if m_arr is None:
-                raise ValueError("monitor X must hold sequences of equal length")
-            watch = (m_arr, self._targets(monitor[1], m_arr, m_seqs))
-        arr, seqs = self._sequences(X, fitting=True)
-        if arr is None:
-            raise ValueError("TrainedRegressor needs sequences of equal length (an array X), "
-                             "not a list of sequences of unequal lengths")
-        Y = self._targets(y, arr, seqs)
-        self.y_ndim_ = Y.ndim
-        Y = Y.reshape(len(Y), -1)
-        n_val = 0 if self.validation_fraction is None else max(1, int(round(self.validation_fraction * len(arr))))
-        n_train = len(arr) - n_val
+            self._check_lengths(m_seqs)
+            watch = (m_seqs, self._targets(monitor[1], m_arr, m_seqs))
+        self.y_ndim_ = Y.ndim if self.readout == "last" else Y[0].ndim
+        n_val = 0 if self.validation_fraction is None else max(1, int(round(self.validation_fraction * len(seqs))))
+        n_train = len(seqs) - n_val
         if n_train < 1:
             raise ValueError(f"validation_fraction={self.validation_fraction} leaves no training sequence "
-                             f"out of {len(arr)}")
+                             f"out of {len(seqs)}")
         if self.batch_size > n_train:
             raise ValueError(f"batch_size={self.batch_size} is larger than the {n_train} training sequences")
 
         model = copy.deepcopy(self.model)
         dtype, device = model._dtype, model.device
         trained = [p for p in model.parameters() if p.requires_grad]
-        # np.require copies read-only input (a memmap, say), which torch cannot wrap
-        Xt = torch.as_tensor(np.require(arr, np.float64, ["W"]), dtype=dtype, device=device)
-        Yt = torch.as_tensor(np.require(Y, np.float64, ["W"]), dtype=dtype, device=device)
+        data = _Padded(seqs, Y, self.readout, self.washout, dtype, device)
+        n_targets = data.n_targets
         if trained:
             def features(idx):
-                return model(Xt[idx])[:, -1]
+                return data.features(model, idx)
         else:  # a frozen reservoir: its features are fixed, compute them once
             with torch.no_grad():
-                cached = model(Xt)[:, -1]
+                cached = data.features(model, None)
 
             def features(idx):
-                return cached[idx]
+                return cached[idx][:, :data.steps(idx)] if self.readout == "all" else cached[idx]
         if watch is not None:
-            m_x = torch.as_tensor(watch[0], dtype=dtype, device=device)
-            m_y = torch.as_tensor(watch[1].reshape(len(watch[1]), -1), dtype=dtype, device=device)
-            if m_y.shape[1] != Y.shape[1]:
-                raise ValueError(f"monitor y has {m_y.shape[1]} targets, y has {Y.shape[1]}")
+            m_data = _Padded(watch[0], watch[1], self.readout, self.washout, dtype, device)
+            if m_data.n_targets != n_targets:
+                raise ValueError(f"monitor y has {m_data.n_targets} targets, y has {n_targets}")
             with torch.no_grad():
-                m_cached = None if trained else model(m_x)[:, -1]
+                m_cached = None if trained else m_data.features(model, None)
 
         rng = np.random.default_rng(check_seed(self.random_state, "random_state"))
-        readout = _linear(model.n_features, Y.shape[1], rng, dtype, device)
+        readout = _linear(model.n_features, n_targets, rng, dtype, device)
         opt = _optimizer(self.optimizer, trained + list(readout.parameters()), self.lr)
         train_idx = torch.arange(n_train, device=device)
-        val_idx = torch.arange(n_train, len(arr), device=device)
+        val_idx = torch.arange(n_train, len(seqs), device=device)
         history, best, best_state, since_best = [], float("inf"), None, 0
         from tqdm.auto import tqdm
 
@@ -194,7 +210,8 @@ class TrainedRegressor(SequenceRegressor):
             losses, sizes = [], []
             for batch in torch.as_tensor(rng.permutation(n_train), device=device).split(self.batch_size):
                 opt.zero_grad()
-                loss = torch.mean((readout(features(train_idx[batch])) - Yt[train_idx[batch]]) ** 2)
+                idx = train_idx[batch]
+                loss = data.loss(readout(features(idx)), idx)
                 loss.backward()
                 if self.clip_grad_norm is not None:
                     torch.nn.utils.clip_grad_norm_(trained + list(readout.parameters()), self.clip_grad_norm)
@@ -204,12 +221,12 @@ class TrainedRegressor(SequenceRegressor):
             record = {"epoch": epoch, "train_loss": float(np.average(losses, weights=sizes))}
             if n_val:
                 with torch.no_grad():
-                    record["val_loss"] = float(torch.mean((readout(features(val_idx)) - Yt[val_idx]) ** 2))
+                    record["val_loss"] = float(data.loss(readout(features(val_idx)), val_idx))
             record["seconds"] = time.perf_counter() - start  # training time: the monitor is not counted
             if watch is not None:
                 with torch.no_grad():
-                    f = model(m_x)[:, -1] if trained else m_cached
-                    record["monitor_loss"] = float(torch.mean((readout(f) - m_y) ** 2))
+                    f = m_data.features(model, None) if trained else m_cached
+                    record["monitor_loss"] = float(m_data.loss(readout(f), None))
             history.append(record)
             bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k.endswith("loss")})
             if self.patience is not None:
@@ -234,13 +251,17 @@ class TrainedRegressor(SequenceRegressor):
         return self
 
     def predict(self, X):
-        """Predictions ``(batch,)`` or ``(batch, n_targets)``, from each sequence's last step."""
+        """Predictions: ``(batch,)``/``(batch, k)`` with ``"last"``; ``(batch, T)``/``(batch, T, k)``
+        (a list for unequal lengths) with ``"all"``, at every step, washout included."""
         check_fitted(self, "coef_")
         arr, seqs = self._sequences(X, fitting=False)
         F = self.model_.transform(arr if arr is not None else seqs)
-        last = np.stack([f[-1] for f in F])
-        out = last @ self.coef_ + self.intercept_
-        return out[:, 0] if self.y_ndim_ == 1 else out
+        if self.readout == "last":
+            out = np.stack([f[-1] for f in F]) @ self.coef_ + self.intercept_
+            return out[:, 0] if self.y_ndim_ == 1 else out
+        preds = [f @ self.coef_ + self.intercept_ for f in F]
+        preds = [p[:, 0] if self.y_ndim_ == 1 else p for p in preds]
+        return np.stack(preds) if arr is not None else preds
 
     def _check_loaded(self):
         super()._check_loaded()
@@ -248,6 +269,63 @@ class TrainedRegressor(SequenceRegressor):
         if model is not None and self.coef_.shape[0] != model.n_features:
             raise ValueError(f"the readout takes {self.coef_.shape[0]} features but the model gives "
                              f"{model.n_features}")
+
+
+class _Padded:
+    """Sequences of any lengths as one zero-padded tensor, with their targets and the loss over them.
+
+    Padding goes after each sequence's last step, so a recurrent model's
+    features of the real steps are those of the sequence alone. A batch runs
+    to its longest sequence only.
+    """
+
+    def __init__(self, seqs, Y, readout, washout, dtype, device):
+        self.readout, self.device = readout, device
+        lengths = np.array([len(s) for s in seqs])
+        self.lengths = torch.as_tensor(lengths, device=device)
+        T = int(lengths.max())
+        X = np.zeros((len(seqs), T, seqs[0].shape[1]))
+        for i, s in enumerate(seqs):
+            X[i, :len(s)] = s
+        self.X = torch.as_tensor(X, dtype=dtype, device=device)
+        if readout == "last":
+            Y = np.array(Y, dtype=np.float64).reshape(len(seqs), -1)  # a copy: y may be read-only
+            self.Y = torch.as_tensor(Y, dtype=dtype, device=device)
+            self.n_targets = Y.shape[1]
+            return
+        k = 1 if Y[0].ndim == 1 else Y[0].shape[1]
+        Yp = np.zeros((len(seqs), T, k))
+        mask = np.zeros((len(seqs), T))
+        for i, yi in enumerate(Y):
+            Yp[i, :len(yi)] = np.asarray(yi, dtype=np.float64).reshape(len(yi), k)
+            mask[i, washout:len(yi)] = 1.0
+        self.Y = torch.as_tensor(Yp, dtype=dtype, device=device)
+        self.mask = torch.as_tensor(mask, dtype=dtype, device=device)
+        self.n_targets = k
+
+    def _index(self, idx):
+        return torch.arange(len(self.X), device=self.device) if idx is None else idx
+
+    def steps(self, idx) -> int:
+        return int(self.lengths[self._index(idx)].max())
+
+    def features(self, model, idx):
+        """``(b, n_features)`` at each sequence's last step (``"last"``), or ``(b, T_b, n_features)``."""
+        idx = self._index(idx)
+        F = model(self.X[idx][:, :self.steps(idx)])
+        if self.readout == "last":
+            return F[torch.arange(len(idx), device=self.device), self.lengths[idx] - 1]
+        return F
+
+    def loss(self, pred, idx):
+        """Mean squared error over the sequences ``idx`` (every target, every step in the loss)."""
+        idx = self._index(idx)
+        if self.readout == "last":
+            return torch.mean((pred - self.Y[idx]) ** 2)
+        T = pred.shape[1]
+        mask = self.mask[idx][:, :T]
+        err = ((pred - self.Y[idx][:, :T]) ** 2).sum(-1) * mask
+        return err.sum() / (mask.sum() * pred.shape[-1])
 
 
 def _linear(n_in: int, n_out: int, rng, dtype, device) -> torch.nn.Linear:

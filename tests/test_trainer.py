@@ -155,7 +155,9 @@ def test_progress_bar_is_quiet_when_asked(shm, capsys):
     ({"clip_grad_norm": -1.0}, ValueError, "clip_grad_norm must be > 0"),
     ({"validation_fraction": 1.0}, ValueError, r"validation_fraction must be in \(0, 1\)"),
     ({"patience": 3}, ValueError, "patience needs validation_fraction"),
-    ({"readout": "all"}, ValueError, r"readout must be one of \['last'\]"),
+    ({"readout": "each"}, ValueError, r"readout must be one of \['all', 'last'\]"),
+    ({"washout": 2}, ValueError, r"washout applies to readout='all'"),
+    ({"washout": -1, "readout": "all"}, ValueError, "washout must be >= 0"),
     ({"progress": "yes"}, TypeError, "progress must be True or False"),
     ({"model": "qlstm"}, TypeError, "model must be a qrnn reservoir or cell"),
 ])
@@ -171,8 +173,11 @@ def test_bad_data(shm):
     est = TrainedRegressor(ESN(1, 10, seed=0), epochs=1, progress=False)
     with pytest.raises(ValueError, match="NaN"):
         est.fit(np.where(Xtr > 0.5, np.nan, Xtr), ytr)
-    with pytest.raises(ValueError, match="needs sequences of equal length"):
-        est.fit([Xtr[0], Xtr[1, :2]], ytr[:2])
+    with pytest.raises(ValueError, match=r"y must have shape \(2,\) or \(2, n_targets\)"):
+        est.fit([Xtr[0], Xtr[1, :2]], ytr[:3])
+    with pytest.raises(ValueError, match=r"sequence 1 has 2 steps; washout=2 needs at least 3"):
+        TrainedRegressor(ESN(1, 10, seed=0), readout="all", washout=2, epochs=1,
+                         progress=False).fit([Xtr[0], Xtr[1, :2]], [ytr[:4], ytr[:2]])
     with pytest.raises(ValueError, match="differentiable backend"):
         QLSTM(1, 3, trainable=True, backend="aer")
 
@@ -202,3 +207,57 @@ def test_read_only_input_is_copied_without_a_warning(rng):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         TrainedRegressor(ESN(1, 5, seed=0), epochs=1, batch_size=4, progress=False, random_state=0).fit(X, y)
+
+
+def test_unequal_lengths_are_padded_without_changing_any_feature(rng):
+    """Padding goes after a sequence's last step: its features are those of the sequence alone."""
+    from qrnn.trainer import _Padded
+
+    model = QGRU(1, 2, seed=3, init="uniform", trainable=True)
+    seqs = [rng.uniform(-1, 1, size=(T, 1)) for T in (5, 2, 7, 3)]
+    ys = [rng.normal(size=T) for T in (5, 2, 7, 3)]
+    for readout, Y in (("last", np.array([y[-1] for y in ys])), ("all", ys)):
+        data = _Padded(seqs, Y, readout, 1, torch.float64, "cpu")
+        idx = torch.tensor([3, 1])  # a batch runs to its own longest sequence, 3 steps
+        F = data.features(model, idx)
+        for row, i in enumerate(idx.tolist()):
+            alone = model.transform(seqs[i][None])[0]
+            expect = alone[-1] if readout == "last" else alone
+            got = F[row].detach().numpy() if readout == "last" else F[row, :len(seqs[i])].detach().numpy()
+            np.testing.assert_allclose(got, expect, rtol=0, atol=1e-15)
+        if readout == "all":  # the loss counts real steps past the washout only
+            pred = torch.zeros(2, 3, 1, dtype=torch.float64)
+            manual = np.mean(np.concatenate([ys[3][1:], ys[1][1:]]) ** 2)
+            assert float(data.loss(pred, idx)) == pytest.approx(manual, rel=1e-14)
+
+
+def test_a_list_of_equal_sequences_trains_as_the_array(shm):
+    Xtr, _, ytr, _ = shm
+    fits = [TrainedRegressor(QRNN(1, 2, seed=0, trainable=True), epochs=2, random_state=0,
+                             progress=False).fit(X, ytr) for X in (Xtr, list(Xtr))]
+    assert [h["train_loss"] for h in fits[0].history_] == [h["train_loss"] for h in fits[1].history_]
+
+
+@pytest.mark.parametrize("model", [QLSTM(1, 2, seed=1, trainable=True), ESN(1, 20, seed=1)],
+                         ids=["fully trained", "frozen"])
+def test_readout_all_trains_every_step_and_predicts_every_step(model, rng):
+    # a stream cut into chunks of unequal lengths: the target at each step is the input two steps back
+    u = rng.uniform(0, 0.5, size=400)
+    target = np.concatenate([[0.0, 0.0], u[:-2]])
+    cuts = [0, 30, 70, 95, 140, 200]
+    X = [u[a:b, None] for a, b in zip(cuts[:-1], cuts[1:])]
+    y = [target[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
+    Xm, ym = u[200:300].reshape(4, 25, 1), target[200:300].reshape(4, 25)
+    est = TrainedRegressor(model, epochs=15, batch_size=2, lr=0.02, readout="all", washout=3,
+                           random_state=0, progress=False).fit(X, y, monitor=(Xm, ym))
+    P = est.predict(X)
+    assert isinstance(P, list) and [p.shape for p in P] == [(len(s),) for s in y]
+    Pm = est.predict(Xm)
+    assert Pm.shape == (4, 25)
+    # the recorded monitor loss is the MSE of these predictions over the steps past the washout
+    assert est.history_[-1]["monitor_loss"] == pytest.approx(np.mean((Pm[:, 3:] - ym[:, 3:]) ** 2), rel=1e-10)
+    losses = [h["train_loss"] for h in est.history_]
+    assert losses[-1] < 0.5 * losses[0]
+    assert np.isfinite(est.score(Xm, ym))
+    multi = TrainedRegressor(model, epochs=1, batch_size=2, readout="all", progress=False, random_state=0)
+    assert multi.fit(Xm, np.stack([ym, -ym], axis=-1)).predict(Xm).shape == (4, 25, 2)
