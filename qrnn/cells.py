@@ -17,6 +17,7 @@ from ._validation import check_bool, check_choice, check_int, check_real, check_
 from .backends import Backend, TorchBackend, backend_from_config, get_backend
 from .backends._stream import LOCK as STREAM_LOCK
 from .backends._stream import kernels as stream_kernels
+from .backends._stream import lanes_for
 from .circuit import INITS, VQC, init_weights
 from .reservoir import FEATURES, Reservoir, resolve_device, resolve_dtype
 
@@ -325,7 +326,7 @@ class QRNN(QuantumReservoir):
     _KERNEL = "qrnn"
 
     def _call_kernel(self, kernel, x, s0, arrays, n_obs, feats, s1):
-        kernel(x, s0[0], *arrays, n_obs[0], self.correlators, feats, s1[0])
+        kernel(x, s0[0], *arrays, n_obs[0], self.correlators, feats, s1[0], lanes_for(len(x)))
 
     def _make_step(self):
         vqc, H, n, corr = self._compile(0, 1, readout=True), self.hidden_size, self.n_qubits, self.correlators
@@ -364,7 +365,7 @@ class QLSTM(QuantumReservoir):
 
     def _call_kernel(self, kernel, x, s0, arrays, n_obs, feats, s1):
         mode = FEATURES.index(self.features)  # output, state, all
-        kernel(x, s0[0], s0[1], *arrays, n_obs[1], mode, self.correlators, feats, s1[0], s1[1])
+        kernel(x, s0[0], s0[1], *arrays, n_obs[1], mode, self.correlators, feats, s1[0], s1[1], lanes_for(len(x)))
 
     @property
     def n_features(self) -> int:
@@ -415,7 +416,7 @@ class QGRU(QuantumReservoir):
     _KERNEL = "qgru"
 
     def _call_kernel(self, kernel, x, s0, arrays, n_obs, feats, s1):
-        kernel(x, s0[0], *arrays, n_obs[0], n_obs[1], self.correlators, feats, s1[0])
+        kernel(x, s0[0], *arrays, n_obs[0], n_obs[1], self.correlators, feats, s1[0], lanes_for(len(x)))
 
     def _make_step(self):
         gates, cand = self._compile(0, 2), self._compile(2, 3, readout=True)

@@ -73,9 +73,12 @@ class TrainedRegressor(SequenceRegressor):
     ``X`` takes the forms :class:`~qrnn.ReservoirRegressor` takes: an array
     ``(batch, T, input_size)`` (or ``(batch, T)`` for ``input_size=1``), or
     a list of ``(T_i, input_size)`` sequences of their own lengths. Unequal
-    lengths are padded at the end within each mini-batch; a sequence's
-    padding comes after its last step, so it changes none of its features,
-    and it is left out of the loss.
+    lengths are padded with zeros after each sequence's last step, so the
+    padding changes none of its features, and it is left out of the loss; a
+    mini-batch runs to its own longest sequence (a frozen reservoir's
+    features, computed once, to the longest of all). ``train_loss`` is the
+    mean over the epoch's sequences (``"last"``) or loss steps (``"all"``),
+    as ``val_loss`` and ``monitor_loss`` are.
 
     Attributes
     ----------
@@ -162,9 +165,12 @@ class TrainedRegressor(SequenceRegressor):
         if monitor is not None:
             if not isinstance(monitor, (tuple, list)) or len(monitor) != 2:
                 raise ValueError("monitor must be an (X, y) pair")
-            m_arr, m_seqs = self._sequences(monitor[0], fitting=False)
-            self._check_lengths(m_seqs)
-            watch = (m_seqs, self._targets(monitor[1], m_arr, m_seqs))
+            try:
+                m_arr, m_seqs = self._sequences(monitor[0], fitting=False)
+                self._check_lengths(m_seqs)
+                watch = (m_seqs, self._targets(monitor[1], m_arr, m_seqs))
+            except ValueError as exc:
+                raise ValueError(f"monitor: {exc}") from exc
         self.y_ndim_ = Y.ndim if self.readout == "last" else Y[0].ndim
         n_val = 0 if self.validation_fraction is None else max(1, int(round(self.validation_fraction * len(seqs))))
         n_train = len(seqs) - n_val
@@ -217,7 +223,7 @@ class TrainedRegressor(SequenceRegressor):
                     torch.nn.utils.clip_grad_norm_(trained + list(readout.parameters()), self.clip_grad_norm)
                 opt.step()
                 losses.append(float(loss.detach()))
-                sizes.append(len(batch))
+                sizes.append(data.weight(idx))
             record = {"epoch": epoch, "train_loss": float(np.average(losses, weights=sizes))}
             if n_val:
                 with torch.no_grad():
@@ -302,6 +308,10 @@ class _Padded:
         self.Y = torch.as_tensor(Yp, dtype=dtype, device=device)
         self.mask = torch.as_tensor(mask, dtype=dtype, device=device)
         self.n_targets = k
+
+    def weight(self, idx) -> float:
+        """What a batch's mean loss averages over: its sequences ("last") or its steps in the loss ("all")."""
+        return len(idx) if self.readout == "last" else float(self.mask[idx].sum())
 
     def _index(self, idx):
         return torch.arange(len(self.X), device=self.device) if idx is None else idx

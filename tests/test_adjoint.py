@@ -76,8 +76,10 @@ def test_chunked_batches_give_the_same_values_and_gradients(rng):
     w0 = torch.as_tensor(init_weights(2, vqc, "uniform", seed=1))
     x0 = torch.as_tensor(random_inputs(rng, (9, 4)))
     whole = value_and_grads(TorchBackend(), vqc, w0, x0)
-    group = TorchBackend(chunk_bytes=1).compile(vqc, w0.clone().requires_grad_(True))
-    split = value_and_grads(TorchBackend(chunk_bytes=group._sample_bytes() * 2), vqc, w0, x0)
+    group = TorchBackend().compile(vqc, w0.clone().requires_grad_(True))
+    budget = group._sample_bytes() * 2  # two samples per chunk
+    assert group._operator_bytes() <= budget
+    split = value_and_grads(TorchBackend(chunk_bytes=budget), vqc, w0, x0)
     for a, b in zip(whole[1:], split[1:]):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-15)
 

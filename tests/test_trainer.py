@@ -193,6 +193,8 @@ def test_monitor_records_test_loss_without_using_it(shm):
                                                                   rel=1e-10)
     with pytest.raises(ValueError, match=r"monitor must be an \(X, y\) pair"):
         watched.fit(Xtr, ytr, monitor=Xte)
+    with pytest.raises(ValueError, match=r"^monitor: with readout='last', y must have shape"):
+        watched.fit(Xtr, ytr, monitor=(Xte, yte[:-1]))
 
 
 def test_read_only_input_is_copied_without_a_warning(rng):

@@ -38,6 +38,9 @@ _KERNELS = None
 # gate codes within a fused block, and where a gate's angle comes from
 _CODES = {"H": 0, "RX": 1, "RY": 2, "RZ": 3}
 _SOURCES = {None: 0, "x": 1, "w": 2}
+# Up to this many qubits a run of CNOTs is one precomputed permutation (2^n indices, and
+# its inverse: 1 MiB at 16); beyond, each CNOT is applied by swaps, which needs no memory.
+PERMUTATION_MAX_QUBITS = 16
 
 
 class Program:
@@ -46,15 +49,19 @@ class Program:
     Runs of one-wire gates on a wire between CNOT blocks become one block
     (the encoding's ``H, RY, RZ``; each layer's ``RZ, RY, RZ``), applied in
     one pass over the state, whose angles' derivatives are taken in one pass
-    too; each run of CNOTs becomes one index permutation. The order of
-    :meth:`~qrnn.circuit.VQC.ops` is kept.
+    too; each run of CNOTs becomes one index permutation (up to
+    :data:`PERMUTATION_MAX_QUBITS`; beyond, one operation per CNOT). The
+    order of :meth:`~qrnn.circuit.VQC.ops` is kept.
 
     Attributes
     ----------
     kinds : ndarray (n_ops,)
-        0 for a one-wire block, 1 for a permutation.
+        0 for a one-wire block, 1 for a permutation, 2 for one CNOT.
     where : ndarray (n_ops,)
-        The block's bit (wire 0 is the most significant), or the permutation's row.
+        The block's bit (wire 0 is the most significant), the permutation's
+        row, or the CNOT's control bit.
+    targets : ndarray (n_ops,)
+        The CNOT's target bit (-1 for other operations).
     sub : ndarray (n_ops, S, 3)
         Per block, its gates in order: code (H, RX, RY, RZ = 0..3; -1 pads),
         angle source (0 none, 1 input angle, 2 weight) and index.
@@ -74,7 +81,7 @@ class Program:
 
     def __init__(self, vqc):
         n = self.n_qubits = vqc.n_qubits
-        kinds, where, blocks, perms = [], [], [], []
+        kinds, where, targets, blocks, perms = [], [], [], [], []
         pending: dict[int, list] = {}
         perm = None
 
@@ -82,6 +89,7 @@ class Program:
             for q in sorted(pending):
                 kinds.append(0)
                 where.append(n - 1 - q)
+                targets.append(-1)
                 blocks.append(pending[q])
             pending.clear()
 
@@ -90,15 +98,22 @@ class Program:
             if perm is not None:
                 kinds.append(1)
                 where.append(len(perms))
+                targets.append(-1)
                 blocks.append([])
                 perms.append(perm)
                 perm = None
 
-        index = np.arange(2**n)
+        index = np.arange(2**n) if n <= PERMUTATION_MAX_QUBITS else None
         for op in vqc.ops():
             if op.name == "CNOT":
                 flush_blocks()
                 for c, t in op.wires:
+                    if index is None:
+                        kinds.append(2)
+                        where.append(n - 1 - c)
+                        targets.append(n - 1 - t)
+                        blocks.append([])
+                        continue
                     p = index ^ (((index >> (n - 1 - c)) & 1) << (n - 1 - t))
                     perm = p if perm is None else perm[p]
                 continue
@@ -114,20 +129,25 @@ class Program:
         S = max([len(b) for b in blocks] + [1])
         self.kinds = np.array(kinds, dtype=np.int64)
         self.where = np.array(where, dtype=np.int64)
+        self.targets = np.array(targets, dtype=np.int64)
         self.sub = np.full((len(kinds), S, 3), -1, dtype=np.int64)
         for o, b in enumerate(blocks):
             if b:
                 self.sub[o, :len(b)] = b
-        self.perms = np.array(perms, dtype=np.int64).reshape(len(perms), 2**n)
+        self.perms = np.array(perms, dtype=np.int64).reshape(len(perms), 2**n if perms else 0)
         self.inverse = np.argsort(self.perms, axis=1).astype(np.int64)
         reads_weight = [(self.sub[o, :, 1] == 2).any() for o in range(len(kinds))]
         self.first = reads_weight.index(True) if any(reads_weight) else len(kinds)
 
     def arrays(self):
-        return self.kinds, self.where, self.sub, self.perms, self.inverse, self.first
+        return self.kinds, self.where, self.targets, self.sub, self.perms, self.inverse, self.first
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays()[:-1])
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=16)
 def program(vqc) -> Program:
     """The :class:`Program` of ``vqc``, built once per circuit layout (trainable groups ask on every pass)."""
     return Program(vqc)

@@ -77,6 +77,16 @@ def permute(psi, perm, tmp):
 
 
 @njit(cache=True)
+def cnot(psi, cbit, tbit):
+    """One CNOT in place: swap the target bit's pairs where the control bit is set (its own inverse)."""
+    cm, tm = 1 << cbit, 1 << tbit
+    for k in range(psi.shape[0] // 2):
+        i = ((k >> tbit) << (tbit + 1)) | (k & (tm - 1))
+        if i & cm:
+            psi[i], psi[i | tm] = psi[i | tm], psi[i]
+
+
+@njit(cache=True)
 def block_arrays(kinds, sub, x, w, ms, ds, lo, hi):
     for o in range(lo, hi):
         if kinds[o] == 0:
@@ -84,12 +94,14 @@ def block_arrays(kinds, sub, x, w, ms, ds, lo, hi):
 
 
 @njit(cache=True)
-def run(psi, kinds, where, perms, ms, lo, hi, tmp):
+def run(psi, kinds, where, targets, perms, ms, lo, hi, tmp):
     for o in range(lo, hi):
         if kinds[o] == 0:
             apply(psi, where[o], ms[o], False)
-        else:
+        elif kinds[o] == 1:
             permute(psi, perms[where[o]], tmp)
+        else:
+            cnot(psi, where[o], targets[o])
 
 
 @njit(cache=True)
@@ -122,7 +134,7 @@ def expectations(psi, zsigns, out, k, b):
 
 
 @njit(cache=True, parallel=True)
-def forward(x, w, kinds, where, sub, perms, inverse, first, n_qubits, zsigns, out):
+def forward(x, w, kinds, where, targets, sub, perms, inverse, first, n_qubits, zsigns, out):
     """``x (B, A)`` encoding angles, ``w (K, P)`` weights -> ``out (K, n_obs, B)`` expectations."""
     B, K, D, n_ops, S = x.shape[0], w.shape[0], 2**n_qubits, kinds.shape[0], sub.shape[1]
     wm, _ = weight_blocks(kinds, sub, w, first, x[0] if B else np.zeros(1))
@@ -134,7 +146,7 @@ def forward(x, w, kinds, where, sub, perms, inverse, first, n_qubits, zsigns, ou
         tmp = np.empty(D, dtype=np.complex128)
         enc = np.zeros(D, dtype=np.complex128)
         enc[0] = 1.0
-        run(enc, kinds, where, perms, xm, 0, first, tmp)
+        run(enc, kinds, where, targets, perms, xm, 0, first, tmp)
         psi = np.empty(D, dtype=np.complex128)
         for k in range(K):
             ms = wm[k]
@@ -142,7 +154,7 @@ def forward(x, w, kinds, where, sub, perms, inverse, first, n_qubits, zsigns, ou
                 ms = ms.copy()
                 block_arrays(kinds, sub, x[b], w[k], ms, xd, first, n_ops)
             psi[:] = enc
-            run(psi, kinds, where, perms, ms, first, n_ops, tmp)
+            run(psi, kinds, where, targets, perms, ms, first, n_ops, tmp)
             expectations(psi, zsigns, out, k, b)
 
 
@@ -163,7 +175,7 @@ def slopes(lam, psi, bit, d, sub, acc):
 
 
 @njit(cache=True, parallel=True)
-def backward(x, w, kinds, where, sub, perms, inverse, first, n_qubits, zsigns, grad, gx, gw):
+def backward(x, w, kinds, where, targets, sub, perms, inverse, first, n_qubits, zsigns, grad, gx, gw):
     """Adjoint pass: ``grad (K, n_obs, B)`` -> ``gx (B, A)`` and per-sample ``gw (B, K, P)``."""
     B, K, D, n_ops, S = x.shape[0], w.shape[0], 2**n_qubits, kinds.shape[0], sub.shape[1]
     wm, wd = weight_blocks(kinds, sub, w, first, x[0] if B else np.zeros(1))
@@ -178,7 +190,7 @@ def backward(x, w, kinds, where, sub, perms, inverse, first, n_qubits, zsigns, g
         acc = np.empty(S)
         enc = np.zeros(D, dtype=np.complex128)
         enc[0] = 1.0
-        run(enc, kinds, where, perms, xm, 0, first, tmp)
+        run(enc, kinds, where, targets, perms, xm, 0, first, tmp)
         psi = np.empty(D, dtype=np.complex128)
         lam = np.empty(D, dtype=np.complex128)
         for k in range(K):
@@ -187,7 +199,7 @@ def backward(x, w, kinds, where, sub, perms, inverse, first, n_qubits, zsigns, g
                 ms, ds = ms.copy(), ds.copy()
                 block_arrays(kinds, sub, x[b], w[k], ms, ds, first, n_ops)
             psi[:] = enc
-            run(psi, kinds, where, perms, ms, first, n_ops, tmp)
+            run(psi, kinds, where, targets, perms, ms, first, n_ops, tmp)
             for i in range(D):
                 o_i = 0.0
                 for o in range(zsigns.shape[0]):
@@ -197,6 +209,10 @@ def backward(x, w, kinds, where, sub, perms, inverse, first, n_qubits, zsigns, g
                 if kinds[o] == 1:
                     permute(psi, inverse[where[o]], tmp)
                     permute(lam, inverse[where[o]], tmp)
+                    continue
+                if kinds[o] == 2:
+                    cnot(psi, where[o], targets[o])
+                    cnot(lam, where[o], targets[o])
                     continue
                 m, d = (xm[o], xd[o]) if o < first else (ms[o], ds[o])
                 apply(psi, where[o], m, True)

@@ -33,6 +33,15 @@ def kernels():
     return _KERNELS
 
 
+def lanes_for(B: int) -> int:
+    """Sequences per thread: two (``_stream_kernels.LANES``), unless that would leave threads idle."""
+    from numba import get_num_threads
+
+    from ._stream_kernels import LANES
+
+    return LANES if B >= LANES * get_num_threads() else 1
+
+
 def _build():
     from . import _stream_kernels
 

@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit, prange
 
 
-# Two sequences advance together in each thread ("lanes"): the dot products
+# Two sequences advance together in each thread ("lanes"; LANES is 2 throughout): the dot products
 # against the Heisenberg coefficients, most of a step's arithmetic, then load
 # each coefficient once for both, and keep 8 independent accumulators in
 # flight. Measured on the 2-core EPYC (Zen 1), one 64 x 64 coefficient block:
@@ -99,20 +99,22 @@ def sigmoid(x):
 
 
 @njit(cache=True)
-def lanes_of(p, B):
-    """The sequences of lane pair ``p`` and how many there are (an odd last one runs alone)."""
-    first = LANES * p
-    return (first, min(first + 1, B - 1)), min(LANES, B - first)
+def lanes_of(p, B, lanes):
+    """The sequences of lane group ``p`` and how many there are (an odd last one runs alone)."""
+    first = lanes * p
+    return (first, min(first + 1, B - 1)), min(lanes, B - first)
 
 
 @njit(cache=True, parallel=True)
-def qrnn(xs, h0, maps, coeffs, n_obs, corr, feats, h_out):
-    """QRNN over ``xs (B, T, I)`` from ``h0 (B, H)``; writes ``feats (B, T, F)`` and ``h_out``."""
+def qrnn(xs, h0, maps, coeffs, n_obs, corr, feats, h_out, lanes):
+    """QRNN over ``xs (B, T, I)`` from ``h0 (B, H)``; writes ``feats (B, T, F)`` and ``h_out``.
+
+    ``lanes`` (1 or ``LANES``) sequences advance together in a thread (``qrnn.backends._stream.lanes_for``)."""
     B, T, I = xs.shape
     H = h0.shape[1]
     n = maps.shape[0]
-    for p in prange((B + 1) // LANES):  # sequences are independent: a pair per thread at a time
-        seqs, nl = lanes_of(p, B)
+    for p in prange((B + lanes - 1) // lanes):  # sequences are independent: one or two per thread at a time
+        seqs, nl = lanes_of(p, B, lanes)
         bloch = np.empty((LANES, n, 4))
         kron = np.empty((LANES, 4 ** (n - 1)))
         v = np.empty((LANES, n))
@@ -137,13 +139,13 @@ def qrnn(xs, h0, maps, coeffs, n_obs, corr, feats, h_out):
 
 
 @njit(cache=True, parallel=True)
-def qlstm(xs, h0, c0, maps_g, coeffs_g, maps_r, coeffs_r, n_obs, mode, corr, feats, h_out, c_out):
+def qlstm(xs, h0, c0, maps_g, coeffs_g, maps_r, coeffs_r, n_obs, mode, corr, feats, h_out, c_out, lanes):
     """QLSTM; ``mode`` 0 output, 1 state, 2 all (see QLSTM.n_features)."""
     B, T, I = xs.shape
     H = h0.shape[1]
     n = maps_g.shape[0]
-    for p in prange((B + 1) // LANES):  # sequences are independent: a pair per thread at a time
-        seqs, nl = lanes_of(p, B)
+    for p in prange((B + lanes - 1) // lanes):  # sequences are independent: one or two per thread at a time
+        seqs, nl = lanes_of(p, B, lanes)
         bloch = np.empty((LANES, n, 4))
         kron = np.empty((LANES, 4 ** (n - 1)))
         v = np.empty((LANES, n))
@@ -185,12 +187,12 @@ def qlstm(xs, h0, c0, maps_g, coeffs_g, maps_r, coeffs_r, n_obs, mode, corr, fea
 
 
 @njit(cache=True, parallel=True)
-def qgru(xs, h0, maps_g, coeffs_g, maps_c, coeffs_c, n_obs_g, n_obs_c, corr, feats, h_out):
+def qgru(xs, h0, maps_g, coeffs_g, maps_c, coeffs_c, n_obs_g, n_obs_c, corr, feats, h_out, lanes):
     B, T, I = xs.shape
     H = h0.shape[1]
     n = maps_g.shape[0]
-    for p in prange((B + 1) // LANES):  # sequences are independent: a pair per thread at a time
-        seqs, nl = lanes_of(p, B)
+    for p in prange((B + lanes - 1) // lanes):  # sequences are independent: one or two per thread at a time
+        seqs, nl = lanes_of(p, B, lanes)
         bloch = np.empty((LANES, n, 4))
         kron = np.empty((LANES, 4 ** (n - 1)))
         v = np.empty((LANES, n))

@@ -609,9 +609,19 @@ class _Adjoint(_CompiledGroup):
         self.prog = program(self.vqc)
         self.zsigns_c = np.ascontiguousarray(self.zsigns, dtype=np.float64)
 
+    def _operator_bytes(self):
+        # the program (its permutations) and, per thread, the four state vectors of a backward pass
+        from numba import get_num_threads
+
+        from ._adjoint import program
+
+        return program(self.vqc).nbytes + get_num_threads() * 4 * 16 * 2**self.vqc.n_qubits
+
     def _sample_bytes(self):
-        # three state vectors per thread, the outputs and the per-sample weight gradients
-        return 16 * 3 * 2**self.vqc.n_qubits + self.itemsize * self.K * (self.n_obs + self.weights[0].numel())
+        # outputs, per-sample weight gradients, and the sample's block matrices and their derivatives
+        prog = self.prog
+        blocks = prog.sub.shape[0] * (prog.sub.shape[1] + 1) * 4 * 16
+        return self.itemsize * self.K * (self.n_obs + self.weights[0].numel()) + blocks
 
     def _columns(self, v, bounded):
         from ._adjoint import AdjointCircuits
@@ -658,9 +668,12 @@ class TorchBackend(Backend):
         training). ``"adjoint"``: each circuit group is one operation whose
         forward pass simulates the state vectors and whose backward pass is
         the adjoint method, both compiled (numba; CPU and float64 only).
-        ``"autograd"``: torch differentiates through the compiled forms above
-        (any device and dtype, and higher derivatives). ``"auto"`` takes
-        ``"adjoint"`` where it applies and ``"autograd"`` elsewhere. Both give
+        ``"autograd"``: torch differentiates through the compiled form that
+        ``method`` picks (any device and dtype, and higher derivatives).
+        ``"auto"`` takes ``"adjoint"`` where it applies and ``"autograd"``
+        elsewhere. So ``method`` chooses how circuits are evaluated without
+        gradients (frozen reservoirs, predictions); with the default
+        ``gradient``, training on the CPU in float64 does not use it. Both give
         the same gradients to rounding (``tests/test_adjoint.py``); the
         adjoint path trains the paper's 4-qubit QLSTM several times faster
         (``benchmarks/bench_training.py``).
@@ -690,7 +703,8 @@ class TorchBackend(Backend):
         self.gradient = check_choice(gradient, "gradient", GRADIENTS)
 
     def __repr__(self) -> str:
-        return f"TorchBackend(method={self.method!r})"
+        extra = "" if self.gradient == "auto" else f", gradient={self.gradient!r}"
+        return f"TorchBackend(method={self.method!r}{extra})"
 
     def to_config(self) -> dict:
         return {"kind": "torch", "method": self.method, "heisenberg_max_qubits": self.heisenberg_max_qubits,
