@@ -180,11 +180,17 @@ def _cnot_perm(n: int, control: int, target: int) -> np.ndarray:
     return idx ^ (cbit << (n - 1 - target))
 
 
+@functools.lru_cache(maxsize=64)
 def _z_signs(n: int, observables) -> np.ndarray:
-    """``(n_obs, 2^n)``: entry ``[o, b]`` is the eigenvalue of the Z product ``o`` on basis state ``b``."""
+    """``(n_obs, 2^n)``: entry ``[o, b]`` is the eigenvalue of the Z product ``o`` on basis state ``b``.
+
+    Cached (trainable groups are compiled on every forward pass), hence read-only.
+    """
     idx = np.arange(2**n)[None, :]
     z = 1.0 - 2.0 * ((idx >> (n - 1 - np.arange(n))[:, None]) & 1)  # (n, 2^n)
-    return np.stack([np.prod(z[list(wires)], axis=0) for wires in observables])
+    signs = np.ascontiguousarray(np.stack([np.prod(z[list(wires)], axis=0) for wires in observables]))
+    signs.flags.writeable = False
+    return signs
 
 
 def _kron_columns(vectors: torch.Tensor) -> torch.Tensor:
@@ -514,7 +520,7 @@ class _Heisenberg(_CompiledGroup):
         K, n_obs, n = self.K, self.n_obs, self.vqc.n_qubits
         D = 2**n
         U = self._variational().unitaries(self.cdtype, self.device)  # (K, D, D)
-        z = torch.as_tensor(self.zsigns.T, dtype=self.cdtype, device=self.device)  # (D, n_obs)
+        z = torch.tensor(self.zsigns.T, dtype=self.cdtype, device=self.device)  # (D, n_obs)
         # O[k, j] = U_k^dagger diag(z_j) U_k for every circuit k and observable j
         heis = torch.einsum("kai,aj,kab->kjib", U.conj(), z, U)
         coeffs = _pauli_coefficients(heis.reshape(K * n_obs, D, D), n)  # (K n_obs, 4^n)
@@ -578,7 +584,7 @@ class _GateByGate(_CompiledGroup):
 
     def _build(self, backend):
         self.var = self._variational()
-        self.zsigns_t = torch.as_tensor(self.zsigns, dtype=self.rdtype, device=self.device)  # (n_obs, D)
+        self.zsigns_t = torch.tensor(self.zsigns, dtype=self.rdtype, device=self.device)  # (n_obs, D)
 
     def _sample_bytes(self):
         # the product state, and three complex (K, D) states at the peak of a gate block
@@ -607,7 +613,7 @@ class _Adjoint(_CompiledGroup):
         from ._adjoint import program
 
         self.prog = program(self.vqc)
-        self.zsigns_c = np.ascontiguousarray(self.zsigns, dtype=np.float64)
+        self.zsigns_c = self.zsigns  # float64, C-contiguous
 
     def _operator_bytes(self):
         # the program (its permutations) and, per thread, the four state vectors of a backward pass
