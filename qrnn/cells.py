@@ -273,7 +273,7 @@ class QuantumReservoir(Reservoir):
         s1 = [np.empty_like(s) for s in s0]
         kernel = stream_kernels()[self._KERNEL]
         with STREAM_LOCK:  # numba's default thread pool must not be entered from two threads at once
-            self._call_kernel(kernel, x, s0, arrays, n_obs, feats, s1)
+            self._call_kernel(kernel, x, s0, arrays, n_obs, feats, s1, lanes_for(B))
         return torch.from_numpy(feats), tuple(torch.from_numpy(s.T.copy()) for s in s1)
 
     def _step(self):
@@ -325,8 +325,8 @@ class QRNN(QuantumReservoir):
     _GROUPS = ((0, 1, True),)
     _KERNEL = "qrnn"
 
-    def _call_kernel(self, kernel, x, s0, arrays, n_obs, feats, s1):
-        kernel(x, s0[0], *arrays, n_obs[0], self.correlators, feats, s1[0], lanes_for(len(x)))
+    def _call_kernel(self, kernel, x, s0, arrays, n_obs, feats, s1, lanes):
+        kernel(x, s0[0], *arrays, n_obs[0], self.correlators, feats, s1[0], lanes)
 
     def _make_step(self):
         vqc, H, n, corr = self._compile(0, 1, readout=True), self.hidden_size, self.n_qubits, self.correlators
@@ -363,9 +363,9 @@ class QLSTM(QuantumReservoir):
     _GROUPS = ((0, 4, False), (4, 6, True))
     _KERNEL = "qlstm"
 
-    def _call_kernel(self, kernel, x, s0, arrays, n_obs, feats, s1):
+    def _call_kernel(self, kernel, x, s0, arrays, n_obs, feats, s1, lanes):
         mode = FEATURES.index(self.features)  # output, state, all
-        kernel(x, s0[0], s0[1], *arrays, n_obs[1], mode, self.correlators, feats, s1[0], s1[1], lanes_for(len(x)))
+        kernel(x, s0[0], s0[1], *arrays, n_obs[1], mode, self.correlators, feats, s1[0], s1[1], lanes)
 
     @property
     def n_features(self) -> int:
@@ -415,8 +415,8 @@ class QGRU(QuantumReservoir):
     _GROUPS = ((0, 2, False), (2, 3, True))
     _KERNEL = "qgru"
 
-    def _call_kernel(self, kernel, x, s0, arrays, n_obs, feats, s1):
-        kernel(x, s0[0], *arrays, n_obs[0], n_obs[1], self.correlators, feats, s1[0], lanes_for(len(x)))
+    def _call_kernel(self, kernel, x, s0, arrays, n_obs, feats, s1, lanes):
+        kernel(x, s0[0], *arrays, n_obs[0], n_obs[1], self.correlators, feats, s1[0], lanes)
 
     def _make_step(self):
         gates, cand = self._compile(0, 2), self._compile(2, 3, readout=True)

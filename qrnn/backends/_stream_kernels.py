@@ -105,6 +105,35 @@ def lanes_of(p, B, lanes):
     return (first, min(first + 1, B - 1)), min(lanes, B - first)
 
 
+@njit(cache=True)
+def scratch(n):
+    """A thread's scratch for ``group``, per lane: Bloch vectors, Kronecker products, circuit inputs."""
+    return np.empty((LANES, n, 4)), np.empty((LANES, 4 ** (n - 1))), np.empty((LANES, n))
+
+
+@njit(cache=True)
+def gather(dst, src, seqs, nl):
+    """``dst[lane] = src[the lane's sequence]``: a state in."""
+    for ln in range(nl):
+        dst[ln] = src[seqs[ln]]
+
+
+@njit(cache=True)
+def scatter(dst, src, seqs, nl):
+    """``dst[the lane's sequence] = src[lane]``: a state out."""
+    for ln in range(nl):
+        dst[seqs[ln]] = src[ln]
+
+
+@njit(cache=True)
+def load_inputs(v, xs, t, h, seqs, nl):
+    """``v[lane] = concat(x_t, h)`` of each lane's sequence."""
+    I = xs.shape[2]
+    for ln in range(nl):
+        v[ln, :I] = xs[seqs[ln], t]
+        v[ln, I:] = h[ln]
+
+
 @njit(cache=True, parallel=True)
 def qrnn(xs, h0, maps, coeffs, n_obs, corr, feats, h_out, lanes):
     """QRNN over ``xs (B, T, I)`` from ``h0 (B, H)``; writes ``feats (B, T, F)`` and ``h_out``.
@@ -115,17 +144,12 @@ def qrnn(xs, h0, maps, coeffs, n_obs, corr, feats, h_out, lanes):
     n = maps.shape[0]
     for p in prange((B + lanes - 1) // lanes):  # sequences are independent: one or two per thread at a time
         seqs, nl = lanes_of(p, B, lanes)
-        bloch = np.empty((LANES, n, 4))
-        kron = np.empty((LANES, 4 ** (n - 1)))
-        v = np.empty((LANES, n))
+        bloch, kron, v = scratch(n)
         out = np.empty((LANES, n_obs))
         h = np.empty((LANES, H))
-        for ln in range(nl):
-            h[ln] = h0[seqs[ln]]
+        gather(h, h0, seqs, nl)
         for t in range(T):
-            for ln in range(nl):
-                v[ln, :I] = xs[seqs[ln], t]
-                v[ln, I:] = h[ln]
+            load_inputs(v, xs, t, h, seqs, nl)
             group(v, maps, coeffs, bloch, kron, out, nl)
             for ln in range(nl):
                 b = seqs[ln]
@@ -134,8 +158,7 @@ def qrnn(xs, h0, maps, coeffs, n_obs, corr, feats, h_out, lanes):
                     feats[b, t, k] = h[ln, k]
                 if corr:
                     feats[b, t, H:] = out[ln, n:]
-        for ln in range(nl):
-            h_out[seqs[ln]] = h[ln]
+        scatter(h_out, h, seqs, nl)
 
 
 @njit(cache=True, parallel=True)
@@ -146,21 +169,16 @@ def qlstm(xs, h0, c0, maps_g, coeffs_g, maps_r, coeffs_r, n_obs, mode, corr, fea
     n = maps_g.shape[0]
     for p in prange((B + lanes - 1) // lanes):  # sequences are independent: one or two per thread at a time
         seqs, nl = lanes_of(p, B, lanes)
-        bloch = np.empty((LANES, n, 4))
-        kron = np.empty((LANES, 4 ** (n - 1)))
-        v = np.empty((LANES, n))
+        bloch, kron, v = scratch(n)
         z = np.empty((LANES, 4 * n))
         heads = np.empty((LANES, 2 * n_obs))
         h = np.empty((LANES, H))
         c = np.empty((LANES, n))
         a = np.empty((LANES, n))
-        for ln in range(nl):
-            h[ln] = h0[seqs[ln]]
-            c[ln] = c0[seqs[ln]]
+        gather(h, h0, seqs, nl)
+        gather(c, c0, seqs, nl)
         for t in range(T):
-            for ln in range(nl):
-                v[ln, :I] = xs[seqs[ln], t]
-                v[ln, I:] = h[ln]
+            load_inputs(v, xs, t, h, seqs, nl)
             group(v, maps_g, coeffs_g, bloch, kron, z, nl)
             for ln in range(nl):
                 for q in range(n):
@@ -181,9 +199,8 @@ def qlstm(xs, h0, c0, maps_g, coeffs_g, maps_r, coeffs_r, n_obs, mode, corr, fea
                     i += H + n
                 if corr:
                     f[i:] = heads[ln, n_obs + n:]
-        for ln in range(nl):
-            h_out[seqs[ln]] = h[ln]
-            c_out[seqs[ln]] = c[ln]
+        scatter(h_out, h, seqs, nl)
+        scatter(c_out, c, seqs, nl)
 
 
 @njit(cache=True, parallel=True)
@@ -193,18 +210,13 @@ def qgru(xs, h0, maps_g, coeffs_g, maps_c, coeffs_c, n_obs_g, n_obs_c, corr, fea
     n = maps_g.shape[0]
     for p in prange((B + lanes - 1) // lanes):  # sequences are independent: one or two per thread at a time
         seqs, nl = lanes_of(p, B, lanes)
-        bloch = np.empty((LANES, n, 4))
-        kron = np.empty((LANES, 4 ** (n - 1)))
-        v = np.empty((LANES, n))
+        bloch, kron, v = scratch(n)
         rz = np.empty((LANES, 2 * n_obs_g))
         out = np.empty((LANES, n_obs_c))
         h = np.empty((LANES, H))
-        for ln in range(nl):
-            h[ln] = h0[seqs[ln]]
+        gather(h, h0, seqs, nl)
         for t in range(T):
-            for ln in range(nl):
-                v[ln, :I] = xs[seqs[ln], t]
-                v[ln, I:] = h[ln]
+            load_inputs(v, xs, t, h, seqs, nl)
             group(v, maps_g, coeffs_g, bloch, kron, rz, nl)
             for ln in range(nl):
                 for k in range(H):
@@ -218,8 +230,7 @@ def qgru(xs, h0, maps_g, coeffs_g, maps_c, coeffs_c, n_obs_g, n_obs_c, corr, fea
                     feats[b, t, k] = h[ln, k]
                 if corr:
                     feats[b, t, H:] = out[ln, n:]
-        for ln in range(nl):
-            h_out[seqs[ln]] = h[ln]
+        scatter(h_out, h, seqs, nl)
 
 
 KERNELS = {"qrnn": qrnn, "qlstm": qlstm, "qgru": qgru}
