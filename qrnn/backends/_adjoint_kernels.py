@@ -174,6 +174,27 @@ def slopes(lam, psi, bit, d, sub, acc):
                 acc[s] += (li * (d[s, 0] * a + d[s, 1] * b) + lj * (d[s, 2] * a + d[s, 3] * b)).real
 
 
+@njit(cache=True)
+def undo(psi, lam, o, kinds, where, targets, sub, inverse, m, d, tmp, acc, gx_b, gw_bk):
+    """Undo operation ``o`` on ``psi`` and ``lam``, adding its angles' slopes to ``gx_b`` / ``gw_bk``."""
+    if kinds[o] == 1:
+        permute(psi, inverse[where[o]], tmp)
+        permute(lam, inverse[where[o]], tmp)
+        return
+    if kinds[o] == 2:
+        cnot(psi, where[o], targets[o])
+        cnot(lam, where[o], targets[o])
+        return
+    apply(psi, where[o], m, True)
+    slopes(lam, psi, where[o], d, sub[o], acc)
+    for s in range(sub.shape[1]):
+        if sub[o, s, 1] == 1:
+            gx_b[sub[o, s, 2]] += acc[s]
+        elif sub[o, s, 1] == 2:
+            gw_bk[sub[o, s, 2]] += acc[s]
+    apply(lam, where[o], m, True)
+
+
 @njit(cache=True, parallel=True)
 def backward(x, w, kinds, where, targets, sub, perms, inverse, first, n_qubits, zsigns, grad, gx, gw):
     """Adjoint pass: ``grad (K, n_obs, B)`` -> ``gx (B, A)`` and per-sample ``gw (B, K, P)``."""
@@ -193,6 +214,7 @@ def backward(x, w, kinds, where, targets, sub, perms, inverse, first, n_qubits, 
         run(enc, kinds, where, targets, perms, xm, 0, first, tmp)
         psi = np.empty(D, dtype=np.complex128)
         lam = np.empty(D, dtype=np.complex128)
+        lam_prefix = np.zeros(D, dtype=np.complex128)
         for k in range(K):
             ms, ds = wm[k], wd[k]
             if late_inputs:  # blocks past the prefix that read inputs: this sample's matrices
@@ -205,24 +227,14 @@ def backward(x, w, kinds, where, targets, sub, perms, inverse, first, n_qubits, 
                 for o in range(zsigns.shape[0]):
                     o_i += grad[k, o, b] * zsigns[o, i]
                 lam[i] = o_i * psi[i]
-            for o in range(n_ops - 1, -1, -1):
-                if kinds[o] == 1:
-                    permute(psi, inverse[where[o]], tmp)
-                    permute(lam, inverse[where[o]], tmp)
-                    continue
-                if kinds[o] == 2:
-                    cnot(psi, where[o], targets[o])
-                    cnot(lam, where[o], targets[o])
-                    continue
-                m, d = (xm[o], xd[o]) if o < first else (ms[o], ds[o])
-                apply(psi, where[o], m, True)
-                slopes(lam, psi, where[o], d, sub[o], acc)
-                for s in range(S):
-                    if sub[o, s, 1] == 1:
-                        gx[b, sub[o, s, 2]] += acc[s]
-                    elif sub[o, s, 1] == 2:
-                        gw[b, k, sub[o, s, 2]] += acc[s]
-                apply(lam, where[o], m, True)
+            for o in range(n_ops - 1, first - 1, -1):
+                undo(psi, lam, o, kinds, where, targets, sub, inverse, ms[o], ds[o], tmp, acc, gx[b], gw[b, k])
+            lam_prefix += lam
+        # The prefix is the same for every circuit and the slopes are linear in lam: one pass
+        # back through it with the circuits' lams summed gives all their input slopes at once.
+        psi[:] = enc
+        for o in range(first - 1, -1, -1):
+            undo(psi, lam_prefix, o, kinds, where, targets, sub, inverse, xm[o], xd[o], tmp, acc, gx[b], gw[b, 0])
 
 
 KERNELS = forward, backward
