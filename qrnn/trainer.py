@@ -171,7 +171,6 @@ class TrainedRegressor(SequenceRegressor):
                 watch = (m_seqs, self._targets(monitor[1], m_arr, m_seqs))
             except ValueError as exc:
                 raise ValueError(f"monitor: {exc}") from exc
-        self.y_ndim_ = Y.ndim if self.readout == "last" else Y[0].ndim
         n_val = 0 if self.validation_fraction is None else max(1, int(round(self.validation_fraction * len(seqs))))
         n_train = len(seqs) - n_val
         if n_train < 1:
@@ -180,26 +179,20 @@ class TrainedRegressor(SequenceRegressor):
         if self.batch_size > n_train:
             raise ValueError(f"batch_size={self.batch_size} is larger than the {n_train} training sequences")
 
+        self.y_ndim_ = Y.ndim if self.readout == "last" else Y[0].ndim
         model = copy.deepcopy(self.model)
         dtype, device = model._dtype, model.device
         trained = [p for p in model.parameters() if p.requires_grad]
         data = _Padded(seqs, Y, self.readout, self.washout, dtype, device)
         n_targets = data.n_targets
-        if trained:
-            def features(idx):
-                return data.features(model, idx)
-        else:  # a frozen reservoir: its features are fixed, compute them once
-            with torch.no_grad():
-                cached = data.features(model, None)
-
-            def features(idx):
-                return cached[idx][:, :data.steps(idx)] if self.readout == "all" else cached[idx]
+        if not trained:  # a frozen reservoir: its features are fixed, compute them once
+            data.freeze(model)
         if watch is not None:
             m_data = _Padded(watch[0], watch[1], self.readout, self.washout, dtype, device)
             if m_data.n_targets != n_targets:
                 raise ValueError(f"monitor y has {m_data.n_targets} targets, y has {n_targets}")
-            with torch.no_grad():
-                m_cached = None if trained else m_data.features(model, None)
+            if not trained:
+                m_data.freeze(model)
 
         rng = np.random.default_rng(check_seed(self.random_state, "random_state"))
         readout = _linear(model.n_features, n_targets, rng, dtype, device)
@@ -217,7 +210,7 @@ class TrainedRegressor(SequenceRegressor):
             for batch in torch.as_tensor(rng.permutation(n_train), device=device).split(self.batch_size):
                 opt.zero_grad()
                 idx = train_idx[batch]
-                loss = data.loss(readout(features(idx)), idx)
+                loss = data.loss(readout(data.features(model, idx)), idx)
                 loss.backward()
                 if self.clip_grad_norm is not None:
                     torch.nn.utils.clip_grad_norm_(trained + list(readout.parameters()), self.clip_grad_norm)
@@ -227,12 +220,11 @@ class TrainedRegressor(SequenceRegressor):
             record = {"epoch": epoch, "train_loss": float(np.average(losses, weights=sizes))}
             if n_val:
                 with torch.no_grad():
-                    record["val_loss"] = float(data.loss(readout(features(val_idx)), val_idx))
+                    record["val_loss"] = float(data.loss(readout(data.features(model, val_idx)), val_idx))
             record["seconds"] = time.perf_counter() - start  # training time: the monitor is not counted
             if watch is not None:
                 with torch.no_grad():
-                    f = m_data.features(model, None) if trained else m_cached
-                    record["monitor_loss"] = float(m_data.loss(readout(f), None))
+                    record["monitor_loss"] = float(m_data.loss(readout(m_data.features(model, None)), None))
             history.append(record)
             bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k.endswith("loss")})
             if self.patience is not None:
@@ -287,6 +279,7 @@ class _Padded:
 
     def __init__(self, seqs, Y, readout, washout, dtype, device):
         self.readout, self.device = readout, device
+        self._frozen = None
         lengths = np.array([len(s) for s in seqs])
         self.lengths = torch.as_tensor(lengths, device=device)
         T = int(lengths.max())
@@ -309,6 +302,11 @@ class _Padded:
         self.mask = torch.as_tensor(mask, dtype=dtype, device=device)
         self.n_targets = k
 
+    def freeze(self, model):
+        """Compute ``model``'s features of every sequence once; :meth:`features` then reads them."""
+        with torch.no_grad():
+            self._frozen = self.features(model, None)
+
     def weight(self, idx) -> float:
         """What a batch's mean loss averages over: its sequences ("last") or its steps in the loss ("all")."""
         return len(idx) if self.readout == "last" else float(self.mask[idx].sum())
@@ -322,6 +320,9 @@ class _Padded:
     def features(self, model, idx):
         """``(b, n_features)`` at each sequence's last step (``"last"``), or ``(b, T_b, n_features)``."""
         idx = self._index(idx)
+        if self._frozen is not None:
+            F = self._frozen[idx]
+            return F[:, :self.steps(idx)] if self.readout == "all" else F
         F = model(self.X[idx][:, :self.steps(idx)])
         if self.readout == "last":
             return F[torch.arange(len(idx), device=self.device), self.lengths[idx] - 1]

@@ -1,4 +1,7 @@
 """TrainedRegressor: exact gradients, the paper's protocol, early stopping, persistence, bad input."""
+import io
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -77,6 +80,77 @@ def test_circuit_gradients_match_pennylane_backprop(n_qubits, n_inputs, gradient
         assert np.abs(a.numpy()).max() > 1e-3  # a real gradient, not two zeros
 
 
+def pennylane_cell(kind, n_qubits, hidden, weights, scaling=1.0):
+    """The cells of SPEC section 2 written out with one PennyLane QNode (default.qubit, backprop)
+    per VQC; returns ``f(X) -> (B, features)`` at the last step, the paper's readout features."""
+    qml = pytest.importorskip("pennylane")
+
+    @qml.qnode(qml.device("default.qubit", wires=n_qubits), interface="torch", diff_method="backprop")
+    def vqc(v, w):  # v (B, width): wires past the input's width stay in |0>
+        for q in range(v.shape[1]):
+            qml.Hadamard(wires=q)
+            qml.RY(torch.atan(v[:, q]), wires=q)
+            qml.RZ(torch.atan(v[:, q] ** 2), wires=q)
+        for layer in range(w.shape[0]):
+            for d in (1, 2):
+                for q in range(n_qubits):
+                    qml.CNOT(wires=[q, (q + d) % n_qubits])
+            for q in range(n_qubits):
+                qml.Rot(*w[layer, q], wires=q)
+        return [qml.expval(qml.Z(q)) for q in range(n_qubits)]
+
+    def run(k, v):
+        return torch.stack(vqc(v, weights[k]), dim=1)
+
+    def f(X):
+        B, H = X.shape[0], hidden
+        X = X * scaling
+        h, c = X.new_zeros(B, H), X.new_zeros(B, n_qubits)
+        for t in range(X.shape[1]):
+            x = X[:, t]
+            v = torch.cat((x, h), dim=1)
+            if kind == "QRNN":
+                h = torch.tanh(run(0, v)[:, :H])
+                feats = h
+            elif kind == "QLSTM":
+                f_, i_ = torch.sigmoid(run(0, v)), torch.sigmoid(run(1, v))
+                g_, o_ = torch.tanh(run(2, v)), torch.sigmoid(run(3, v))
+                c = f_ * c + i_ * g_
+                a = o_ * torch.tanh(c)
+                h = run(4, a)[:, :H]
+                feats = run(5, a)
+            else:
+                r, z = torch.sigmoid(run(0, v)[:, :H]), torch.sigmoid(run(1, v)[:, :H])
+                cand = torch.tanh(run(2, torch.cat((x, r * h), dim=1))[:, :H])
+                h = z * h + (1 - z) * cand
+                feats = h
+        return feats
+
+    return f
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("gradient", ["adjoint", "autograd"])
+@pytest.mark.parametrize("scaling", [1.0, 0.5])
+def test_model_gradients_match_pennylane_backprop(cell, gradient, scaling, rng):
+    """Whole trained models, unrolled over a sequence: the gradients of a loss with respect to every
+    angle and every input against PennyLane's backprop through the cells written out from SPEC."""
+    model = CELLS[cell](1, 3, seed=int(rng.integers(1000)), init="uniform", trainable=True, input_scaling=scaling,
+                        backend=TorchBackend(gradient=gradient))
+    X0 = torch.as_tensor(random_inputs(rng, (3, 4, 1), scale=1.0))
+    R = torch.as_tensor(rng.normal(size=(3, model.n_features)))
+    w_pl = model.weights.detach().clone().requires_grad_(True)
+    reference = pennylane_cell(cell, model.n_qubits, 3, w_pl, scaling)
+
+    X = X0.clone().requires_grad_(True)
+    (model(X)[:, -1] * R).sum().backward()
+    X_pl = X0.clone().requires_grad_(True)
+    (reference(X_pl) * R).sum().backward()
+    for ours, theirs in ((model.weights.grad, w_pl.grad), (X.grad, X_pl.grad)):
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=0, atol=1e-10)
+        assert theirs.abs().max() > 1e-3  # a real gradient
+
+
 def test_fully_trained_model_learns_and_the_given_model_is_untouched(shm):
     Xtr, Xte, ytr, yte = shm
     model = QRNN(1, 3, seed=0, trainable=True)
@@ -141,9 +215,26 @@ def test_save_and_load(shm, tmp_path):
     assert back.history_ == est.history_ and back.predict(Xte).shape == (len(Xte), 2)
 
 
-def test_progress_bar_is_quiet_when_asked(shm, capsys):
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_progress_bar_shows_on_a_terminal_unless_silenced(progress, shm, monkeypatch):
     Xtr, _, ytr, _ = shm
-    TrainedRegressor(ESN(1, 10, seed=0), epochs=2, progress=False).fit(Xtr, ytr)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    TrainedRegressor(ESN(1, 10, seed=0), epochs=2, progress=progress).fit(Xtr, ytr)
+    shown = terminal.getvalue()
+    # tqdm redraws at most every 0.1 s and clears itself at the end, so the
+    # epoch counter shown depends on speed; the label and the loss do not.
+    assert ("training ESN" in shown and "train_loss=" in shown) == progress, shown
+
+
+def test_progress_bar_is_quiet_when_output_is_not_a_terminal(shm, capsys):
+    Xtr, _, ytr, _ = shm
+    TrainedRegressor(ESN(1, 10, seed=0), epochs=2, progress=True).fit(Xtr, ytr)
     assert capsys.readouterr().err == ""
 
 
@@ -178,8 +269,9 @@ def test_bad_data(shm):
     with pytest.raises(ValueError, match=r"sequence 1 has 2 steps; washout=2 needs at least 3"):
         TrainedRegressor(ESN(1, 10, seed=0), readout="all", washout=2, epochs=1,
                          progress=False).fit([Xtr[0], Xtr[1, :2]], [ytr[:4], ytr[:2]])
-    with pytest.raises(ValueError, match="differentiable backend"):
-        QLSTM(1, 3, trainable=True, backend="aer")
+    for backend in ("aer", "pennylane"):
+        with pytest.raises(ValueError, match="differentiable backend"):
+            QLSTM(1, 3, trainable=True, backend=backend)
 
 
 def test_monitor_records_test_loss_without_using_it(shm):
