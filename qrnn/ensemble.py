@@ -22,10 +22,12 @@ class Ensemble(Reservoir):
     Examples
     --------
     >>> import numpy as np
-    >>> from qrnn import QLSTM, QRNN
+    >>> from qrnn import QLSTM, QRNN, Ensemble
     >>> ens = Ensemble([QRNN(1, 3, seed=0), QLSTM(1, 3, seed=1, init="uniform")])
     >>> ens.n_features, ens.transform(np.zeros((2, 5, 1))).shape
     (7, (2, 5, 7))
+    >>> ens.n_circuits  # circuits evaluated per step: 1 + 6
+    7
     """
 
     def __init__(self, reservoirs):
@@ -46,6 +48,11 @@ class Ensemble(Reservoir):
     @property
     def n_features(self) -> int:
         return sum(r.n_features for r in self.members)
+
+    @property
+    def n_circuits(self) -> int:
+        """Circuits the members evaluate per step, in all (0 for classical members)."""
+        return sum(getattr(r, "n_circuits", 0) for r in self.members)
 
     @property
     def exact(self) -> bool:
