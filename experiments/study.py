@@ -10,10 +10,21 @@ the rest. Modes:
   paper's reservoir protocol);
 - ``trained``: the model and its readout trained end to end (``trainable=True``).
 
-Baselines in every table: persistence (the window's last value), ridge on the
-raw window, and an ESN with as many units as the quantum reservoirs have
-qubits. The ESN model has no trainable weights, so its ``trained`` cell is
-left out of the grid.
+Baselines in every table: persistence (the last known value of the
+forecast series: the window's last value, or on the NARMA tasks, whose
+windows hold the input, the previous output), ridge on the raw window, and an
+ESN with as many units as a model's quantum reservoirs have qubits in all
+(``ensemble x (1 + hidden_size)``). The ESN model has no trainable weights,
+so its ``trained`` cell is left out of the grid.
+
+Columns: ``seconds`` is the wall-clock time of the cell's fit (choosing the
+input scaling, building the model, fitting; in modes ``epochs`` and
+``trained`` it includes the test-loss pass after every epoch that draws the
+learning curves); ``seconds_per_epoch`` is training only. Circuit
+evaluations count the forward passes that fit and predict (the training
+windows every epoch, the final predictions, the fits that choose the input
+scaling); the per-epoch test-loss passes and the backward passes (about two
+forward passes each with the adjoint method) are not counted.
 
 Outputs under ``[study] out``: ``results.csv`` and ``results.md`` (one row
 per cell), ``histories.json`` (per-epoch records), and PNG plots per task:
@@ -31,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import gzip
 import json
 import time
@@ -49,31 +61,46 @@ from qrnn.tasks import (chronological_split, delayed_quantum_control, make_windo
                         narma10_stream)
 
 from .compare import TASKS as _COMPARE_TASKS
-from .compare import task_windows as _compare_windows
 
 # Every task of SPEC section 4 that the paper used, plus the classic NARMA-10
-# stream and the sine smoke test. Windows of 4 predict the next value, as in
-# the paper, except the stream: its target needs the input 10 steps back, so
-# its windows are 10 long (1000 steps of one seeded stream, no rescaling).
+# stream and the sine smoke test: (series, target or None, window). Windows of
+# 4 predict the next value, as in the paper; on NARMA a window of the input u
+# ending at t predicts the output y_{t+1}. The stream's target needs the input
+# 10 steps back, so its windows are 10 long (1000 steps of one seeded stream,
+# no rescaling).
 _EXTRA_TASKS = {
-    "narma10": lambda: _target_windows(*narma(300, order=10), window=4),
-    "delayed_control": lambda: make_windows(minmax_scale(delayed_quantum_control()), window=4),
-    "narma10_stream": lambda: _target_windows(*narma10_stream(1000, seed=0), window=10),
+    "narma10": lambda: (*narma(300, order=10), 4),
+    "delayed_control": lambda: (minmax_scale(delayed_quantum_control()), None, 4),
+    "narma10_stream": lambda: (*narma10_stream(1000, seed=0), 10),
 }
 TASKS = (*_COMPARE_TASKS, *_EXTRA_TASKS)
 
 
-def _target_windows(u, y, window: int):
-    """Windows of the input ``u`` ending at ``t`` predict the output ``y_{t+1}``."""
-    X, _ = make_windows(u, window=window, horizon=1)
-    return X, y[window:window + len(X)]
+def _series(task: str):
+    if task in _EXTRA_TASKS:
+        return _EXTRA_TASKS[task]()
+    return (*_COMPARE_TASKS[task](), 4)
 
 
 def task_windows(task: str):
     """``(X, y)`` for a study task: windows ``(n, T, 1)`` and next values ``(n,)``."""
-    if task in _EXTRA_TASKS:
-        return _EXTRA_TASKS[task]()
-    return _compare_windows(task)
+    u, target, window = _series(task)
+    X, y = make_windows(u, window=window, horizon=1)
+    return (X, y) if target is None else (X, target[window:window + len(X)])
+
+
+@functools.lru_cache(maxsize=None)
+def _shape(task: str) -> tuple[int, int]:
+    """``(windows, steps per window)`` of a task."""
+    return task_windows(task)[0].shape[:2]
+
+
+def persistence(task: str) -> np.ndarray:
+    """The last known value of the forecast series at every window of :func:`task_windows`: the
+    window's last value, or on NARMA (windows of the input, targets from the output) the previous output."""
+    u, target, window = _series(task)
+    X, _ = make_windows(u, window=window, horizon=1)
+    return X[:, -1, 0] if target is None else target[window - 1:window - 1 + len(X)]
 
 QUANTUM = {"QRNN": QRNN, "QLSTM": QLSTM, "QGRU": QGRU}
 CLASSICAL = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
@@ -176,6 +203,8 @@ def parse_config(raw: dict) -> StudyConfig:
     seeds = values["seeds"]
     if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
         raise _field_error("study.seeds", f"must be a non-empty list of integers >= 0, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise _field_error("study.seeds", f"has duplicates: {seeds}")
     cfg["seeds"] = tuple(seeds)
     for key, low in (("hidden_size", 1), ("esn_size", 1), ("epochs", 1), ("batch_size", 1)):
         if key in values and values[key] < low:
@@ -203,7 +232,30 @@ def parse_config(raw: dict) -> StudyConfig:
                 "ensemble", "validation_fraction"):
         if key in values:
             cfg[key] = values[key]
-    return StudyConfig(**cfg)
+    return _check_against_tasks(StudyConfig(**cfg))
+
+
+def _check_against_tasks(cfg: StudyConfig) -> StudyConfig:
+    """The fields that depend on the tasks' sizes: every split leaves data on both sides, and a
+    batch fits in the training windows of every task (nothing is shrunk silently)."""
+    for task in cfg.tasks:
+        n_windows = _shape(task)[0]
+        n_train = int(n_windows * cfg.train_fraction)
+        if n_train < 2 or n_train >= n_windows:
+            raise _field_error("study.train_fraction", f"{cfg.train_fraction} leaves {n_train} training and "
+                               f"{n_windows - n_train} test windows of the {n_windows} of task {task!r}; "
+                               "it needs at least 2 and 1")
+        if {"epochs", "trained"} & set(cfg.modes) and cfg.batch_size > n_train:
+            raise _field_error("training.batch_size", f"{cfg.batch_size} is larger than the {n_train} "
+                               f"training windows of task {task!r}")
+        if len(cfg.input_scalings) > 1:
+            n_fit = int(n_train * (1.0 - cfg.validation_fraction))
+            if n_fit < 2 or n_fit >= n_train:
+                raise _field_error("reservoir.validation_fraction",
+                                   f"{cfg.validation_fraction} leaves {n_fit} fitting and {n_train - n_fit} "
+                                   f"validation windows of the {n_train} training windows of task {task!r}; "
+                                   "it needs at least 2 and 1")
+    return cfg
 
 
 def load_config(path) -> StudyConfig:
@@ -333,19 +385,13 @@ def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:
         est = ReservoirRegressor(model, alpha="loo").fit(Xtr, ytr)
         history, n_params = [], model.n_features + 1
     else:
-        est = TrainedRegressor(model, epochs=cfg.epochs, batch_size=min(cfg.batch_size, len(Xtr)),
+        est = TrainedRegressor(model, epochs=cfg.epochs, batch_size=cfg.batch_size,
                                optimizer=cfg.optimizer, lr=cfg.lr, random_state=cell.seed, progress=False)
         est.fit(Xtr, ytr, monitor=(Xte, yte))
         history = est.history_
         n_params = model.n_features + 1 + sum(p.numel() for p in est.model_.parameters() if p.requires_grad)
     seconds = time.perf_counter() - start
     p_tr, p_te = est.predict(Xtr), est.predict(Xte)
-    T = Xtr.shape[1]
-    circuits = getattr(model, "n_circuits", 0) * T
-    if cell.mode == "trained":  # forward over the training windows every epoch, then the final predictions
-        evaluations = circuits * (len(Xtr) * len(history) + len(Xtr) + len(Xte))
-    else:  # features once for training and once for testing
-        evaluations = circuits * (len(Xtr) + len(Xte))
     row = {
         "task": cell.task, "model": cell.model, "init": cell.init, "mode": cell.mode, "seed": cell.seed,
         "train_mse": mse(ytr, p_tr), "test_mse": mse(yte, p_te),
@@ -353,10 +399,28 @@ def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:
         "epochs": len(history), "epochs_to_5pct": _epochs_to_within(history, 0.05),
         "seconds": seconds, "seconds_per_epoch": (sum(h["seconds"] for h in history) / len(history)
                                                   if history else None),
-        "trained_params": n_params, "circuit_evaluations": evaluations,
+        "trained_params": n_params, "circuit_evaluations": circuit_evaluations(cell, cfg, len(history)),
         "input_scaling": scaling if cell.model in QUANTUM else None,
     }
     return row, {"cell": cell.__dict__, "history": history, "predictions": np.concatenate([p_tr, p_te]).tolist()}
+
+
+def circuit_evaluations(cell: Cell, cfg: StudyConfig, epochs: int) -> int:
+    """Circuits evaluated (one circuit on one window's step) to fit a cell and predict with it.
+
+    The training windows' features at every epoch (``trained``; a frozen reservoir's once), every
+    window's features under the final model, and the ridge fits that choose the input scaling when
+    there are several; not the per-epoch test-loss passes, nor backward passes.
+    """
+    if cell.model not in QUANTUM:
+        return 0
+    n_windows, steps = _shape(cell.task)
+    n_train = int(n_windows * cfg.train_fraction)
+    per_window = QUANTUM[cell.model].n_circuits * cfg.ensemble * steps
+    fits = n_train * epochs + n_windows if cell.mode == "trained" else n_windows
+    if len(cfg.input_scalings) > 1:
+        fits += len(cfg.input_scalings) * n_train
+    return per_window * fits
 
 
 def _epochs_to_within(history, fraction: float):
@@ -369,14 +433,16 @@ def _epochs_to_within(history, fraction: float):
 
 
 def baselines(task: str, cfg: StudyConfig) -> list[dict]:
-    """Persistence, ridge on the raw window, and an ESN as wide as the quantum reservoirs have qubits."""
+    """Persistence, ridge on the raw window, and an ESN with as many units as a model's quantum
+    reservoirs have qubits in all."""
     Xtr, Xte, ytr, yte = _data(task, cfg.train_fraction)
+    last = persistence(task)
     rows = []
     lin = Ridge(alpha="loo").fit(Xtr[:, :, 0], ytr)
-    esn_units = 1 + cfg.hidden_size
+    esn_units = cfg.ensemble * (1 + cfg.hidden_size)
     esn = ReservoirRegressor(ESN(1, esn_units, seed=0), alpha="loo").fit(Xtr, ytr)
     for name, p_tr, p_te, n in (
-            ("persistence", Xtr[:, -1, 0], Xte[:, -1, 0], 0),
+            ("persistence", last[:len(Xtr)], last[len(Xtr):], 0),
             ("ridge on the raw window", lin.predict(Xtr[:, :, 0]), lin.predict(Xte[:, :, 0]), Xtr.shape[1] + 1),
             (f"ESN({esn_units})", esn.predict(Xtr), esn.predict(Xte), esn_units + 1)):
         rows.append({"task": task, "model": name, "init": "-", "mode": "baseline", "seed": 0,
@@ -434,6 +500,8 @@ def run(cfg: StudyConfig, out=None, progress: bool = True, ray=None, collect_onl
         rows += baselines(task, cfg)
     for cell in cells:
         if results[cell] is not None:
+            # recounted from the settings, so that every stored cell counts the same way
+            results[cell][0]["circuit_evaluations"] = circuit_evaluations(cell, cfg, results[cell][0]["epochs"])
             rows.append(results[cell][0])
             histories.append(results[cell][1])
     write_tables(rows, out)
@@ -490,8 +558,13 @@ def _run_on_ray(cells, cfg, address: str, bar, keep) -> None:
     ray = require("ray", "the study's --ray")
     started = not ray.is_initialized()
     if started:
-        ray.init(address=None if address == "local" else address, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)
+        # A cluster's workers get this repository (qrnn and experiments, not results or virtual
+        # environments) as their working directory; its nodes need qrnn's dependencies installed.
+        runtime_env = None if address == "local" else {
+            "working_dir": str(Path(__file__).resolve().parents[1]),
+            "excludes": [".git", ".venv*", "results", "experiments/results", "benchmarks/results"]}
+        ray.init(address=None if address == "local" else address, runtime_env=runtime_env,
+                 include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         task = ray.remote(num_cpus=1)(run_cell)
         pending = {task.remote(cell, cfg): cell for cell in cells}

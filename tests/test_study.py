@@ -103,10 +103,31 @@ def _with(section, **fields):
     (_with("reservoir", input_scalings=[1.0, 1.0]), "reservoir.input_scalings: must be a non-empty list of distinct"),
     (_with("reservoir", correlators="yes"), "reservoir.correlators: must be of type bool"),
     (_with("reservoir", validation_fraction=1.0), r"reservoir.validation_fraction: must be in \(0, 1\)"),
+    (_with("study", seeds=[0, 1, 0]), r"study.seeds: has duplicates: \[0, 1, 0\]"),
+    (_with("study", train_fraction=0.005), r"study.train_fraction: 0.005 leaves 0 training and 196 test windows "
+                                           r"of the 196 of task 'sine'"),
+    ({**_with("study", modes=["ridge", "trained"]), "training": {"batch_size": 200}},
+     "training.batch_size: 200 is larger than the 131 training windows of task 'sine'"),
+    (_with("reservoir", input_scalings=[1.0, 2.0], validation_fraction=0.99),
+     "reservoir.validation_fraction: 0.99 leaves 1 fitting and 130 validation windows of the 131 training"),
 ])
 def test_config_errors_name_the_field(raw, match):
     with pytest.raises(ValueError, match=match):
         study.parse_config(raw)
+
+
+def test_a_batch_larger_than_the_data_is_fine_where_nothing_trains_by_batches():
+    cfg = study.parse_config({**_with("study", modes=["ridge"]), "training": {"batch_size": 200}})
+    assert cfg.batch_size == 200
+
+
+def test_persistence_is_the_last_known_value_of_the_forecast_series():
+    X, y = study.task_windows("sine")
+    assert (study.persistence("sine") == X[:, -1, 0]).all() and (y[:-1] == X[1:, -1, 0]).all()
+    for task in ("narma5", "narma10", "narma10_stream"):  # windows of the input u, targets y_{t+1}
+        X, y = study.task_windows(task)
+        last = study.persistence(task)
+        assert len(last) == len(y) and (last[1:] == y[:-1]).all() and not (last == X[:, -1, 0]).all()
 
 
 def test_config_file_errors(tmp_path):
@@ -124,19 +145,26 @@ def test_quick_config_is_valid():
 
 
 def test_ray_gives_the_same_table(tmp_path):
-    pytest.importorskip("ray")
+    """``--ray`` from the command line: a local Ray started for the run, one task per cell."""
+    ray = pytest.importorskip("ray")
     import numpy as np
 
-    cfg = study.parse_config({"study": {"name": "ray", "tasks": ["sine"], "models": ["QGRU", "LSTM", "ESN"],
-                                        "modes": ["ridge", "epochs", "trained"], "seeds": [1]},
-                              "training": {"epochs": 2, "batch_size": 16}})
-    import ray
+    text = """
+[study]
+name = "ray"
+tasks = ["sine"]
+models = ["QGRU", "LSTM", "ESN"]
+modes = ["ridge", "epochs", "trained"]
+seeds = [1]
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    try:
-        on_ray = study.run(cfg, tmp_path / "ray", progress=False, ray="auto")["rows"]
-    finally:
-        ray.shutdown()
+[training]
+epochs = 2
+batch_size = 16
+"""
+    (tmp_path / "ray.toml").write_text(text)
+    cfg = study.load_config(tmp_path / "ray.toml")
+    on_ray = study.main([str(tmp_path / "ray.toml"), "--out", str(tmp_path / "ray"), "--ray", "--quiet"])["rows"]
+    assert not ray.is_initialized()  # the Ray it started is shut down
     here = study.run(cfg, tmp_path / "here", progress=False)["rows"]
     assert [(r["model"], r["mode"]) for r in on_ray] == [(r["model"], r["mode"]) for r in here]
     for a, b in zip(on_ray, here):
@@ -195,6 +223,10 @@ def test_strong_configuration_ensembles_rich_features_and_chosen_scaling(tmp_pat
     rows = study.run(cfg, tmp_path, progress=False)["rows"]
     q = next(r for r in rows if r["model"] == "QLSTM")
     assert q["input_scaling"] == chosen and q["trained_params"] == model.n_features + 1
+    # every member's circuits, on every window once, plus the two scalings' fits on the training windows
+    n_windows, steps = study.task_windows("sine")[0].shape[:2]
+    assert q["circuit_evaluations"] == 2 * 6 * steps * (n_windows + 2 * len(Xtr))
+    assert next(r for r in rows if r["model"] == "ESN(8)")["mode"] == "baseline"  # as many units as qubits
     assert next(r for r in rows if r["model"] == "GRU")["input_scaling"] is None
     assert study.cell_settings(cfg)["ensemble"] == 2
     # the paper's defaults leave the stored settings as they were before [reservoir] existed
