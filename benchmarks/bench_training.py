@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -79,23 +81,40 @@ def pennylane_qlstm(n_qubits: int = 4, n_layers: int = 2, hidden: int = 3, seed:
     return Model()
 
 
-def pennylane_epoch_seconds(X, y, batch: int = 10) -> float:
+def pennylane_epoch_seconds(X, y, epochs: int = 3, batch: int = 10) -> float:
+    """Median seconds of ``epochs`` epochs, after one warm-up batch (the same footing as qrnn's)."""
     model = pennylane_qlstm()
     opt = torch.optim.RMSprop(model.parameters(), lr=0.01, alpha=0.99, eps=1e-8)
     Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
-    perm = np.random.default_rng(0).permutation(len(X))
-    start = time.perf_counter()
-    for idx in np.array_split(perm, len(X) // batch):
+    rng = np.random.default_rng(0)
+
+    def step(idx):
         opt.zero_grad()
         loss = torch.mean((model(Xt[idx]) - yt[idx]) ** 2)
         loss.backward()
         opt.step()
-    return time.perf_counter() - start
+
+    step(np.arange(batch))  # warm-up: imports, first-call costs
+    seconds = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        for idx in np.array_split(rng.permutation(len(X)), len(X) // batch):
+            step(idx)
+        seconds.append(time.perf_counter() - start)
+    return float(np.median(seconds))
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=3, help="qrnn epochs to average")
+    ap.add_argument("--epochs", type=int, default=3, help="epochs to take the median of, for each")
     ap.add_argument("--out", default="benchmarks/results/training-cpu.json")
     args = ap.parse_args(argv)
     X, y = data()
@@ -108,7 +127,7 @@ def main(argv=None) -> dict:
 
     qrnn_epoch = qrnn_epoch_seconds("auto")  # the default: the adjoint kernels on the CPU in float64
     autograd_epoch = qrnn_epoch_seconds("autograd")
-    pl_epoch = pennylane_epoch_seconds(X, y)
+    pl_epoch = pennylane_epoch_seconds(X, y, args.epochs)
 
     t = time.perf_counter()
     ReservoirRegressor(QLSTM(1, 3, seed=0), alpha="loo").fit(X, y)
@@ -117,8 +136,14 @@ def main(argv=None) -> dict:
     TrainedRegressor(QLSTM(1, 3, seed=0, trainable=True), epochs=100, random_state=0, progress=False).fit(X, y)
     trained_total = time.perf_counter() - t
 
+    import pennylane
+
     result = {
-        "python": platform.python_version(), "torch": torch.__version__,
+        "command": "python -m benchmarks.bench_training " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "cpu": _cpu_name(), "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(), "torch": torch.__version__, "pennylane": pennylane.__version__,
+        "epochs_median_of": args.epochs,
         "qrnn_epoch_s": qrnn_epoch, "qrnn_autograd_epoch_s": autograd_epoch,
         "pennylane_torchlayer_epoch_s": pl_epoch,
         "speedup": pl_epoch / qrnn_epoch, "speedup_autograd": pl_epoch / autograd_epoch,
