@@ -417,7 +417,8 @@ def circuit_evaluations(cell: Cell, cfg: StudyConfig, epochs: int) -> int:
     n_windows, steps = _shape(cell.task)
     n_train = int(n_windows * cfg.train_fraction)
     per_window = QUANTUM[cell.model].n_circuits * cfg.ensemble * steps
-    fits = n_train * epochs + n_windows if cell.mode == "trained" else n_windows
+    # fitting (every epoch when the circuits train, once for a frozen reservoir), then predicting every window
+    fits = n_train * (epochs if cell.mode == "trained" else 1) + n_windows
     if len(cfg.input_scalings) > 1:
         fits += len(cfg.input_scalings) * n_train
     return per_window * fits

@@ -42,7 +42,11 @@ def test_miniature_study_writes_its_tables_histories_and_plots(tmp_path, capsys)
         if r["mode"] in ("epochs", "trained"):
             assert r["epochs"] == "2" and float(r["seconds_per_epoch"]) > 0
     q = next(r for r in rows if r["model"] == "QLSTM" and r["mode"] == "trained" and r["task"] == "sine")
-    assert int(q["circuit_evaluations"]) > 0 and int(q["trained_params"]) == 6 * 2 * 3 * 3 + 3 + 1
+    # the training windows at each of the 2 epochs, then predictions on every window
+    n_windows, steps = study.task_windows("sine")[0].shape[:2]
+    n_train = int(n_windows * study.load_config(cfg_path).train_fraction)
+    assert int(q["circuit_evaluations"]) == 6 * steps * (2 * n_train + n_windows)
+    assert int(q["trained_params"]) == 6 * 2 * 3 * 3 + 3 + 1
     assert (out / "results.md").read_text().count("\n") == len(rows) + 2
     histories = json.loads((out / "histories.json").read_text())
     assert len(histories) == len(rows) - 6
@@ -223,9 +227,10 @@ def test_strong_configuration_ensembles_rich_features_and_chosen_scaling(tmp_pat
     rows = study.run(cfg, tmp_path, progress=False)["rows"]
     q = next(r for r in rows if r["model"] == "QLSTM")
     assert q["input_scaling"] == chosen and q["trained_params"] == model.n_features + 1
-    # every member's circuits, on every window once, plus the two scalings' fits on the training windows
+    # every member's circuits: the two scalings' fits and the final fit on the training windows, then
+    # predictions on every window
     n_windows, steps = study.task_windows("sine")[0].shape[:2]
-    assert q["circuit_evaluations"] == 2 * 6 * steps * (n_windows + 2 * len(Xtr))
+    assert q["circuit_evaluations"] == 2 * 6 * steps * (3 * len(Xtr) + n_windows)
     assert next(r for r in rows if r["model"] == "ESN(8)")["mode"] == "baseline"  # as many units as qubits
     assert next(r for r in rows if r["model"] == "GRU")["input_scaling"] is None
     assert study.cell_settings(cfg)["ensemble"] == 2
