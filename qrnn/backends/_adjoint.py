@@ -178,32 +178,42 @@ def warm_up() -> None:
     from ..circuit import VQC
 
     vqc = VQC(2, n_layers=1)
-    angles = torch.zeros(1, vqc.n_angles, dtype=torch.float64, requires_grad=True)
+    inputs = torch.zeros(vqc.n_inputs, 1, dtype=torch.float64, requires_grad=True)
     weights = torch.zeros(1, 6, dtype=torch.float64, requires_grad=True)
     zsigns = np.ones((1, 4))
-    AdjointCircuits.apply(angles, weights, program(vqc), zsigns).sum().backward()
+    AdjointCircuits.apply(inputs, weights, program(vqc), zsigns, None).sum().backward()
     _WARM = True
 
 
 class AdjointCircuits(torch.autograd.Function):
-    """Expectations of a circuit group, ``(angles (B, A), weights (K, P)) -> (K, n_obs, B)``, on the CPU in float64.
+    """Expectations of a circuit group, ``(inputs (n_inputs, B), weights (K, P)) -> (K, n_obs, B)``, on the CPU in float64.
 
-    ``angles`` are :meth:`~qrnn.circuit.VQC.input_angles`; ``weights`` the
-    flattened ``(K, L n 3)`` angles. Differentiable once: the backward pass is
-    the adjoint method, not made of torch operations, and refuses
+    ``inputs`` are the values the encoding reads, batch last; their
+    encoding angles (:meth:`~qrnn.circuit.VQC.input_angles`: ``arctan x_i``
+    and ``arctan x_i^2``, the values capped at ``cap`` unless it is None) are
+    computed here, and their derivative is applied in the backward pass, so
+    that a circuit group is one node of the autograd graph. ``weights`` are
+    the flattened ``(K, L n 3)`` angles. Differentiable once: the backward
+    pass is the adjoint method, not made of torch operations, and refuses
     ``create_graph=True``.
     """
 
     @staticmethod
-    def forward(ctx, angles, weights, prog, zsigns):
-        x = np.ascontiguousarray(angles.detach().numpy())
+    def forward(ctx, inputs, weights, prog, zsigns, cap):
+        v = inputs.detach().numpy()
+        u = np.empty((v.shape[1], 2 * v.shape[0]))  # (B, 2 n_inputs), input_angles order
+        u[:, 0::2] = v.T
+        np.multiply(u[:, 0::2], u[:, 0::2], out=u[:, 1::2])
+        if cap is not None:
+            np.clip(u, -cap, cap, out=u)
+        x = np.arctan(u)
         w = np.ascontiguousarray(weights.detach().numpy())
         out = np.empty((w.shape[0], zsigns.shape[0], x.shape[0]))
         fwd, _ = kernels()
         with LOCK:  # numba's workqueue thread pool takes one caller at a time
             fwd(x, w, *prog.arrays(), prog.n_qubits, zsigns, out)
-        ctx.save_for_backward(angles, weights)
-        ctx.prog, ctx.zsigns = prog, zsigns
+        ctx.save_for_backward(inputs, weights)
+        ctx.prog, ctx.zsigns, ctx.cap, ctx.angles = prog, zsigns, cap, x
         return torch.from_numpy(out)
 
     @staticmethod
@@ -211,8 +221,8 @@ class AdjointCircuits(torch.autograd.Function):
         if torch.is_grad_enabled():  # create_graph=True: a derivative of this derivative is wanted
             raise RuntimeError("the adjoint kernels give first derivatives only; for higher ones build the "
                                "circuits with TorchBackend(gradient='autograd')")
-        angles, weights = ctx.saved_tensors
-        x = np.ascontiguousarray(angles.numpy())
+        inputs, weights = ctx.saved_tensors
+        x = ctx.angles
         w = np.ascontiguousarray(weights.numpy())
         g = np.ascontiguousarray(grad.numpy())
         gx = np.empty_like(x)
@@ -220,6 +230,16 @@ class AdjointCircuits(torch.autograd.Function):
         _, bwd = kernels()
         with LOCK:
             bwd(x, w, *ctx.prog.arrays(), ctx.prog.n_qubits, ctx.zsigns, g, gx, gw)
-        gx_t = torch.from_numpy(gx) if ctx.needs_input_grad[0] else None
+        gv_t = None
+        if ctx.needs_input_grad[0]:
+            # d arctan(u)/du = cos^2(arctan u); u = x_i (du/dx = 1) and u = x_i^2 (du/dx = 2 x_i);
+            # a capped value has slope 0, as torch's clamp gives
+            v = inputs.numpy().T
+            c2 = np.cos(x) ** 2
+            d1, d2 = c2[:, 0::2], 2 * v * c2[:, 1::2]
+            if ctx.cap is not None:
+                d1 = np.where(np.abs(v) > ctx.cap, 0.0, d1)
+                d2 = np.where(v * v > ctx.cap, 0.0, d2)
+            gv_t = torch.from_numpy(np.ascontiguousarray((gx[:, 0::2] * d1 + gx[:, 1::2] * d2).T))
         gw_t = torch.from_numpy(gw.sum(axis=0)) if ctx.needs_input_grad[1] else None
-        return gx_t, gw_t, None, None
+        return gv_t, gw_t, None, None, None

@@ -632,8 +632,8 @@ class _Adjoint(_CompiledGroup):
     def _columns(self, v, bounded):
         from ._adjoint import AdjointCircuits
 
-        angles = torch.atan(self.vqc._encoded_values(v, bounded)).T  # (B, 2 n_inputs), input_angles order
-        return AdjointCircuits.apply(angles, self.weights.reshape(self.K, -1), self.prog, self.zsigns_c)
+        cap = None if bounded else self.vqc.input_cap(v.dtype)
+        return AdjointCircuits.apply(v, self.weights.reshape(self.K, -1), self.prog, self.zsigns_c, cap)
 
 
 _GROUPS = {cls.method: cls for cls in (_Heisenberg, _Unitary, _GateByGate)}
