@@ -44,11 +44,15 @@ def recommended_reservoir(model, input_size, seed=None, **overrides):
     delayed control  1.7e-03 -> 7.3e-10   4.4e-04 -> 3.8e-08   9.5e-04 -> 3.3e-09   2.9e-12  1.5e-11
     ===============  ===================  ===================  ===================  =======  =======
 
-    It is not a universal winner: the ESN of 100 units beats it on the smooth
-    series, ridge on the raw window on delayed control and the NARMA-10
-    stream. It beats both baselines on NARMA-5 and NARMA-10 (QRNN by 2 to 3
-    times), and QRNN edges them on population inversion (2.0e-06 against
-    2.1e-06 and 2.2e-06, a margin of 5 to 10 %). See README, "The study".
+    It is not a universal winner: an ESN of the same size (20 units for 20
+    qubits) beats it on damped SHM, population inversion and delayed
+    control; the ESN of 100 units on damped SHM, Bessel J2 and delayed
+    control; ridge on the raw window on delayed control and the NARMA-10
+    stream; and on NARMA-10 the previous output (persistence, 2.5e-06) beats
+    every model of the study. It beats both ESNs and ridge on the window on
+    NARMA-5 and NARMA-10 (QRNN by 2 to 4 times against the ESNs), and QRNN
+    edges ridge on the window and the ESN of 100 units on population
+    inversion (2.0e-06 against 2.2e-06 and 2.1e-06, 5 to 10 %). See README, "The study".
 
     Parameters
     ----------
