@@ -10,7 +10,7 @@ ridge against fully trained (100 epochs). qrnn is timed with its default
 gradients (the compiled adjoint kernels) and with ``gradient="autograd"``
 (torch's autograd through the compiled circuit forms).
 
-Run: ``python -m benchmarks.bench_training [--epochs 3] [--out benchmarks/results/training-cpu.json]``
+Run: ``python -m benchmarks.bench_training [--epochs 10] [--out benchmarks/results/training-cpu.json]``
 """
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ def _cpu_name() -> str:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=3, help="epochs to take the median of, for each")
+    ap.add_argument("--epochs", type=int, default=10, help="epochs to take the median of, for each")
     ap.add_argument("--out", default="benchmarks/results/training-cpu.json")
     args = ap.parse_args(argv)
     X, y = data()

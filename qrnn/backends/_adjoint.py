@@ -200,20 +200,15 @@ class AdjointCircuits(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, inputs, weights, prog, zsigns, cap):
-        v = inputs.detach().numpy()
-        u = np.empty((v.shape[1], 2 * v.shape[0]))  # (B, 2 n_inputs), input_angles order
-        u[:, 0::2] = v.T
-        np.multiply(u[:, 0::2], u[:, 0::2], out=u[:, 1::2])
-        if cap is not None:
-            np.clip(u, -cap, cap, out=u)
-        x = np.arctan(u)
+        v = np.ascontiguousarray(inputs.detach().numpy())
         w = np.ascontiguousarray(weights.detach().numpy())
-        out = np.empty((w.shape[0], zsigns.shape[0], x.shape[0]))
+        cap = np.inf if cap is None else float(cap)
+        out = np.empty((w.shape[0], zsigns.shape[0], v.shape[1]))
         fwd, _ = kernels()
         with LOCK:  # numba's workqueue thread pool takes one caller at a time
-            fwd(x, w, *prog.arrays(), prog.n_qubits, zsigns, out)
-        ctx.save_for_backward(inputs, weights)
-        ctx.prog, ctx.zsigns, ctx.cap, ctx.angles = prog, zsigns, cap, x
+            fwd(v, cap, w, *prog.arrays(), prog.n_qubits, zsigns, out)
+        ctx.save_for_backward(inputs, weights)  # for autograd's check that they are not changed in place
+        ctx.prog, ctx.zsigns, ctx.cap, ctx.v, ctx.w = prog, zsigns, cap, v, w
         return torch.from_numpy(out)
 
     @staticmethod
@@ -221,25 +216,14 @@ class AdjointCircuits(torch.autograd.Function):
         if torch.is_grad_enabled():  # create_graph=True: a derivative of this derivative is wanted
             raise RuntimeError("the adjoint kernels give first derivatives only; for higher ones build the "
                                "circuits with TorchBackend(gradient='autograd')")
-        inputs, weights = ctx.saved_tensors
-        x = ctx.angles
-        w = np.ascontiguousarray(weights.numpy())
+        ctx.saved_tensors  # raises if the inputs or weights were changed in place since the forward pass
+        v, w = ctx.v, ctx.w
         g = np.ascontiguousarray(grad.numpy())
-        gx = np.empty_like(x)
-        gw = np.empty((x.shape[0],) + w.shape)
+        gv = np.empty_like(v)
+        gw = np.empty((v.shape[1],) + w.shape)
         _, bwd = kernels()
         with LOCK:
-            bwd(x, w, *ctx.prog.arrays(), ctx.prog.n_qubits, ctx.zsigns, g, gx, gw)
-        gv_t = None
-        if ctx.needs_input_grad[0]:
-            # d arctan(u)/du = cos^2(arctan u); u = x_i (du/dx = 1) and u = x_i^2 (du/dx = 2 x_i);
-            # a capped value has slope 0, as torch's clamp gives
-            v = inputs.numpy().T
-            c2 = np.cos(x) ** 2
-            d1, d2 = c2[:, 0::2], 2 * v * c2[:, 1::2]
-            if ctx.cap is not None:
-                d1 = np.where(np.abs(v) > ctx.cap, 0.0, d1)
-                d2 = np.where(v * v > ctx.cap, 0.0, d2)
-            gv_t = torch.from_numpy(np.ascontiguousarray((gx[:, 0::2] * d1 + gx[:, 1::2] * d2).T))
+            bwd(v, ctx.cap, w, *ctx.prog.arrays(), ctx.prog.n_qubits, ctx.zsigns, g, gv, gw)
+        gv_t = torch.from_numpy(gv) if ctx.needs_input_grad[0] else None
         gw_t = torch.from_numpy(gw.sum(axis=0)) if ctx.needs_input_grad[1] else None
         return gv_t, gw_t, None, None, None

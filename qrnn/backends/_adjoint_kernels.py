@@ -133,16 +133,40 @@ def expectations(psi, zsigns, out, k, b):
         out[k, o, b] = acc
 
 
+@njit(cache=True)
+def encode(v, b, cap, x):
+    """The encoding angles of sample ``b`` into ``x``: ``arctan x_i`` and ``arctan x_i^2``, in
+    ``VQC.input_angles`` order, the values capped at ``cap`` in magnitude."""
+    for i in range(v.shape[0]):
+        u = v[i, b]
+        x[2 * i] = math.atan(min(max(u, -cap), cap))
+        x[2 * i + 1] = math.atan(min(u * u, cap))
+
+
+@njit(cache=True)
+def encode_slopes(v, b, cap, gx, gv):
+    """Chain the angle slopes ``gx`` of sample ``b`` to its inputs: ``d arctan(u)/du = 1 / (1 + u^2)``,
+    for ``u = x_i`` and ``u = x_i^2`` (``du/dx = 2 x_i``); a capped value has slope 0."""
+    for i in range(v.shape[0]):
+        u = v[i, b]
+        sq = u * u
+        d1 = 1.0 / (1.0 + sq) if abs(u) <= cap else 0.0
+        d2 = 2.0 * u / (1.0 + sq * sq) if sq <= cap else 0.0
+        gv[i, b] = gx[2 * i] * d1 + gx[2 * i + 1] * d2
+
+
 @njit(cache=True, parallel=True)
-def forward(x, w, kinds, where, targets, sub, perms, inverse, first, n_qubits, zsigns, out):
-    """``x (B, A)`` encoding angles, ``w (K, P)`` weights -> ``out (K, n_obs, B)`` expectations."""
-    B, K, D, n_ops, S = x.shape[0], w.shape[0], 2**n_qubits, kinds.shape[0], sub.shape[1]
-    wm, _ = weight_blocks(kinds, sub, w, first, x[0] if B else np.zeros(1))
+def forward(v, cap, w, kinds, where, targets, sub, perms, inverse, first, n_qubits, zsigns, out):
+    """``v (n_inputs, B)`` encoded values, ``w (K, P)`` weights -> ``out (K, n_obs, B)`` expectations."""
+    B, K, D, n_ops, S, A = v.shape[1], w.shape[0], 2**n_qubits, kinds.shape[0], sub.shape[1], 2 * v.shape[0]
+    wm, _ = weight_blocks(kinds, sub, w, first, np.zeros(max(A, 1)))
     late_inputs = reads_input(sub[first:])
     for b in prange(B):
+        xb = np.empty(A)
+        encode(v, b, cap, xb)
         xm = np.zeros((n_ops, 4), dtype=np.complex128)
         xd = np.zeros((n_ops, S, 4), dtype=np.complex128)
-        block_arrays(kinds, sub, x[b], w[0], xm, xd, 0, first)
+        block_arrays(kinds, sub, xb, w[0], xm, xd, 0, first)
         tmp = np.empty(D, dtype=np.complex128)
         enc = np.zeros(D, dtype=np.complex128)
         enc[0] = 1.0
@@ -152,7 +176,7 @@ def forward(x, w, kinds, where, targets, sub, perms, inverse, first, n_qubits, z
             ms = wm[k]
             if late_inputs:  # blocks past the prefix that read inputs: this sample's matrices
                 ms = ms.copy()
-                block_arrays(kinds, sub, x[b], w[k], ms, xd, first, n_ops)
+                block_arrays(kinds, sub, xb, w[k], ms, xd, first, n_ops)
             psi[:] = enc
             run(psi, kinds, where, targets, perms, ms, first, n_ops, tmp)
             expectations(psi, zsigns, out, k, b)
@@ -196,17 +220,19 @@ def undo(psi, lam, o, kinds, where, targets, sub, inverse, m, d, tmp, acc, gx_b,
 
 
 @njit(cache=True, parallel=True)
-def backward(x, w, kinds, where, targets, sub, perms, inverse, first, n_qubits, zsigns, grad, gx, gw):
-    """Adjoint pass: ``grad (K, n_obs, B)`` -> ``gx (B, A)`` and per-sample ``gw (B, K, P)``."""
-    B, K, D, n_ops, S = x.shape[0], w.shape[0], 2**n_qubits, kinds.shape[0], sub.shape[1]
-    wm, wd = weight_blocks(kinds, sub, w, first, x[0] if B else np.zeros(1))
+def backward(v, cap, w, kinds, where, targets, sub, perms, inverse, first, n_qubits, zsigns, grad, gv, gw):
+    """Adjoint pass: ``grad (K, n_obs, B)`` -> ``gv (n_inputs, B)`` and per-sample ``gw (B, K, P)``."""
+    B, K, D, n_ops, S, A = v.shape[1], w.shape[0], 2**n_qubits, kinds.shape[0], sub.shape[1], 2 * v.shape[0]
+    wm, wd = weight_blocks(kinds, sub, w, first, np.zeros(max(A, 1)))
     late_inputs = reads_input(sub[first:])
     for b in prange(B):
-        gx[b, :] = 0.0
+        xb = np.empty(A)
+        encode(v, b, cap, xb)
+        gxb = np.zeros(A)
         gw[b, :, :] = 0.0
         xm = np.zeros((n_ops, 4), dtype=np.complex128)
         xd = np.zeros((n_ops, S, 4), dtype=np.complex128)
-        block_arrays(kinds, sub, x[b], w[0], xm, xd, 0, first)
+        block_arrays(kinds, sub, xb, w[0], xm, xd, 0, first)
         tmp = np.empty(D, dtype=np.complex128)
         acc = np.empty(S)
         enc = np.zeros(D, dtype=np.complex128)
@@ -219,7 +245,7 @@ def backward(x, w, kinds, where, targets, sub, perms, inverse, first, n_qubits, 
             ms, ds = wm[k], wd[k]
             if late_inputs:  # blocks past the prefix that read inputs: this sample's matrices
                 ms, ds = ms.copy(), ds.copy()
-                block_arrays(kinds, sub, x[b], w[k], ms, ds, first, n_ops)
+                block_arrays(kinds, sub, xb, w[k], ms, ds, first, n_ops)
             psi[:] = enc
             run(psi, kinds, where, targets, perms, ms, first, n_ops, tmp)
             for i in range(D):
@@ -228,13 +254,14 @@ def backward(x, w, kinds, where, targets, sub, perms, inverse, first, n_qubits, 
                     o_i += grad[k, o, b] * zsigns[o, i]
                 lam[i] = o_i * psi[i]
             for o in range(n_ops - 1, first - 1, -1):
-                undo(psi, lam, o, kinds, where, targets, sub, inverse, ms[o], ds[o], tmp, acc, gx[b], gw[b, k])
+                undo(psi, lam, o, kinds, where, targets, sub, inverse, ms[o], ds[o], tmp, acc, gxb, gw[b, k])
             lam_prefix += lam
         # The prefix is the same for every circuit and the slopes are linear in lam: one pass
         # back through it with the circuits' lams summed gives all their input slopes at once.
         psi[:] = enc
         for o in range(first - 1, -1, -1):
-            undo(psi, lam_prefix, o, kinds, where, targets, sub, inverse, xm[o], xd[o], tmp, acc, gx[b], gw[b, 0])
+            undo(psi, lam_prefix, o, kinds, where, targets, sub, inverse, xm[o], xd[o], tmp, acc, gxb, gw[b, 0])
+        encode_slopes(v, b, cap, gxb, gv)
 
 
 KERNELS = forward, backward
