@@ -235,9 +235,17 @@ def parse_config(raw: dict) -> StudyConfig:
     return _check_against_tasks(StudyConfig(**cfg))
 
 
+# A quantum cell of hidden size H runs on 1 + H qubits; at 24 one state vector is 256 MiB per window.
+MAX_QUBITS = 24
+
+
 def _check_against_tasks(cfg: StudyConfig) -> StudyConfig:
     """The fields that depend on the tasks' sizes: every split leaves data on both sides, and a
-    batch fits in the training windows of every task (nothing is shrunk silently)."""
+    batch fits in the training windows of every task (nothing is shrunk silently); and the
+    quantum models' qubit count."""
+    if set(cfg.models) & set(QUANTUM) and 1 + cfg.hidden_size > MAX_QUBITS:
+        raise _field_error("models.hidden_size", f"{cfg.hidden_size} needs {1 + cfg.hidden_size} qubits for the "
+                           f"quantum models; the study runs them up to {MAX_QUBITS} (hidden_size <= {MAX_QUBITS - 1})")
     for task in cfg.tasks:
         n_windows = _shape(task)[0]
         n_train = int(n_windows * cfg.train_fraction)
@@ -272,7 +280,7 @@ def load_config(path) -> StudyConfig:
         train_fraction = 0.67              # optional
 
         [models]
-        hidden_size = 3                    # quantum and classical cells
+        hidden_size = 3                    # quantum and classical cells; quantum: <= 23 (1 + hidden_size qubits)
         esn_size = 100                     # the ESN model
 
         [reservoir]                        # quantum models; optional, defaults are the paper's

@@ -92,12 +92,25 @@ def check_choice(value, name: str, choices) -> str:
     return value
 
 
-def check_seed(seed, name: str = "seed"):
+def check_seed(seed, name: str = "seed", *, random_state: bool = False):
+    """None, an int >= 0 or a ``numpy.random.Generator``; with ``random_state=True`` also a legacy
+    ``numpy.random.RandomState``, as scikit-learn's ``random_state`` parameters take."""
     if seed is None:
         return None
-    if isinstance(seed, np.random.Generator):
+    if isinstance(seed, np.random.Generator) or (random_state and isinstance(seed, np.random.RandomState)):
         return seed
+    if isinstance(seed, np.random.RandomState):
+        raise TypeError(f"{name} must be None, an int >= 0 or a numpy.random.Generator, got a RandomState")
     return check_int(seed, name, minimum=0)
+
+
+def rng_from(random_state, name: str = "random_state") -> np.random.Generator:
+    """A ``numpy.random.Generator`` from a ``random_state`` (see :func:`check_seed`); a RandomState is
+    drawn from once, so that successive fits with the same instance differ, as in scikit-learn."""
+    random_state = check_seed(random_state, name, random_state=True)
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
+    return np.random.default_rng(random_state)
 
 
 def _check_values(arr: np.ndarray, name: str) -> None:

@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from ._validation import check_bool, check_choice, check_fitted, check_int, check_real, check_seed
+from ._validation import check_bool, check_choice, check_fitted, check_int, check_real, check_seed, rng_from
 from .estimator import SequenceRegressor
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
@@ -52,8 +52,9 @@ class TrainedRegressor(SequenceRegressor):
     patience : int, optional
         With ``validation_fraction``: stop after this many epochs without a
         lower validation loss, and keep the parameters of the best epoch.
-    random_state : int, optional
-        Seed of the readout's initial weights and of the batch order. The
+    random_state : int, numpy.random.Generator or numpy.random.RandomState, optional
+        Seed of the readout's initial weights and of the batch order (a
+        RandomState is drawn from once per fit, as in scikit-learn). The
         model's own weights come from its ``seed``.
     progress : bool, default True
         Show a progress bar (tqdm) with the epoch and loss; it stays quiet
@@ -142,7 +143,7 @@ class TrainedRegressor(SequenceRegressor):
             check_int(self.patience, "patience", minimum=1)
             if self.validation_fraction is None:
                 raise ValueError("patience needs validation_fraction: early stopping watches the validation loss")
-        check_seed(self.random_state, "random_state")
+        check_seed(self.random_state, "random_state", random_state=True)
         check_bool(self.progress, "progress")
         check_choice(self.readout, "readout", READOUTS)
         check_int(self.washout, "washout", minimum=0)
@@ -194,7 +195,7 @@ class TrainedRegressor(SequenceRegressor):
             if not trained:
                 m_data.freeze(model)
 
-        rng = np.random.default_rng(check_seed(self.random_state, "random_state"))
+        rng = rng_from(self.random_state)
         readout = _linear(model.n_features, n_targets, rng, dtype, device)
         opt = _optimizer(self.optimizer, trained + list(readout.parameters()), self.lr)
         train_idx = torch.arange(n_train, device=device)

@@ -98,6 +98,8 @@ def _with(section, **fields):
     (_with("training", optimizer="lbfgs"), "training.optimizer: 'lbfgs' is not one of"),
     (_with("training", lr=-0.1), "training.lr: must be > 0"),
     (_with("models", hidden_size=0), "models.hidden_size: must be >= 1"),
+    (_with("models", hidden_size=30), r"models.hidden_size: 30 needs 31 qubits for the quantum models; the study "
+                                      r"runs them up to 24 \(hidden_size <= 23\)"),
     ({"study": {"tasks": ["sine"]}}, "study.name: is required"),
     ({**BASE, "ray": {}}, r"\[ray\]: unknown section"),
     (_with("reservoir", features="everything"), r"reservoir.features: 'everything' is not one of \['output'"),
@@ -118,6 +120,11 @@ def _with(section, **fields):
 def test_config_errors_name_the_field(raw, match):
     with pytest.raises(ValueError, match=match):
         study.parse_config(raw)
+
+
+def test_a_wide_classical_model_needs_no_qubits():
+    cfg = study.parse_config({**_with("study", models=["ESN", "GRU"]), "models": {"hidden_size": 30}})
+    assert cfg.hidden_size == 30
 
 
 def test_a_batch_larger_than_the_data_is_fine_where_nothing_trains_by_batches():

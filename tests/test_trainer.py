@@ -355,3 +355,21 @@ def test_readout_all_trains_every_step_and_predicts_every_step(model, rng):
     assert np.isfinite(est.score(Xm, ym))
     multi = TrainedRegressor(model, epochs=1, batch_size=2, readout="all", progress=False, random_state=0)
     assert multi.fit(Xm, np.stack([ym, -ym], axis=-1)).predict(Xm).shape == (4, 25, 2)
+
+
+def test_random_state_takes_a_legacy_random_state_as_scikit_learn_does(shm):
+    Xtr, Xte, ytr, _ = shm
+
+    def fit(random_state):
+        return TrainedRegressor(ESN(1, 5, seed=0), epochs=2, random_state=random_state, progress=False).fit(Xtr, ytr)
+
+    same = [fit(np.random.RandomState(3)).predict(Xte) for _ in range(2)]
+    np.testing.assert_array_equal(*same)
+    shared = np.random.RandomState(3)  # drawn from once per fit: a second fit differs
+    first, second = fit(shared), fit(shared)
+    assert not np.array_equal(first.predict(Xte), second.predict(Xte))
+
+
+def test_a_reservoir_seed_is_not_a_random_state():
+    with pytest.raises(TypeError, match=r"seed must be None, an int >= 0 or a numpy.random.Generator, got a RandomState"):
+        QRNN(1, 2, seed=np.random.RandomState(0))
