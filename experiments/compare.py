@@ -31,13 +31,15 @@ TASKS = {
 }
 
 
+def target_windows(series, target, window: int = 4):
+    """Windows of ``series`` and what each predicts: the series' next value, or, with a ``target``
+    (NARMA: windows of the input u ending at t), the target's next value y_{t+1}."""
+    X, y = make_windows(series, window=window, horizon=1)
+    return (X, y) if target is None else (X, target[window:window + len(X)])
+
+
 def task_windows(name):
-    series, target = TASKS[name]()
-    if target is None:
-        return make_windows(series, window=4)
-    # NARMA: a window of the input u ending at t predicts the output y_{t+1}
-    X, _ = make_windows(series, window=4, horizon=1)
-    return X, target[4:4 + len(X)]
+    return target_windows(*TASKS[name]())
 
 
 def models(backend: str, hidden: int, seed: int):

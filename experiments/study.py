@@ -55,12 +55,14 @@ import numpy as np
 from qrnn import QGRU, QLSTM, QRNN, Ensemble, ReservoirRegressor, Ridge, TrainedRegressor
 from qrnn.backends import warm_up
 from qrnn.classical import ESN, GRU, LSTM, RNN
+from qrnn._validation import check_choice
 from qrnn.metrics import mse, nrmse
 from qrnn.reservoir import FEATURES
-from qrnn.tasks import (chronological_split, delayed_quantum_control, make_windows, minmax_scale, narma,
-                        narma10_stream)
+from qrnn.tasks import (chronological_split, delayed_quantum_control, minmax_scale, narma,
+                        narma10_stream, split_point)
 
 from .compare import TASKS as _COMPARE_TASKS
+from .compare import target_windows
 
 # Every task of SPEC section 4 that the paper used, plus the classic NARMA-10
 # stream and the sine smoke test: (series, target or None, window). Windows of
@@ -77,6 +79,7 @@ TASKS = (*_COMPARE_TASKS, *_EXTRA_TASKS)
 
 
 def _series(task: str):
+    check_choice(task, "task", TASKS)
     if task in _EXTRA_TASKS:
         return _EXTRA_TASKS[task]()
     return (*_COMPARE_TASKS[task](), 4)
@@ -84,9 +87,7 @@ def _series(task: str):
 
 def task_windows(task: str):
     """``(X, y)`` for a study task: windows ``(n, T, 1)`` and next values ``(n,)``."""
-    u, target, window = _series(task)
-    X, y = make_windows(u, window=window, horizon=1)
-    return (X, y) if target is None else (X, target[window:window + len(X)])
+    return target_windows(*_series(task))
 
 
 @functools.lru_cache(maxsize=None)
@@ -99,7 +100,7 @@ def persistence(task: str) -> np.ndarray:
     """The last known value of the forecast series at every window of :func:`task_windows`: the
     window's last value, or on NARMA (windows of the input, targets from the output) the previous output."""
     u, target, window = _series(task)
-    X, _ = make_windows(u, window=window, horizon=1)
+    X, _ = target_windows(u, target, window)
     return X[:, -1, 0] if target is None else target[window - 1:window - 1 + len(X)]
 
 QUANTUM = {"QRNN": QRNN, "QLSTM": QLSTM, "QGRU": QGRU}
@@ -248,7 +249,7 @@ def _check_against_tasks(cfg: StudyConfig) -> StudyConfig:
                            f"quantum models; the study runs them up to {MAX_QUBITS} (hidden_size <= {MAX_QUBITS - 1})")
     for task in cfg.tasks:
         n_windows = _shape(task)[0]
-        n_train = int(n_windows * cfg.train_fraction)
+        n_train = split_point(n_windows, cfg.train_fraction)
         if n_train < 2 or n_train >= n_windows:
             raise _field_error("study.train_fraction", f"{cfg.train_fraction} leaves {n_train} training and "
                                f"{n_windows - n_train} test windows of the {n_windows} of task {task!r}; "
@@ -257,7 +258,7 @@ def _check_against_tasks(cfg: StudyConfig) -> StudyConfig:
             raise _field_error("training.batch_size", f"{cfg.batch_size} is larger than the {n_train} "
                                f"training windows of task {task!r}")
         if len(cfg.input_scalings) > 1:
-            n_fit = int(n_train * (1.0 - cfg.validation_fraction))
+            n_fit = split_point(n_train, 1.0 - cfg.validation_fraction)
             if n_fit < 2 or n_fit >= n_train:
                 raise _field_error("reservoir.validation_fraction",
                                    f"{cfg.validation_fraction} leaves {n_fit} fitting and {n_train - n_fit} "
@@ -423,7 +424,7 @@ def circuit_evaluations(cell: Cell, cfg: StudyConfig, epochs: int) -> int:
     if cell.model not in QUANTUM:
         return 0
     n_windows, steps = _shape(cell.task)
-    n_train = int(n_windows * cfg.train_fraction)
+    n_train = split_point(n_windows, cfg.train_fraction)
     per_window = QUANTUM[cell.model].n_circuits * cfg.ensemble * steps
     # fitting (every epoch when the circuits train, once for a frozen reservoir), then predicting every window
     fits = n_train * (epochs if cell.mode == "trained" else 1) + n_windows

@@ -268,13 +268,24 @@ def make_windows(series, window: int = 4, horizon: int = 1):
     return s[idx][:, :, None], s[idx[:, -1] + horizon]
 
 
+def split_point(n: int, train_fraction: float) -> int:
+    """How many of ``n`` samples :func:`chronological_split` puts in the training part.
+
+    Examples
+    --------
+    >>> split_point(296, 0.67)
+    198
+    """
+    return int(n * train_fraction)
+
+
 def chronological_split(X, y, train_fraction: float = 0.67):
     """The first ``train_fraction`` of samples (in time order) train, the rest test."""
     if not 0 < train_fraction < 1:
         raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
     if len(X) != len(y):
         raise ValueError(f"X and y must have the same length, got {len(X)} and {len(y)}")
-    k = int(len(X) * train_fraction)
+    k = split_point(len(X), train_fraction)
     if k < 1 or k >= len(X):
         raise ValueError(f"{len(X)} samples are too few to split at {train_fraction}")
     return X[:k], X[k:], y[:k], y[k:]

@@ -44,7 +44,7 @@ def test_miniature_study_writes_its_tables_histories_and_plots(tmp_path, capsys)
     q = next(r for r in rows if r["model"] == "QLSTM" and r["mode"] == "trained" and r["task"] == "sine")
     # the training windows at each of the 2 epochs, then predictions on every window
     n_windows, steps = study.task_windows("sine")[0].shape[:2]
-    n_train = int(n_windows * study.load_config(cfg_path).train_fraction)
+    n_train = len(study._data("sine", study.load_config(cfg_path).train_fraction)[0])
     assert int(q["circuit_evaluations"]) == 6 * steps * (2 * n_train + n_windows)
     assert int(q["trained_params"]) == 6 * 2 * 3 * 3 + 3 + 1
     assert (out / "results.md").read_text().count("\n") == len(rows) + 2
@@ -130,6 +130,12 @@ def test_a_wide_classical_model_needs_no_qubits():
 def test_a_batch_larger_than_the_data_is_fine_where_nothing_trains_by_batches():
     cfg = study.parse_config({**_with("study", modes=["ridge"]), "training": {"batch_size": 200}})
     assert cfg.batch_size == 200
+
+
+def test_an_unknown_task_is_named_with_the_valid_ones():
+    for fn in (study.task_windows, study.persistence):
+        with pytest.raises(ValueError, match=r"task must be one of \[.*'narma10_stream'.*\], got 'mnist'"):
+            fn("mnist")
 
 
 def test_persistence_is_the_last_known_value_of_the_forecast_series():
