@@ -41,6 +41,15 @@ class _TorchCellReservoir(Reservoir):
     def n_features(self) -> int:
         return self.hidden_size
 
+    @classmethod
+    def _array_shapes(cls, params: dict) -> dict:
+        # torch's layout: the gates' rows stacked (RNN 1, GRU 3, LSTM 4), known before anything is built
+        H = check_int(params["hidden_size"], "hidden_size", minimum=1)
+        d = check_int(params["input_size"], "input_size", minimum=1)
+        G = {torch.nn.RNN: 1, torch.nn.GRU: 3, torch.nn.LSTM: 4}[cls._module_cls] * H
+        return {"cell.weight_ih_l0": (G, d), "cell.weight_hh_l0": (G, H), "cell.bias_ih_l0": (G,),
+                "cell.bias_hh_l0": (G,)}
+
     def _reference_tensor(self):
         return self.cell.weight_ih_l0
 
@@ -146,6 +155,21 @@ class ESN(Reservoir):
                  leak_rate=1.0, sparsity=0.9, bias_scaling=0.0, seed=None, device="cpu",
                  dtype="float64"):
         super().__init__()
+        self._configure(input_size, hidden_size, spectral_radius, input_scaling, leak_rate, sparsity,
+                        bias_scaling, seed, device, dtype)
+        rng = np.random.default_rng(self.seed)
+        N = self.hidden_size
+        W = rng.standard_normal((N, N)) * (rng.random((N, N)) >= self.sparsity)
+        radius = np.abs(np.linalg.eigvals(W)).max()
+        if radius > 0:
+            W *= self.spectral_radius / radius
+        W_in = rng.uniform(-input_scaling, input_scaling, size=(N, self.input_size))
+        b = rng.uniform(-bias_scaling, bias_scaling, size=N)
+        self._set_weights(W, W_in, b)
+
+    def _configure(self, input_size, hidden_size, spectral_radius, input_scaling, leak_rate, sparsity,
+                   bias_scaling, seed, device, dtype) -> None:
+        """Check and keep the parameters: all the constructor does but draw the weights."""
         self.input_size = check_int(input_size, "input_size", minimum=1)
         self.hidden_size = check_int(hidden_size, "hidden_size", minimum=1)
         check_real(spectral_radius, "spectral_radius", low=0.0)
@@ -159,16 +183,26 @@ class ESN(Reservoir):
         self.seed = check_seed(seed)
         self.device_name, self.dtype = device, dtype
         self._device, self._dtype = resolve_device(device), resolve_dtype(dtype)
-        rng = np.random.default_rng(self.seed)
-        N = self.hidden_size
-        W = rng.standard_normal((N, N)) * (rng.random((N, N)) >= self.sparsity)
-        radius = np.abs(np.linalg.eigvals(W)).max()
-        if radius > 0:
-            W *= self.spectral_radius / radius
-        W_in = rng.uniform(-input_scaling, input_scaling, size=(N, self.input_size))
-        b = rng.uniform(-bias_scaling, bias_scaling, size=N)
+
+    def _set_weights(self, W, W_in, b) -> None:
         for name, arr in (("W", W), ("W_in", W_in), ("bias", b)):
             self.register_buffer(name, torch.as_tensor(arr, dtype=self._dtype, device=self._device))
+
+    # -- loading: the file's weights as they are; drawing them anew would rescale W to the spectral
+    # radius, an eigenvalue decomposition of O(hidden_size^3) that the file's size alone would set --
+    @classmethod
+    def _array_shapes(cls, params: dict) -> dict:
+        N = check_int(params["hidden_size"], "hidden_size", minimum=1)
+        return {"W": (N, N), "W_in": (N, check_int(params["input_size"], "input_size", minimum=1)), "bias": (N,)}
+
+    @classmethod
+    def _for_tensors(cls, params: dict) -> "ESN":
+        esn = cls.__new__(cls)
+        Reservoir.__init__(esn)
+        esn._configure(**params)
+        N = esn.hidden_size
+        esn._set_weights(np.zeros((N, N)), np.zeros((N, esn.input_size)), np.zeros(N))  # loaded next
+        return esn
 
     @property
     def n_features(self) -> int:

@@ -188,8 +188,12 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
         return est
 
     def _check_loaded(self):
-        """Refuse a loaded estimator whose parts do not fit together (subclasses add checks)."""
-        self._check_model()
+        """Refuse a loaded estimator whose parts do not fit together (subclasses add checks).
+
+        Its parameters go through ``_check_params``, the check ``fit`` makes, so
+        a file holds no value that ``fit`` would refuse.
+        """
+        self._check_params()
 
 
 class ReservoirRegressor(SequenceRegressor):
@@ -345,7 +349,10 @@ class ReservoirRegressor(SequenceRegressor):
 
     def _check_loaded(self):
         super()._check_loaded()
+        Ridge(self.alpha, self.alphas)  # fit's own check of alpha and alphas
         ridge = getattr(self, "ridge_", None)
+        if ridge is not None and not isinstance(ridge, Ridge):
+            raise TypeError(f"ridge_ must be a Ridge readout, got {type(ridge).__name__}")
         if ridge is not None and ridge.n_features_in_ != self.reservoir.n_features:
             raise ValueError(f"the readout takes {ridge.n_features_in_} features but the reservoir gives "
                              f"{self.reservoir.n_features}")

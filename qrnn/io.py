@@ -10,21 +10,28 @@ Every object that can be saved describes itself, and nothing else:
 
 :func:`save` walks that tree into one NumPy ``.npz`` archive: a JSON header
 (format tag, version, the tree of class names and configs) and plain numeric
-arrays. :func:`load` reads it with ``allow_pickle=False``. A file names its
-classes; only classes in :data:`CLASSES` or added with :func:`register` can be
-built, and a file never makes this module import anything it names, so loading
-cannot run code.
+arrays. :func:`load` reads no pickle: each array is read only if the header names it,
+after its ``.npy`` header is checked against the bytes it holds and the limits
+below. A file names its classes; only classes in :data:`CLASSES` or added with
+:func:`register` can be built, and a file never makes this module import
+anything it names, so loading cannot run code. Nor can a file act: it never
+configures a live device or a path to write to (see :func:`load`).
 
-This module imports nothing else from qrnn. The built-in classes are found
+This module imports nothing else from qrnn (but :mod:`qrnn.backends`, to resolve
+a ``backend=`` passed to :func:`load`). The built-in classes are found
 through :data:`CLASSES`, a table of ``"module:Class"`` strings imported on first
 use, so that persistence sits below every layer it saves.
 """
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 import os
+import re
+import warnings
 import zipfile
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
@@ -141,53 +148,200 @@ def save(obj, path) -> None:
     os.replace(tmp, path)
 
 
-def _build(node, path: str, arrays: dict):
+# -- loading: bounded, and nothing in a file can act --
+
+#: The JSON header's size: qrnn's largest (a fitted estimator of an ensemble) is a few kB.
+MAX_HEADER_BYTES = 1 << 20
+#: Nesting of the header's JSON objects and lists: an ensemble member inside an estimator is about 8
+#: deep. Python's JSON parser recurses, so a file nested thousands deep would crash it.
+MAX_NESTING = 64
+#: Elements of one array: 2^28 float64 is 2 GiB, above any reservoir or readout (an ESN of 10,000
+#: nodes has 10^8 weights), so a header cannot make a read allocate more than that.
+MAX_ARRAY_ELEMENTS = 1 << 28
+#: Arrays that may hold NaN or infinities, by class: a ridge's cross-validation scores (a grid value
+#: whose leave-one-out or GCV denominator vanishes scores NaN). Every other array must be finite.
+NONFINITE_ALLOWED = {"Ridge": ("cv_scores",)}
+# Deflate expands at most about 1032-fold, so a member's declared size is bounded by the file's;
+# other methods (bzip2, lzma) expand without such a bound and are refused.
+_COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+_NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", (b"PK\x03\x04", b"PK\x05\x06")
+
+# What the load in progress asks of the objects it builds: the backend the caller gave (or None)
+# and the IBM configurations found. A context variable, so loads in other threads never see it.
+_LOADING: ContextVar[dict | None] = ContextVar("qrnn_loading", default=None)
+
+
+def loading() -> dict | None:
+    """The load in progress (``None`` outside :func:`load`), for ``_from_record`` methods.
+
+    A dict with ``"backend"``: the resolved backend the caller passed to
+    :func:`load`, or ``None``; and ``"ibm"``: a list to which a reservoir
+    appends the IBM backend configuration it found and did not rebuild.
+    """
+    return _LOADING.get()
+
+
+class BackendRefusedError(ValueError):
+    """A reservoir of the file cannot run on the backend passed to :func:`load` (the caller's argument,
+    not damage in the file)."""
+
+
+def _read_member(zf: zipfile.ZipFile, name: str, limit: int) -> np.ndarray:
+    """One ``.npy`` member of the archive, its header checked before its data is read.
+
+    The shape and dtype are read first and must be a number type whose size
+    matches the bytes the member holds and stays within ``limit`` elements.
+    """
+    try:
+        info = zf.getinfo(f"{name}.npy")
+    except KeyError:
+        raise ValueError(f"array {name!r} is missing") from None
+    if info.compress_type not in _COMPRESSIONS:
+        raise ValueError(f"array {name!r} is compressed with zip method {info.compress_type}; "
+                         "qrnn reads stored or deflated members only")
+    with zf.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"array {name!r} has .npy format version {version}; qrnn reads 1.0 and 2.0")
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(fh)
+        if dtype.hasobject or dtype.fields is not None or dtype.kind not in "biuf":
+            raise ValueError(f"array {name!r} has dtype {dtype}, not a number type")
+        if any(d < 0 for d in shape):
+            raise ValueError(f"array {name!r} has the invalid shape {shape}")
+        count = int(np.prod(shape, dtype=object))
+        if count > limit:
+            raise ValueError(f"array {name!r} has shape {shape}, {count} elements; the limit is {limit}")
+        if fh.tell() + count * dtype.itemsize != info.file_size:
+            raise ValueError(f"array {name!r} has shape {shape} in its header but holds "
+                             f"{info.file_size - fh.tell()} bytes of data, not {count * dtype.itemsize}")
+        data = np.frombuffer(fh.read(count * dtype.itemsize), dtype=dtype)
+    return data.reshape(shape, order="F" if fortran else "C").copy()  # writable, for torch
+
+
+def _read_header(zf: zipfile.ZipFile) -> dict:
+    raw = _read_member(zf, _HEADER, MAX_HEADER_BYTES)
+    if raw.ndim != 1 or raw.dtype != np.uint8:
+        raise ValueError(f"its {_HEADER!r} header is not a byte string")
+    text = raw.tobytes().decode()
+    # The depth is measured before parsing: the parser recurses, and would crash first.
+    brackets = re.sub(r'"(?:[^"\\]|\\.)*"', "", text)
+    depth = max(itertools.accumulate(1 if c in "[{" else -1 for c in re.findall(r"[][{}]", brackets)), default=0)
+    if depth > MAX_NESTING:
+        raise ValueError(f"its header is nested {depth} deep; the limit is {MAX_NESTING}")
+    return json.loads(text)
+
+
+def _build(node, path: str, zf: zipfile.ZipFile):
     if not isinstance(node, dict) or not isinstance(node.get("class"), str):
         raise ValueError(f"the entry at {path!r} is not an object record")
     name = node["class"]
     if name not in CLASSES and name not in _registered:
         raise ValueError(f"the entry at {path!r} names class {name!r}, which is not a saveable qrnn class "
                          f"(known: {sorted(set(CLASSES) | set(_registered))})")
+    keys, children = node.get("arrays", []), node.get("children", {})
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) or not isinstance(children, dict):
+        raise ValueError(f"the entry at {path!r} lists its arrays or children in the wrong form")
     own = {}
-    for key in node.get("arrays", []):
+    for key in keys:  # only the arrays a record names are ever read
         full = f"{path}/{key}"
-        if full not in arrays:
-            raise ValueError(f"array {full!r} is missing")
-        value = arrays[full]
-        if value.dtype.kind not in "biuf":
-            raise ValueError(f"array {full!r} has dtype {value.dtype}, not a number type")
+        value = _read_member(zf, full, MAX_ARRAY_ELEMENTS)
+        if (value.dtype.kind == "f" and key not in NONFINITE_ALLOWED.get(name, ())
+                and not np.isfinite(value).all()):
+            raise ValueError(f"array {full!r} holds NaN or infinite values")
         own[key] = value
-    children = {key: _build(child, f"{path}/{key}", arrays) for key, child in node.get("children", {}).items()}
-    return _resolve(name)._from_record(node.get("config", {}), own, children)
+    built = {key: _build(child, f"{path}/{key}", zf) for key, child in children.items()}
+    return _resolve(name)._from_record(node.get("config", {}), own, built)
 
 
-def load(path):
+def load(path, backend=None):
     """Read an object written by :func:`save`.
 
-    A file that is not a qrnn model (another format, truncated, a pickle, an
-    unknown class, arrays of the wrong shape) is a ``ValueError`` that says
-    why; a missing file is a ``FileNotFoundError``.
+    A model file describes numbers and settings; it never configures a live
+    device nor writes anywhere. Local simulators (``"torch"``,
+    ``"pennylane"``, ``"aer"``) are rebuilt as saved; an IBM backend (a
+    device, a call store, a QPU budget) never is: such a reservoir is loaded
+    on the exact torch engine, with a ``UserWarning``, and keeps the saved
+    configuration in its attribute ``loaded_backend_config_`` (a dict as
+    :meth:`IBMBackend.to_config <qrnn.backends.IBMBackend.to_config>` gives
+    it; set only then). It runs on IBM only when you pass the backend.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by :func:`save`.
+    backend : str or Backend, optional
+        Run every quantum reservoir of the file (ensemble members included) on
+        this backend: a name or object as the cells' ``backend=`` takes it,
+        e.g. ``IBMBackend("ibm_brisbane", max_qpu_seconds=60)`` or
+        ``"ibm:ibm_brisbane"``. The backend the file names is then not built.
+
+    Returns
+    -------
+    The estimator, reservoir or readout that was saved.
+
+    Raises
+    ------
+    ValueError
+        A file that is not a qrnn model (another format, truncated, a pickle,
+        an unknown class, arrays of the wrong shape or with NaN, sizes above
+        the limits :data:`MAX_HEADER_BYTES`, :data:`MAX_NESTING`,
+        :data:`MAX_ARRAY_ELEMENTS`, :data:`qrnn.reservoir.MAX_QUBITS`,
+        :data:`qrnn.reservoir.MAX_LAYERS`), with the reason; or a reservoir
+        that cannot run on ``backend`` (:class:`BackendRefusedError`).
+    FileNotFoundError
+        No file at ``path``.
+
+    Notes
+    -----
+    Only the arrays the header names are read, each after its ``.npy`` header
+    is checked against the bytes it holds, and every size a record gives is
+    checked against its arrays and limits before anything is built.
     """
     path = Path(path)
+    if backend is not None:
+        from .backends import get_backend  # the one import of qrnn here: only for a backend passed in
+
+        backend = get_backend(backend)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
     try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+        if magic == _NPY_MAGIC:
             raise ValueError("it holds a single array, not an archive")
-        with data:
-            arrays = {k: data[k] for k in data.files}
-        if _HEADER not in arrays:
-            raise ValueError(f"it has no {_HEADER!r} header")
-        header = json.loads(arrays.pop(_HEADER).tobytes().decode())
-    except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError, UnicodeDecodeError) as exc:
+        if magic[:4] not in _ZIP_MAGIC:
+            raise ValueError("it is not a zip archive (.npz)")
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
         raise ValueError(f"{path} is not a readable qrnn model file ({type(exc).__name__}: {exc})") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a qrnn model file (no '{FORMAT}' tag)")
-    if header.get("version") != VERSION:
-        raise ValueError(f"{path} has model format version {header.get('version')!r}; "
-                         f"this qrnn reads version {VERSION}")
-    try:
-        return _build(header.get("root"), "root", arrays)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"{path} is a damaged qrnn model file ({type(exc).__name__}: {exc})") from None
+    with zf:
+        try:
+            if f"{_HEADER}.npy" not in zf.namelist():
+                raise ValueError(f"it has no {_HEADER!r} header")
+            header = _read_header(zf)
+        except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError, UnicodeDecodeError, RuntimeError) as exc:
+            raise ValueError(f"{path} is not a readable qrnn model file ({type(exc).__name__}: {exc})") from None
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise ValueError(f"{path} is not a qrnn model file (no '{FORMAT}' tag)")
+        if header.get("version") != VERSION:
+            raise ValueError(f"{path} has model format version {header.get('version')!r}; "
+                             f"this qrnn reads version {VERSION}")
+        context = {"backend": backend, "ibm": []}
+        token = _LOADING.set(context)
+        try:
+            obj = _build(header.get("root"), "root", zf)
+        except BackendRefusedError as exc:
+            raise BackendRefusedError(f"{path}: {exc}") from None
+        except (KeyError, TypeError, ValueError, RuntimeError, zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise ValueError(f"{path} is a damaged qrnn model file ({type(exc).__name__}: {exc})") from None
+        finally:
+            _LOADING.reset(token)
+    if context["ibm"]:
+        devices = sorted({str(c.get("device")) for c in context["ibm"]})
+        warnings.warn(f"{path} names an IBM backend (device {', '.join(devices)}), which a model file never "
+                      "configures: it was loaded on the exact torch engine, with the saved configuration in "
+                      "the reservoir's loaded_backend_config_. To run on IBM, pass the backend yourself: "
+                      "qrnn.load(path, backend=IBMBackend(...)) or backend='ibm:<device>'",
+                      UserWarning, stacklevel=2)
+    return obj

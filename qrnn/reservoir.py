@@ -15,7 +15,8 @@ import inspect
 import numpy as np
 import torch
 
-from ._validation import as_array, check_batch, check_choice, check_tensor_batch
+from . import io
+from ._validation import as_array, check_batch, check_choice, check_real_tensor, check_tensor_batch
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 # What a cell can give the readout: the paper's readout input, the full
@@ -40,6 +41,14 @@ def resolve_dtype(dtype) -> torch.dtype:
     return DTYPES[dtype]
 
 
+# Sizes a model file may give a reservoir whose class cannot say its array shapes in advance (the
+# quantum cells), checked before it is built: its constructor draws n_circuits * n_layers *
+# n_qubits * 3 angles, so a header's n_layers = 10**9 would allocate tens of GiB. 30 qubits is
+# already a 16 GiB state vector; the paper's cells have 2 layers.
+MAX_QUBITS = 30
+MAX_LAYERS = 1000
+
+
 def _rebuild(cls, params: dict, arrays: dict) -> "Reservoir":
     """A reservoir built from its parameters, then given these tensors.
 
@@ -47,9 +56,64 @@ def _rebuild(cls, params: dict, arrays: dict) -> "Reservoir":
     reservoir is bit-identical even if weights were edited, or weight drawing
     changes in a later version.
     """
-    reservoir = cls(**params)
+    reservoir = cls._for_tensors(params)
     reservoir.load_state_dict({k: torch.as_tensor(v) for k, v in arrays.items()}, strict=True)
     return reservoir
+
+
+def _file_params(cls, params: dict, arrays: dict) -> dict:
+    """A model file's parameters, defaults filled in, their sizes checked before anything is built.
+
+    Against the tensors where the class says their shapes
+    (:meth:`Reservoir._array_shapes`), else against :data:`MAX_QUBITS` and
+    :data:`MAX_LAYERS`.
+    """
+    bound = inspect.signature(cls).bind(**params)  # unknown or missing parameters: TypeError, before any work
+    bound.apply_defaults()
+    full = dict(bound.arguments)
+    shapes = cls._array_shapes(full)
+    if shapes is not None:
+        found = {k: tuple(np.shape(v)) for k, v in arrays.items()}
+        if found != shapes:
+            raise ValueError(f"the {cls.__name__}'s arrays have shapes {found}; its parameters give {shapes}")
+        return full
+    n_layers, width = full.get("n_layers", 1), [full.get(k, 0) for k in ("input_size", "hidden_size")]
+    if isinstance(n_layers, int) and n_layers > MAX_LAYERS:
+        raise ValueError(f"n_layers={n_layers} is above the {MAX_LAYERS} layers a loaded reservoir may have")
+    qubits = isinstance(getattr(cls, "n_qubits", None), property)  # a quantum cell: one qubit per width
+    if qubits and all(isinstance(w, int) for w in width) and sum(width) > MAX_QUBITS:
+        raise ValueError(f"input_size + hidden_size = {sum(width)} qubits is above the {MAX_QUBITS} "
+                         "a loaded reservoir may have")
+    return full
+
+
+def _ibm_config(params: dict) -> dict | None:
+    """The IBM backend a file's reservoir parameters name, as ``IBMBackend.to_config()`` gives it, or None."""
+    backend = params.get("backend")
+    if isinstance(backend, str) and backend.partition(":")[0] == "ibm":
+        return {"kind": "ibm", "device": backend.partition(":")[2], "shots": params.get("shots"),
+                "seed": params.get("seed")}
+    config = backend.get("__backend__") if isinstance(backend, dict) else None
+    return dict(config) if isinstance(config, dict) and config.get("kind") == "ibm" else None
+
+
+def _check_state(state, dtype: torch.dtype, device: torch.device, name: str = "state") -> None:
+    """``state`` as ``transform(..., return_state=True)`` returns it: a tuple of finite tensors of the
+    reservoir's dtype and device (an Ensemble's: a tuple of its members' states). The cells check shapes."""
+    if not isinstance(state, tuple) or not state:
+        got = "an empty tuple" if isinstance(state, tuple) else type(state).__name__
+        raise TypeError(f"{name} must be a state returned by transform(..., return_state=True): a tuple of "
+                        f"torch tensors (an Ensemble's: a tuple of its members' states), got {got}")
+    for i, part in enumerate(state):
+        where = f"{name}[{i}]"
+        if isinstance(part, tuple):
+            _check_state(part, dtype, device, where)
+            continue
+        check_real_tensor(part, where, floating=True)
+        if part.dtype != dtype:
+            raise TypeError(f"{where} has dtype {part.dtype} but this reservoir computes in {dtype}")
+        if part.device != device:
+            raise ValueError(f"{where} is on device {part.device} but this reservoir is on {device}")
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -110,8 +174,48 @@ class Reservoir(torch.nn.Module, metaclass=abc.ABCMeta):
         return {"config": {"params": self._config_params()}, "arrays": arrays}
 
     @classmethod
+    def _array_shapes(cls, params: dict) -> dict | None:
+        """The shapes of the ``state_dict`` tensors these parameters give, without building anything.
+
+        ``params`` are every constructor argument (defaults filled in), as a
+        file gives them. ``None``: the class does not say, and a loaded
+        reservoir's sizes are held to :data:`MAX_QUBITS` and :data:`MAX_LAYERS`
+        instead (see :func:`_file_params`).
+        """
+        return None
+
+    @classmethod
+    def _for_tensors(cls, params: dict) -> "Reservoir":
+        """A reservoir of these parameters whose tensors :func:`_rebuild` sets next (``cls(**params)``).
+
+        A class whose constructor does costly work that the tensors replace
+        overrides it (the ESN: rescaling its drawn weights to a spectral radius).
+        """
+        return cls(**params)
+
+    @classmethod
     def _from_record(cls, config, arrays, children):
-        return _rebuild(cls, cls._params_from_config(config["params"]), arrays)
+        params = dict(config["params"])
+        context = io.loading()
+        given = context["backend"] if context is not None else None
+        saved = _ibm_config(params)
+        if "backend" in params and (saved is not None or given is not None):
+            # A file never configures a live device (nor a store or a budget); a backend the caller
+            # gives replaces the file's, which is then not built at all.
+            params.update(backend="torch", shots=None)
+        reservoir = _rebuild(cls, _file_params(cls, cls._params_from_config(params), arrays), arrays)
+        if "backend" in params and given is not None:
+            from .cells import on_backend  # the cells build on this module
+
+            try:
+                return on_backend(reservoir, given)
+            except (TypeError, ValueError) as exc:
+                raise io.BackendRefusedError(f"its {cls.__name__} cannot run on backend={given!r}: {exc}") from None
+        if saved is not None:
+            reservoir.loaded_backend_config_ = saved
+            if context is not None:
+                context["ibm"].append(saved)
+        return reservoir
 
     def __reduce__(self):
         # Pickle and deepcopy use the same description as model files:
@@ -178,7 +282,7 @@ class Reservoir(torch.nn.Module, metaclass=abc.ABCMeta):
         Parameters
         ----------
         X : array-like of shape (batch, T, input_size), or list of arrays (T_i, input_size)
-        state : optional
+        state : tuple of torch.Tensor, optional
             The state returned by an earlier call with ``return_state=True``:
             the run continues those sequences instead of starting from zero,
             so a long stream can be processed in chunks with identical results.
@@ -189,6 +293,15 @@ class Reservoir(torch.nn.Module, metaclass=abc.ABCMeta):
         -------
         ndarray of shape (batch, T, n_features), or a list of (T_i, n_features)
         arrays; with ``return_state``, a ``(features, state)`` pair.
+
+        Raises
+        ------
+        TypeError
+            ``state`` is not a tuple of tensors of this reservoir's dtype (a
+            numpy array, say).
+        ValueError
+            ``state`` holds NaN or infinities, is on another device, or belongs
+            to another batch or reservoir.
         """
         if isinstance(X, (list, tuple)) and X and all(
             isinstance(s, (np.ndarray, torch.Tensor)) and s.ndim == 2 for s in X
@@ -197,6 +310,8 @@ class Reservoir(torch.nn.Module, metaclass=abc.ABCMeta):
                 raise ValueError("state and return_state need an array X of equal-length sequences")
             return self._transform_ragged(X)
         arr = check_batch(X, self.input_size, "X")
+        if state is not None:
+            _check_state(state, self._dtype, self._device)
         feats, new_state = self._features_numpy(arr, state)
         return (feats, new_state) if return_state else feats
 

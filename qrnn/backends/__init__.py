@@ -23,6 +23,8 @@ KINDS = {"torch": TorchBackend, "pennylane": PennyLaneBackend, "aer": AerBackend
 BACKEND_NAMES = ("torch", "pennylane", "pennylane:<device>", "aer", "ibm:<device>")
 _NEEDS_DEVICE = ("ibm",)
 _TAKES_DEVICE = ("pennylane", "ibm")
+# Kinds that act outside the process (QPU time, a store on disk): never built from a saved config.
+_NEVER_FROM_CONFIG = ("ibm",)
 
 
 def get_backend(backend="torch", *, shots=None, seed=None) -> Backend:
@@ -77,9 +79,18 @@ def get_backend(backend="torch", *, shots=None, seed=None) -> Backend:
 
 
 def backend_from_config(config: dict) -> Backend:
-    """Rebuild a backend from :meth:`Backend.to_config` output (used when loading models)."""
+    """Rebuild a local simulator from :meth:`Backend.to_config` output (used when loading models).
+
+    An IBM configuration is refused: a saved file never configures a live
+    device, a call store or a QPU budget (:func:`qrnn.load` loads such a
+    reservoir on the torch engine; pass the backend to run it on IBM).
+    """
     if not isinstance(config, dict) or config.get("kind") not in KINDS:
         raise ValueError(f"not a backend configuration (kind one of {sorted(KINDS)}): {config!r}")
+    if config["kind"] in _NEVER_FROM_CONFIG:
+        raise ValueError(f"an {config['kind']!r} backend is never rebuilt from a saved configuration (it names a "
+                         "live device, a store and a budget); build it yourself, e.g. "
+                         "qrnn.load(path, backend=IBMBackend(...))")
     cfg = dict(config)
     return KINDS[cfg.pop("kind")](**cfg)
 
