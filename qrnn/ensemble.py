@@ -16,8 +16,9 @@ class Ensemble(Reservoir):
 
     Parameters
     ----------
-    reservoirs : sequence of Reservoir
-        At least one.
+    reservoirs : list or tuple of Reservoir
+        At least one. The ensemble keeps them as a tuple: changing the list
+        afterwards changes nothing.
 
     Examples
     --------
@@ -41,7 +42,9 @@ class Ensemble(Reservoir):
                 if getattr(r, attr) != getattr(first, attr):
                     raise ValueError(f"reservoirs[{i}] has {attr.strip('_')}={getattr(r, attr)} but reservoirs[0] "
                                      f"has {getattr(first, attr)}; an ensemble's members must agree")
-        self.reservoirs = reservoirs
+        # a tuple of them: later edits of the caller's list cannot reach get_params (a tuple is kept
+        # as it is, so that scikit-learn's clone finds its own argument back)
+        self.reservoirs = tuple(reservoirs)
         self.members = torch.nn.ModuleList(members)
         self.input_size = first.input_size
 
