@@ -5,6 +5,7 @@ silently coerced (no casting of strings, no dropping of NaN, no broadcasting).
 """
 from __future__ import annotations
 
+import contextlib
 import numbers
 
 import numpy as np
@@ -77,13 +78,42 @@ def check_numeric(value, name: str, **check_array_params) -> np.ndarray:
     """
     from sklearn.utils.validation import check_array
 
-    try:
+    if check_array_params.get("dtype", "numeric") != "numeric":
+        _refuse_text(value, name)  # check_array would parse the string "1.5" into the float 1.5
+    with friendly_ragged(name):
         return check_array(value, input_name=name, **{"dtype": "numeric", **check_array_params})
+
+
+def _ragged(name: str) -> ValueError:
+    return ValueError(f"{name} is ragged (its rows have different lengths); sequences of unequal "
+                      "lengths are passed as a list of arrays")
+
+
+@contextlib.contextmanager
+def friendly_ragged(name: str):
+    """Word numpy's error for ragged nested lists, raised inside, as qrnn's message naming ``name``."""
+    try:
+        yield
     except ValueError as exc:
         if "inhomogeneous" in str(exc):
-            raise ValueError(f"{name} is ragged (its rows have different lengths); sequences of unequal "
-                             "lengths are passed as a list of arrays") from None
+            raise _ragged(name) from None
         raise
+
+
+def ndim(value, name: str) -> int:
+    """``numpy.ndim`` of an array-like, with qrnn's message for ragged nested lists."""
+    with friendly_ragged(name):
+        return np.ndim(value)
+
+
+def _refuse_text(value, name: str) -> None:
+    try:
+        arr = np.asarray(value)
+    except ValueError:  # ragged: check_array words it
+        return
+    if arr.dtype.kind in "USa" or (arr.dtype == object and any(isinstance(v, (str, bytes)) for v in arr.flat)):
+        raise TypeError(f"{name} must hold real numbers, got an array of dtype {arr.dtype}"
+                        + (" holding strings" if arr.dtype == object else ""))
 
 
 def check_choice(value, name: str, choices) -> str:
@@ -126,10 +156,8 @@ def as_array(X, name: str) -> np.ndarray:
         if X.is_complex():
             raise TypeError(f"{name} must hold real numbers, got a complex tensor")
         X = X.detach().cpu().numpy()
-    try:
+    with friendly_ragged(name):
         arr = np.asarray(X)
-    except ValueError as exc:  # ragged nested lists
-        raise ValueError(f"{name} is ragged: {exc}") from None
     if arr.dtype == object:
         raise ValueError(
             f"{name} must be a numeric array; got an object array (ragged sequences "

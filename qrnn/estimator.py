@@ -6,7 +6,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 
 from . import metrics
 from ._validation import (as_array, check_batch, check_choice, check_fitted, check_int, check_numeric,
-                          tensor_to_numpy)
+                          friendly_ragged, ndim, tensor_to_numpy)
 from .io import save
 from .readout import Ridge
 from .reservoir import Reservoir
@@ -38,6 +38,21 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
     def _model(self):
         return getattr(self, self._model_param)
 
+    def set_params(self, **params):
+        """scikit-learn's ``set_params``; a refused call leaves the estimator as it was.
+
+        A nested ``reservoir__...`` (``model__...``) change goes to the model's
+        own ``set_params``, which builds and validates the new model before it
+        replaces anything; parameters set before a refusal are put back.
+        """
+        before = self.get_params(deep=False)
+        try:
+            return super().set_params(**params)
+        except Exception:
+            for name, value in before.items():
+                setattr(self, name, value)
+            raise
+
     def _check_model(self):
         if not isinstance(self._model, Reservoir):
             raise TypeError(f"{self._model_param} must be a qrnn reservoir or cell (e.g. QLSTM(1, 3), "
@@ -57,7 +72,7 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
         """
         d = self._model.input_size
         X = tensor_to_numpy(X)
-        if isinstance(X, (list, tuple)) and X and all(np.ndim(s) == 2 for s in X):
+        if isinstance(X, (list, tuple)) and X and all(ndim(s, f"X[{i}]") == 2 for i, s in enumerate(X)):
             seqs = [check_batch(as_array(s, f"X[{i}]")[None], d, f"X[{i}]")[0] for i, s in enumerate(X)]
             if fitting:
                 self._forget_n_features()
@@ -67,7 +82,8 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
         if self.readout == "last":
             from sklearn.utils.validation import validate_data
 
-            arr = validate_data(self, X, reset=fitting, **params)
+            with friendly_ragged("X"):
+                arr = validate_data(self, X, reset=fitting, **params)
         else:
             arr = check_numeric(X, "X", **params)
             if fitting:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import as_array, check_int
+from ._validation import as_array, check_int, check_real, check_seed
 
 NORMALIZATIONS = ("std", "range", "mean", "rms")
 
@@ -78,16 +78,27 @@ def memory_capacity(reservoir, max_delay: int = 20, n_train: int = 2000, n_test:
     a ridge readout of the features is trained to output ``u_{t-k}``, and
     ``MC_k`` is the squared correlation of its test prediction with the
     target. Returns ``(MC, MC_k array)``.
+
+    ``reservoir`` is the reservoir itself (an estimator's ``reservoir``, or
+    a trained ``TrainedRegressor``'s ``model_``): memory capacity fits its own
+    readouts, so an estimator or a readout is refused.
     """
     from .readout import Ridge
+    from .reservoir import Reservoir
 
+    if not isinstance(reservoir, Reservoir):
+        hint = {"ReservoirRegressor": "pass its .reservoir", "Ridge": "it is a readout; pass the reservoir",
+                "TrainedRegressor": "pass its trained .model_ (after fit) or its .model"}.get(
+                    type(reservoir).__name__, "e.g. ESN(1, 100) or QRNN(1, 3)")
+        raise TypeError(f"reservoir must be a qrnn reservoir, got {type(reservoir).__name__}: {hint}")
     if reservoir.input_size != 1:
         raise ValueError(f"memory_capacity needs a reservoir with input_size=1, got {reservoir.input_size}")
     max_delay = check_int(max_delay, "max_delay", minimum=1)
     washout = check_int(washout, "washout", minimum=max_delay)
     n_train = check_int(n_train, "n_train", minimum=2)
     n_test = check_int(n_test, "n_test", minimum=2)
-    rng = np.random.default_rng(seed)
+    alpha = check_real(alpha, "alpha", low=0.0)
+    rng = np.random.default_rng(check_seed(seed))
     total = washout + n_train + n_test
     u = rng.uniform(-1, 1, size=total)
     F = reservoir.transform(u[None, :, None])[0]

@@ -15,6 +15,16 @@
   many sequences, or a long stream in chunks, fit exactly without holding all
   features; :meth:`Ridge.finalize` solves from those statistics (symmetric
   eigendecomposition; ``alpha`` fixed or ``"gcv"``).
+
+Directions of rounding noise are dropped, as ``numpy.linalg.pinv`` does:
+singular values below ``max(n, p) * eps`` times the largest (eigenvalues of
+the Gram matrix below that fraction of its scale, in :meth:`Ridge.finalize`)
+count as zero. So ``alpha=0`` on rank-deficient features (duplicated
+columns, more features than samples) gives the minimum-norm least-squares
+solution. A criterion never picks an alpha where it is undefined: an alpha
+that gives a sample a leverage of 1 (LOO divides by ``1 - H_ii``) or leaves
+no degrees of freedom (GCV's ``n - tr H``) is skipped, and if every alpha of
+the grid is, the fit is refused.
 """
 from __future__ import annotations
 
@@ -26,6 +36,11 @@ from ._validation import as_array, check_fitted, check_real, check_real_tensor
 
 DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-10, 3, 27))
 CRITERIA = ("loo", "gcv")
+
+
+def _rcond(n: int, p: int) -> float:
+    """The relative cutoff on singular values, ``max(n, p) * eps`` (numpy.linalg.lstsq's and pinv's default)."""
+    return max(n, p) * float(np.finfo(np.float64).eps)
 
 
 def _as_tensor(a, name: str, device=None) -> torch.Tensor:
@@ -61,7 +76,8 @@ class Ridge:
     alpha_ : float
         The alpha used (chosen, if ``alpha`` was a criterion).
     cv_scores_ : ndarray or None
-        Mean squared LOO residual, or GCV score, per grid value.
+        Mean squared LOO residual, or GCV score, per grid value (NaN where
+        the criterion is undefined: that alpha makes the fit interpolate).
 
     Examples
     --------
@@ -92,31 +108,50 @@ class Ridge:
         x_mean, y_mean = X.mean(0), Y.mean(0)
         Xc, Yc = X - x_mean, Y - y_mean
         U, s, Vt = torch.linalg.svd(Xc, full_matrices=False)
+        keep = s > _rcond(*X.shape) * s.max() if len(s) else s > 0
+        U, s, Vt = U[:, keep], s[keep], Vt[keep]  # directions below the cutoff are rounding noise
         UtY = U.T @ Yc
         s2 = s * s
         if isinstance(self.alpha, str):
-            scores = []
+            # 1 - H_ii and the residuals as (part outside span U) + (the shrunk part): no cancellation,
+            # so both stay accurate as alpha -> 0, where they vanish together when the fit interpolates
             U2 = U * U
+            if len(s) == n - 1:  # [1, U] spans every sample: nothing is left outside (exactly, not to rounding)
+                resid0, free = torch.zeros_like(Yc), torch.zeros_like(U2[:, 0])
+            else:
+                resid0, free = Yc - U @ UtY, (1.0 - 1.0 / n - U2.sum(1)).clamp(min=0)
+            tol = _rcond(*X.shape)
+            scores = []
             for a in self.alphas:
-                shrink = s2 / (s2 + a)
-                fitted = U @ (shrink[:, None] * UtY)
-                resid = Yc - fitted
+                loose = a / (s2 + a)  # 1 - s^2 / (s^2 + a); s > 0 past the cutoff
+                resid = resid0 + U @ (loose[:, None] * UtY)
                 if self.alpha == "loo":
-                    h = 1.0 / n + U2 @ shrink
-                    scores.append(float(((resid / (1 - h)[:, None]) ** 2).mean()))
+                    one_minus_h = free + U2 @ loose
+                    ok = bool((one_minus_h > tol).all())  # a leverage of 1: the LOO residual is 0 / 0
+                    score = float(((resid / one_minus_h[:, None]) ** 2).mean()) if ok else np.nan
                 else:
-                    dof = 1.0 + float(shrink.sum())
-                    scores.append(float((resid**2).mean() / (1 - dof / n) ** 2))
+                    rest = (n - 1 - len(s) + float(loose.sum())) / n  # 1 - dof / n, dof = 1 + tr of the shrinkage
+                    score = float((resid**2).mean() / rest**2) if rest > tol else np.nan
+                scores.append(score)
             self.cv_scores_ = np.array(scores)
-            self.alpha_ = self.alphas[int(np.nanargmin(self.cv_scores_))]
+            self.alpha_ = self._choose(X.shape)
         else:
             self.cv_scores_ = None
             self.alpha_ = self.alpha
-        d = torch.where(s2 + self.alpha_ > 0, s / (s2 + self.alpha_), torch.zeros_like(s))
+        d = s / (s2 + self.alpha_)
         self.coef_ = Vt.T @ (d[:, None] * UtY)
         self.intercept_ = y_mean - x_mean @ self.coef_
         self.n_features_in_ = X.shape[1]
         return self
+
+    def _choose(self, shape) -> float:
+        """The grid value of the lowest criterion, among those where it is defined."""
+        if np.all(np.isnan(self.cv_scores_)):
+            n, p = shape
+            raise ValueError(f"alpha={self.alpha!r}: every alpha in alphas {list(self.alphas)} makes the readout "
+                             f"interpolate the {n} samples ({p} features), where the criterion is undefined; "
+                             "give alphas larger values")
+        return self.alphas[int(np.nanargmin(self.cv_scores_))]
 
     # -- streaming fit --
     def partial_fit(self, X, y) -> "Ridge":
@@ -149,23 +184,25 @@ class Ridge:
         C = st["xy"] - n * torch.outer(mx, my)
         syy = st["yy"] - n * my * my
         lam, V = torch.linalg.eigh(G)
-        lam = lam.clamp(min=0)
+        # eigenvalues are squared singular values; G comes from uncentred sums, rounded relative to them
+        keep = lam > _rcond(n, G.shape[0]) * max(float(lam.max()), float(st["xx"].diagonal().max()))
+        lam, V = lam[keep], V[:, keep]
         VtC = V.T @ C
         if self.alpha == "gcv":
+            tol = _rcond(n, G.shape[0])
             scores = []
             for a in self.alphas:
-                inv = torch.where(lam + a > 0, 1 / (lam + a), torch.zeros_like(lam))
+                inv = 1 / (lam + a)
                 # RSS = syy - 2 W^T C + W^T G W with W = V inv V^T C
                 rss = syy - ((2 * inv - lam * inv * inv)[:, None] * VtC**2).sum(0)
-                dof = 1.0 + float((lam * inv).sum())
-                scores.append(float(rss.clamp(min=0).mean() / n / (1 - dof / n) ** 2))
+                rest = (n - 1 - len(lam) + float((a * inv).sum())) / n  # 1 - dof / n
+                scores.append(float(rss.clamp(min=0).mean() / n / rest**2) if rest > tol else np.nan)
             self.cv_scores_ = np.array(scores)
-            self.alpha_ = self.alphas[int(np.nanargmin(self.cv_scores_))]
+            self.alpha_ = self._choose((n, G.shape[0]))
         else:
             self.cv_scores_ = None
             self.alpha_ = self.alpha
-        inv = torch.where(lam + self.alpha_ > 0, 1 / (lam + self.alpha_), torch.zeros_like(lam))
-        self.coef_ = V @ (inv[:, None] * VtC)
+        self.coef_ = V @ ((1 / (lam + self.alpha_))[:, None] * VtC)
         self.intercept_ = my - mx @ self.coef_
         self.n_features_in_ = G.shape[0]
         self._y_1d = st["y_1d"]

@@ -88,7 +88,13 @@ def recommended_reservoir(model, input_size, seed=None, **overrides):
     cls = MODELS[check_choice(model, "model", MODELS)]
     settings = {**RECOMMENDED}
     cell_kwargs = {}
+    # input_size and seed are this function's own; 'compile' is the deprecated use_torch_compile
+    valid = sorted(RECOMMENDED) + [p for p in cls._param_names() if p not in (*RECOMMENDED, "input_size", "seed",
+                                                                           "compile")]
     for key, value in overrides.items():
+        if key not in valid:
+            raise TypeError(f"recommended_reservoir() got an unexpected keyword argument {key!r}; valid "
+                            f"overrides: {valid}")
         (settings if key in RECOMMENDED else cell_kwargs)[key] = value
     members = check_int(settings.pop("members"), "members", minimum=1)
     # an int (not a Generator): each member's seed is derived from it

@@ -147,13 +147,20 @@ class Reservoir(torch.nn.Module, metaclass=abc.ABCMeta):
         return {name: getattr(self, self._param_attrs.get(name, name)) for name in self._param_names()}
 
     def set_params(self, **params) -> "Reservoir":
-        """Change constructor parameters and rebuild the reservoir from them."""
+        """Change constructor parameters and rebuild the reservoir from them.
+
+        The new reservoir is built first, which validates every parameter, and
+        only then takes this one's place: a refused call leaves the reservoir
+        (weights, caches, parameters) as it was.
+        """
         valid = self._param_names()
         for key in params:
             if key not in valid:
                 raise ValueError(f"invalid parameter {key!r} for {type(self).__name__}; valid: {valid}")
-        merged = {**self.get_params(), **params}
-        type(self).__init__(self, **merged)
+        fresh = type(self)(**{**self.get_params(), **params})
+        # the module's whole state (parameters, buffers, submodules, hooks) is in its __dict__
+        vars(self).clear()
+        vars(self).update(vars(fresh))
         return self
 
     def __repr__(self) -> str:

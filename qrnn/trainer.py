@@ -157,6 +157,14 @@ class TrainedRegressor(SequenceRegressor):
         ``monitor``, an optional ``(X, y)`` pair (a test set, say), has its
         loss recorded as ``monitor_loss`` after every epoch, for learning
         curves. It is never used to train, stop or choose anything.
+
+        Raises
+        ------
+        FloatingPointError
+            If training diverges: a batch's loss is not finite (NaN or
+            infinite), or the last step left non-finite parameters. The
+            message names the epoch, the batch and the loss, and suggests a
+            smaller ``lr`` or ``clip_grad_norm``; nothing is fitted.
         """
         self._check_params()
         arr, seqs = self._sequences(X, fitting=True)
@@ -208,15 +216,19 @@ class TrainedRegressor(SequenceRegressor):
         for epoch in bar:
             start = time.perf_counter()
             losses, sizes = [], []
-            for batch in torch.as_tensor(rng.permutation(n_train), device=device).split(self.batch_size):
+            batches = torch.as_tensor(rng.permutation(n_train), device=device).split(self.batch_size)
+            for b, batch in enumerate(batches, 1):
                 opt.zero_grad()
                 idx = train_idx[batch]
                 loss = data.loss(readout(data.features(model, idx)), idx)
+                losses.append(float(loss.detach()))
+                if not np.isfinite(losses[-1]):
+                    bar.close()
+                    raise self._diverged(f"at epoch {epoch}, batch {b} of {len(batches)}: the loss is {losses[-1]}")
                 loss.backward()
                 if self.clip_grad_norm is not None:
                     torch.nn.utils.clip_grad_norm_(trained + list(readout.parameters()), self.clip_grad_norm)
                 opt.step()
-                losses.append(float(loss.detach()))
                 sizes.append(data.weight(idx))
             record = {"epoch": epoch, "train_loss": float(np.average(losses, weights=sizes))}
             if n_val:
@@ -237,6 +249,9 @@ class TrainedRegressor(SequenceRegressor):
                     if since_best >= self.patience:
                         break
         bar.close()
+        if not all(bool(torch.isfinite(p).all()) for p in trained + list(readout.parameters())):
+            raise self._diverged(f"at epoch {len(history)}, batch {len(batches)} of {len(batches)}: its step "
+                                 "made the parameters non-finite")
         self.best_epoch_ = len(history)
         if best_state is not None:
             self.best_epoch_ = best_state[0]
@@ -248,6 +263,12 @@ class TrainedRegressor(SequenceRegressor):
         self.history_ = history
         self.n_epochs_ = len(history)
         return self
+
+    def _diverged(self, where: str) -> FloatingPointError:
+        clip = ("a smaller clip_grad_norm" if self.clip_grad_norm is not None
+                else "clip_grad_norm (1.0, say) to bound each step")
+        return FloatingPointError(f"training diverged {where} (lr={self.lr}, clip_grad_norm={self.clip_grad_norm}); "
+                                  f"try a smaller lr or {clip}")
 
     def predict(self, X):
         """Predictions: ``(batch,)``/``(batch, k)`` with ``"last"``; ``(batch, T)``/``(batch, T, k)``
