@@ -6,11 +6,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import as_array, check_fitted, check_int, check_real
+from ._validation import as_array, check_fitted, check_int, check_real, check_seed
 
 
 def _check_real(value, name: str, *, positive: bool = False) -> float:
     return check_real(value, name, low=0.0, low_open=True) if positive else check_real(value, name)
+
+
+def _finite(series: np.ndarray, task: str) -> np.ndarray:
+    if not np.all(np.isfinite(series)):
+        bad = int(np.argmin(np.isfinite(series)))
+        raise ValueError(f"{task}: these arguments give a non-finite value at point {bad} of {len(series)} "
+                         "(an overflow); choose arguments whose series stays finite")
+    return series
 
 
 def sine(n_points: int = 200, periods: float = 4.0) -> np.ndarray:
@@ -22,6 +30,7 @@ def sine(n_points: int = 200, periods: float = 4.0) -> np.ndarray:
     [0.0, 1.0, 0.0, -1.0, -0.0]
     """
     n_points = check_int(n_points, "n_points", minimum=2)
+    periods = _check_real(periods, "periods")
     return np.sin(2 * np.pi * periods * np.linspace(0.0, 1.0, n_points))
 
 
@@ -49,9 +58,15 @@ def damped_shm(n_points: int = 240, t_max: float = 20.0, damping: float = 0.15,
     def rhs(_, y):
         return [y[1], -damping * y[1] - g_over_l * np.sin(y[0])]
 
-    sol = solve_ivp(rhs, (0.0, t_max), [theta0, omega0], t_eval=t, method="DOP853",
-                    rtol=1e-12, atol=1e-12)
-    return sol.y[1]
+    with np.errstate(over="ignore", invalid="ignore"):  # a runaway solution is refused below, by name
+        sol = solve_ivp(rhs, (0.0, t_max), [theta0, omega0], t_eval=t, method="DOP853",
+                        rtol=1e-12, atol=1e-12)
+    if sol.status != 0 or sol.y.shape[1] != n_points:
+        reached = sol.t[-1] if len(sol.t) else 0.0
+        raise ValueError(f"the pendulum's ODE solve failed at t={reached:.4g} of t_max={t_max} ({sol.message}); "
+                         f"damping={damping}, g_over_l={g_over_l}, omega0={omega0} give a solution the solver "
+                         "cannot follow (a negative damping grows without bound)")
+    return _finite(sol.y[1], "damped_shm")
 
 
 def bessel_j2(n_points: int = 256, x_min: float = 2.0, x_max: float = 100.0) -> np.ndarray:
@@ -67,7 +82,7 @@ def bessel_j2(n_points: int = 256, x_min: float = 2.0, x_max: float = 100.0) -> 
     n_points = check_int(n_points, "n_points", minimum=2)
     if not _check_real(x_min, "x_min") < _check_real(x_max, "x_max"):
         raise ValueError(f"x_min must be < x_max, got {x_min} and {x_max}")
-    return jv(2, np.linspace(x_min, x_max, n_points))
+    return _finite(jv(2, np.linspace(x_min, x_max, n_points)), "bessel_j2")
 
 
 def delayed_quantum_control(t_start: float = -2.0, t_stop: float = 20.0, dt: float = 0.01) -> np.ndarray:
@@ -83,7 +98,9 @@ def delayed_quantum_control(t_start: float = -2.0, t_stop: float = 20.0, dt: flo
         raise ValueError(f"t_start must be < t_stop, got {t_start} and {t_stop}")
     t = np.arange(t_start, t_stop, dt)
     n = np.arange(11)[:, None]
-    return (np.exp(-10 * (t - 2 * n) ** 2) * np.exp(-t / 16)).sum(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):  # refused below, by name
+        f = (np.exp(-10 * (t - 2 * n) ** 2) * np.exp(-t / 16)).sum(axis=0)
+    return _finite(f, "delayed_quantum_control")
 
 
 def population_inversion(n_points: int = 400, t_max: float = 40.0, nbar: float = 5.0, g: float = 1.0,
@@ -110,10 +127,15 @@ def population_inversion(n_points: int = 400, t_max: float = 40.0, nbar: float =
     n = np.arange(check_int(n_max, "n_max", minimum=1) + 1)
     p = poisson.pmf(n, nbar)
     t = np.linspace(0.0, t_max, n_points)
-    return (p[:, None] * np.cos(2 * g * np.sqrt(n + 1)[:, None] * t)).sum(axis=0)
+    return _finite((p[:, None] * np.cos(2 * g * np.sqrt(n + 1)[:, None] * t)).sum(axis=0), "population_inversion")
 
 
-def _narma_recursion(u: np.ndarray, order: int, y0: float, coeffs=(0.3, 0.05, 1.5, 0.1)) -> np.ndarray:
+# Far above any bounded NARMA orbit (below 0.4 for the paper's inputs and orders up to 21), and
+# reached within a few steps once the quadratic term runs away (orders from 22 on, or a large y0).
+_NARMA_BOUND = 1e3
+
+
+def _narma_recursion(u: np.ndarray, order: int, y0: float, coeffs=(0.3, 0.05, 1.5, 0.1), hint: str = "") -> np.ndarray:
     a, b, c, d = coeffs
     y = np.zeros(len(u))
     y[0] = y0
@@ -121,6 +143,10 @@ def _narma_recursion(u: np.ndarray, order: int, y0: float, coeffs=(0.3, 0.05, 1.
         lo = max(0, t - order + 1)
         u_lag = u[t - order + 1] if t - order + 1 >= 0 else 0.0  # zero pre-history
         y[t + 1] = a * y[t] + b * y[t] * y[lo:t + 1].sum() + c * u_lag * u[t] + d
+        if not abs(y[t + 1]) <= _NARMA_BOUND:
+            raise ValueError(f"the NARMA-{order} recursion diverges (y reaches {y[t + 1]:.3g} at step {t + 1}, "
+                             f"from y0={y0}): its quadratic term runs away for long memories, large inputs or a "
+                             f"large y0; the paper's NARMA-5 and NARMA-10 (y0=0.196) stay bounded{hint}")
     return y
 
 
@@ -130,6 +156,7 @@ def narma(n_steps: int = 300, order: int = 10, period: float = 300.0, y0: float 
     ``u_t = 0.1 (sin(2 pi 2.11 t/T) sin(2 pi 3.73 t/T) sin(2 pi 4.11 t/T) + 1)``,
     ``y_{t+1} = 0.3 y_t + 0.05 y_t sum_{j=0}^{order-1} y_{t-j} + 1.5 u_{t-order+1} u_t + 0.1``,
     ``y_0 = 0.196``, zero pre-history. Windows of ``u`` predict ``y`` (not rescaled).
+    A recursion that diverges (orders from 22 on with these inputs) is a ``ValueError``.
     """
     n_steps = check_int(n_steps, "n_steps", minimum=2)
     order = check_int(order, "order", minimum=1)
@@ -145,11 +172,14 @@ def narma10_stream(n_steps: int = 3200, seed=None):
     """The classic streaming NARMA-10 benchmark; returns ``(u, y)``.
 
     ``u_t ~ U(0, 0.5)`` i.i.d. from ``seed``; the NARMA recursion of
-    :func:`narma` with order 10, ``y_0 = 0`` and zero pre-history.
+    :func:`narma` with order 10, ``y_0 = 0`` and zero pre-history. The recursion
+    can diverge on some random inputs (2 seeds of 0-199 at 3200 steps): that
+    is a ``ValueError`` naming the seed.
     """
     n_steps = check_int(n_steps, "n_steps", minimum=2)
-    u = np.random.default_rng(seed).uniform(0.0, 0.5, size=n_steps)
-    return u, _narma_recursion(u, 10, 0.0)
+    u = np.random.default_rng(check_seed(seed)).uniform(0.0, 0.5, size=n_steps)
+    return u, _narma_recursion(u, 10, 0.0, hint=f"; this stream's random inputs (seed={seed}) do not, another "
+                                                   "seed's may")
 
 
 def mackey_glass(n_steps: int = 2000, tau: float = 17.0, beta: float = 0.2, gamma: float = 0.1,
@@ -182,15 +212,16 @@ def mackey_glass(n_steps: int = 2000, tau: float = 17.0, beta: float = 0.2, gamm
     def f(xt, xd):
         return beta * xd / (1 + xd**power) - gamma * xt
 
-    for i in range(lag, lag + total - 1):
-        xd0, xd1 = x[i - lag], x[i - lag + 1]
-        xm = 0.5 * (xd0 + xd1)
-        k1 = f(x[i], xd0)
-        k2 = f(x[i] + 0.5 * h * k1, xm)
-        k3 = f(x[i] + 0.5 * h * k2, xm)
-        k4 = f(x[i] + h * k3, xd1)
-        x[i + 1] = x[i] + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-    return x[lag::sample_every][:n_steps]
+    with np.errstate(over="ignore", invalid="ignore"):  # a non-finite series is refused below, by name
+        for i in range(lag, lag + total - 1):
+            xd0, xd1 = x[i - lag], x[i - lag + 1]
+            xm = 0.5 * (xd0 + xd1)
+            k1 = f(x[i], xd0)
+            k2 = f(x[i] + 0.5 * h * k1, xm)
+            k3 = f(x[i] + 0.5 * h * k2, xm)
+            k4 = f(x[i] + h * k3, xd1)
+            x[i + 1] = x[i] + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return _finite(x[lag::sample_every][:n_steps], "mackey_glass")
 
 
 class MinMaxScaler:
@@ -204,6 +235,8 @@ class MinMaxScaler:
     """
 
     def __init__(self, feature_range=(-1.0, 1.0)):
+        if isinstance(feature_range, str) or not np.iterable(feature_range) or len(feature_range) != 2:
+            raise ValueError(f"feature_range must be a pair (low, high), got {feature_range!r}")
         low, high = (check_real(v, f"feature_range[{i}]") for i, v in enumerate(feature_range))
         if not low < high:
             raise ValueError(f"feature_range must be (low, high) with low < high, got {feature_range}")
@@ -276,13 +309,17 @@ def split_point(n: int, train_fraction: float) -> int:
     >>> split_point(296, 0.67)
     198
     """
-    return int(n * train_fraction)
+    n = check_int(n, "n", minimum=0)
+    return int(n * _check_fraction(train_fraction))
+
+
+def _check_fraction(train_fraction) -> float:
+    return check_real(train_fraction, "train_fraction", low=0.0, high=1.0, low_open=True, high_open=True)
 
 
 def chronological_split(X, y, train_fraction: float = 0.67):
     """The first ``train_fraction`` of samples (in time order) train, the rest test."""
-    if not 0 < train_fraction < 1:
-        raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
+    _check_fraction(train_fraction)
     if len(X) != len(y):
         raise ValueError(f"X and y must have the same length, got {len(X)} and {len(y)}")
     k = split_point(len(X), train_fraction)

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from qrnn import tasks
 from qrnn.tasks import chronological_split, damped_shm, make_windows, minmax_scale, sine
 
 
@@ -159,3 +160,34 @@ def test_scaler_round_trip_and_errors(rng):
 def test_generators_reject_bad_arguments(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda: tasks.damped_shm(damping=-100), ValueError, r"the pendulum's ODE solve failed at t=.* of t_max=20"),
+    (lambda: tasks.narma(order=10, y0=100.0), ValueError, r"the NARMA-10 recursion diverges .*from y0=100.0.*NARMA-5 "
+                                                          r"and NARMA-10"),
+    (lambda: tasks.narma(order=22), ValueError, "the NARMA-22 recursion diverges"),
+    (lambda: tasks.narma10_stream(3200, seed=75), ValueError, r"NARMA-10 recursion diverges .*\(seed=75\)"),
+    (lambda: tasks.sine(periods=float("nan")), ValueError, "periods must be a finite real number"),
+    (lambda: tasks.sine(periods="4"), TypeError, "periods must be a finite real number, got str"),
+    (lambda: tasks.split_point(-10, 2.0), ValueError, "n must be >= 0, got -10"),
+    (lambda: tasks.split_point(10, 2.0), ValueError, r"train_fraction must be in \(0, 1\), got 2.0"),
+    (lambda: tasks.split_point(10, "0.5"), TypeError, "train_fraction must be a finite real number, got str"),
+    (lambda: tasks.split_point(True, 0.5), TypeError, "n must be an integer, got bool"),
+    (lambda: tasks.chronological_split(np.zeros(10), np.zeros(10), "0.5"), TypeError, "train_fraction"),
+    (lambda: tasks.chronological_split(np.zeros(10), np.zeros(10), float("nan")), ValueError, "train_fraction"),
+    (lambda: tasks.narma10_stream(100, seed="0"), TypeError, "seed must be an integer"),
+    (lambda: tasks.mackey_glass(50, power=2.5, x0=-1.0), ValueError, "mackey_glass: these arguments give a "
+                                                                     "non-finite value at point"),
+    (lambda: tasks.delayed_quantum_control(-20000.0, -19000.0, 1.0), ValueError, "delayed_quantum_control: these"),
+    (lambda: tasks.MinMaxScaler((0.0, 1.0, 2.0)), ValueError, r"feature_range must be a pair \(low, high\)"),
+])
+def test_generators_refuse_what_they_cannot_honour(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_the_papers_narma_tasks_still_generate():
+    for order in (5, 10, 21):
+        assert np.abs(tasks.narma(300, order=order)[1]).max() < 0.4
+    assert np.isfinite(tasks.narma10_stream(3200, seed=0)[1]).all()
