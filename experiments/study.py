@@ -33,7 +33,8 @@ truth with the train/test boundary marked.
 
 Every finished cell is stored under ``OUT/cells/`` as it finishes; a run
 reuses the stored cells made with the same settings, so an interrupted study
-resumes, and ``--collect`` builds the tables from what is stored so far.
+resumes, and ``--collect`` builds the tables from what is stored so far. A
+damaged stored cell (cut off, edited) is named in a warning and run again.
 
 Run: ``python -m experiments.study CONFIG.toml [--out DIR] [--quiet] [--ray [ADDRESS]] [--collect]``
 (``experiments/configs/quick.toml`` is the small one.)
@@ -47,6 +48,8 @@ import gzip
 import json
 import time
 import tomllib
+import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,6 +192,9 @@ def parse_config(raw: dict) -> StudyConfig:
                 value, ok = float(value), True
             if not ok:
                 raise _field_error(where, f"must be of type {want.__name__}, got {type(value).__name__} {value!r}")
+            # TOML has inf and nan; no field means them
+            if any(isinstance(v, float) and not np.isfinite(v) for v in (value if want is list else [value])):
+                raise _field_error(where, f"must hold finite numbers, got {value!r}")
             values[key] = value
     for required in ("name", "tasks", "models", "modes", "seeds"):
         if required not in values:
@@ -301,7 +307,9 @@ def load_config(path) -> StudyConfig:
     if not path.is_file():
         raise FileNotFoundError(f"no study config at {path}")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_bytes().decode("utf-8"))  # TOML is UTF-8, whatever the locale
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not UTF-8 text, as TOML must be: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path} is not valid TOML: {exc}") from None
     return parse_config(raw)
@@ -540,17 +548,55 @@ def _cell_path(store: Path, cell: Cell) -> Path:
 
 
 def _load_cell(store: Path, cell: Cell, settings: dict):
+    """The stored ``(row, history)`` of a cell run with ``settings``, or None to run it (again).
+
+    A cell not stored yet, or stored with other settings, is None quietly; a
+    damaged file (cut off while written, edited, of an unknown layout) is
+    reported by name in a warning, and run again.
+    """
     path = _cell_path(store, cell)
     plain = path.with_suffix("")  # cells written uncompressed by earlier versions
+    if not path.exists() and not plain.exists():
+        return None  # not run yet
+    found = path if path.exists() else plain
     try:
-        record = json.loads(gzip.decompress(path.read_bytes()) if path.exists() else plain.read_text())
-    except (FileNotFoundError, json.JSONDecodeError, OSError, EOFError):
-        return None  # not run yet, or cut off while written: run it again
-    if record.get("settings") != settings or record.get("cell") != cell.__dict__:
+        record = json.loads(gzip.decompress(found.read_bytes()) if found is path else plain.read_text("utf-8"))
+        if not isinstance(record, dict) or not {"cell", "settings", "row", "history"} <= set(record):
+            raise ValueError("not a stored cell (it needs cell, settings, row and history)")
+        if record["settings"] != settings or record["cell"] != cell.__dict__:
+            return None  # run with other settings: run it again
+        _check_stored(record["row"], record["history"], cell)
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        warnings.warn(f"stored cell {found} is damaged ({type(exc).__name__}: {exc}); running it again",
+                      stacklevel=2)
         return None
     # cells stored before the input_scaling column existed ran at the paper's scaling
     record["row"].setdefault("input_scaling", 1.0 if cell.model in QUANTUM else None)
     return record["row"], record["history"]
+
+
+def _check_stored(row, history, cell: Cell) -> None:
+    """Raise ValueError unless a stored row and history have what collecting the tables reads."""
+    if not isinstance(row, dict):
+        raise ValueError("its row is not a table")
+    # input_scaling may predate the store; circuit_evaluations is recounted at every collect
+    missing, unknown = set(COLUMNS) - {"input_scaling", "circuit_evaluations"} - set(row), set(row) - set(COLUMNS)
+    if missing or unknown:
+        raise ValueError(f"its row lacks {sorted(missing)} or has unknown fields {sorted(unknown)}")
+    for key in ("train_mse", "test_mse", "train_nrmse", "test_nrmse"):
+        if isinstance(row[key], bool) or not isinstance(row[key], (int, float)) or not np.isfinite(row[key]):
+            raise ValueError(f"its {key} is {row[key]!r}, not a finite number")
+    if isinstance(row["epochs"], bool) or not isinstance(row["epochs"], int) or row["epochs"] < 0:
+        raise ValueError(f"its epochs is {row['epochs']!r}, not an integer >= 0")
+    if not isinstance(history, dict) or history.get("cell") != cell.__dict__:
+        raise ValueError("its history does not belong to this cell")
+    epochs, predictions = history.get("history"), history.get("predictions")
+    if not isinstance(epochs, list) or len(epochs) != row["epochs"] or not all(
+            isinstance(e, dict) and {"monitor_loss", "seconds"} <= set(e) for e in epochs):
+        raise ValueError(f"its history does not hold the {row['epochs']} epochs of its row")
+    if not isinstance(predictions, list) or len(predictions) != _shape(cell.task)[0] or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in predictions):
+        raise ValueError(f"its predictions are not the {_shape(cell.task)[0]} numbers of task {cell.task!r}")
 
 
 def _save_cell(store: Path, cell: Cell, settings: dict, result) -> None:

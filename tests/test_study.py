@@ -1,5 +1,6 @@
 """The study runner: a miniature grid end to end, its files, its determinism, and its config checks."""
 import csv
+import gzip
 import json
 
 import pytest
@@ -205,9 +206,11 @@ def test_an_interrupted_study_resumes_from_its_stored_cells(tmp_path, monkeypatc
     ran = []
     real = study.run_cell
     monkeypatch.setattr(study, "run_cell", lambda cell, c: ran.append(cell) or real(cell, c))
-    collected = study.run(cfg, tmp_path, progress=False, collect_only=True)
+    with pytest.warns(UserWarning, match=rf"stored cell .*{cells[1].name} is damaged \(EOFError"):
+        collected = study.run(cfg, tmp_path, progress=False, collect_only=True)
     assert ran == [] and len(collected["missing"]) == 2 and len(collected["rows"]) == 3 + 2
-    again = study.run(cfg, tmp_path, progress=False)
+    with pytest.warns(UserWarning, match=cells[1].name):
+        again = study.run(cfg, tmp_path, progress=False)
     assert len(ran) == 2 and again["reused"] == 2 and not again["missing"]
     # a cell stored uncompressed (by an earlier version) is read too
     import gzip
@@ -250,3 +253,43 @@ def test_strong_configuration_ensembles_rich_features_and_chosen_scaling(tmp_pat
     # the paper's defaults leave the stored settings as they were before [reservoir] existed
     assert set(study.cell_settings(study.parse_config(BASE))) == {
         "hidden_size", "esn_size", "train_fraction", "epochs", "batch_size", "optimizer", "lr"}
+
+
+def test_config_refuses_non_finite_numbers_and_non_utf8_files(tmp_path):
+    base = '[study]\nname = "x"\ntasks = ["sine"]\nmodels = ["GRU"]\nmodes = ["ridge"]\nseeds = [0]\n'
+    path = tmp_path / "c.toml"
+    for extra, match in (("[training]\nlr = inf\n", "training.lr: must hold finite numbers, got inf"),
+                         ("[training]\nlr = nan\n", "training.lr: must hold finite numbers, got nan"),
+                         ("[reservoir]\ninput_scalings = [1.0, inf]\n",
+                          r"reservoir.input_scalings: must hold finite numbers, got \[1.0, inf\]")):
+        path.write_text(base + extra)
+        with pytest.raises(ValueError, match=match):
+            study.load_config(path)
+    path.write_bytes(base.replace('"x"', '"caf\xe9"').encode("latin-1"))
+    with pytest.raises(ValueError, match="c.toml is not UTF-8 text, as TOML must be"):
+        study.load_config(path)
+
+
+def test_a_damaged_stored_cell_is_named_and_run_again(tmp_path, monkeypatch):
+    cfg = study.parse_config({"study": {"name": "damaged", "tasks": ["sine"], "models": ["GRU"],
+                                        "modes": ["ridge", "epochs"], "seeds": [0]},
+                              "models": {"hidden_size": 2}, "training": {"epochs": 2, "batch_size": 16}})
+    first = study.run(cfg, tmp_path, progress=False)
+    ridge, epochs = (study._cell_path(tmp_path / "cells", c) for c in study.grid(cfg))
+    record = json.loads(gzip.decompress(epochs.read_bytes()))
+    no_mse = {**record, "row": {k: v for k, v in record["row"].items() if k != "test_mse"}}
+    short = {**record, "history": {**record["history"], "history": record["history"]["history"][:1]}}
+    ran = []
+    real = study.run_cell
+    monkeypatch.setattr(study, "run_cell", lambda cell, c: ran.append(cell) or real(cell, c))
+    for damage, why in ((gzip.compress(json.dumps([1, 2]).encode()), "not a stored cell"),
+                        (gzip.compress(json.dumps(no_mse).encode()), r"its row lacks \['test_mse'\]"),
+                        (gzip.compress(json.dumps(short).encode()), "does not hold the 2 epochs"),
+                        (epochs.read_bytes()[:60], "EOFError"),
+                        (b"\x1f\x8b\x08\x00" + b"\xff" * 60, "Error")):
+        epochs.write_bytes(damage)
+        ran.clear()
+        with pytest.warns(UserWarning, match=rf"stored cell .*{epochs.name} is damaged \(.*{why}"):
+            again = study.run(cfg, tmp_path, progress=False)
+        assert [c.mode for c in ran] == ["epochs"] and again["reused"] == 1 and ridge.exists()
+        assert [r["test_mse"] for r in again["rows"]] == [r["test_mse"] for r in first["rows"]]
