@@ -262,8 +262,9 @@ class ReservoirRegressor(SequenceRegressor):
     ``(T_i, input_size)`` arrays holds sequences of unequal lengths. Inputs go
     through scikit-learn's ``check_array`` (object arrays of numbers are
     converted; complex, sparse, NaN, empty and too-small inputs are refused
-    with scikit-learn's messages); torch tensors are detached and copied to
-    the CPU first. With ``"last"``, ``y`` is ``(batch,)`` or
+    with scikit-learn's messages; strings in ``y`` are refused, never parsed,
+    as :class:`~qrnn.Ridge` refuses them); torch tensors are detached and
+    copied to the CPU first. With ``"last"``, ``y`` is ``(batch,)`` or
     ``(batch, n_targets)``; with ``"all"``, ``(batch, T)`` or
     ``(batch, T, n_targets)`` (a list of ``(T_i,)`` / ``(T_i, n_targets)``
     arrays for unequal lengths). The estimator passes every scikit-learn
