@@ -7,6 +7,7 @@ evaluated together (QLSTM: VQC1-4, then VQC5-6; QGRU: VQC1-2, then VQC3).
 """
 from __future__ import annotations
 
+import copy
 import warnings
 from functools import partial
 
@@ -110,11 +111,7 @@ class QuantumReservoir(Reservoir):
         self.input_scaling = input_scaling  # as given, so that clone() sees its own value
         self.backend, self.shots, self.device_name, self.dtype = backend, shots, device, dtype
         self._backend = get_backend(backend, shots=shots, seed=self.seed)
-        if trainable and not self._backend.differentiable:
-            raise ValueError(f"trainable=True needs a differentiable backend ('torch'), got {backend!r}")
-        if self.use_torch_compile and (trainable or self._backend.name != "torch"):
-            raise ValueError("use_torch_compile=True is for frozen reservoirs (trainable=False) on the "
-                             f"torch backend, got trainable={trainable}, backend={backend!r}")
+        self._check_backend(self._backend, backend)
         self._device = resolve_device(device)
         self._dtype = resolve_dtype(dtype)
         self.vqc = VQC(self.input_size + self.hidden_size, self.n_layers)
@@ -127,6 +124,22 @@ class QuantumReservoir(Reservoir):
             self.weights = torch.nn.Parameter(w)
         else:
             self.register_buffer("weights", w)
+
+    def _check_backend(self, be: Backend, given) -> None:
+        if self.trainable and not be.differentiable:
+            raise ValueError(f"trainable=True needs a differentiable backend ('torch'), got {given!r}")
+        if self.use_torch_compile and (self.trainable or be.name != "torch"):
+            raise ValueError("use_torch_compile=True is for frozen reservoirs (trainable=False) on the "
+                             f"torch backend, got trainable={self.trainable}, backend={given!r}")
+
+    def _use_backend(self, be: Backend) -> None:
+        """Run on ``be`` from now on, keeping the weights (see :func:`on_backend`)."""
+        self._check_backend(be, be)
+        self.backend, self.shots, self._backend = be, None, be
+        self._clear_cache()
+
+    def _lockstep_key(self):
+        return self._backend.lockstep_key()
 
     @property
     def n_qubits(self) -> int:
@@ -287,6 +300,50 @@ class QuantumReservoir(Reservoir):
         if self._compiled_step is None:
             self._compiled_step = _CompiledStep(self._make_step())
         return self._compiled_step
+
+
+def on_backend(reservoir: Reservoir, backend) -> Reservoir:
+    """A copy of ``reservoir`` whose every quantum cell, ensemble members included, runs on ``backend``.
+
+    The weights are kept as they are (drawn, trained or loaded); classical
+    reservoirs are copied unchanged. The original is not touched.
+
+    Parameters
+    ----------
+    reservoir : Reservoir
+        Any reservoir: a quantum cell, a classical one, an :class:`~qrnn.Ensemble`.
+    backend : str or Backend
+        A backend name or object, as the cells' ``backend=`` takes it. Every
+        copied cell shares the one resolved backend object.
+
+    Raises
+    ------
+    TypeError
+        ``reservoir`` is not a qrnn reservoir.
+    ValueError
+        A cell cannot run there (``trainable=True`` on a backend without
+        gradients, ``use_torch_compile=True`` off the torch engine), or an
+        unknown backend name.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from qrnn import QRNN, Ensemble
+    >>> ens = Ensemble([QRNN(1, 2, seed=0), QRNN(1, 2, seed=1)])
+    >>> moved = on_backend(ens, "pennylane")
+    >>> [m.backend.name for m in moved.members], ens.members[0].backend
+    (['pennylane:default.qubit', 'pennylane:default.qubit'], 'torch')
+    >>> bool(np.allclose(moved.transform(np.ones((2, 3, 1))), ens.transform(np.ones((2, 3, 1))), atol=1e-10))
+    True
+    """
+    if not isinstance(reservoir, Reservoir):
+        raise TypeError(f"reservoir must be a qrnn reservoir, got {type(reservoir).__name__}")
+    be = get_backend(backend)
+    out = copy.deepcopy(reservoir)
+    for module in out.modules():
+        if isinstance(module, QuantumReservoir):
+            module._use_backend(be)
+    return out
 
 
 class _CompiledStep:

@@ -1,6 +1,8 @@
 """Several reservoirs as one: their features side by side."""
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from .reservoir import Reservoir
@@ -84,7 +86,20 @@ class Ensemble(Reservoir):
         states = (None,) * len(self.members) if state is None else state
         if len(states) != len(self.members):
             raise ValueError(f"state does not belong to this ensemble of {len(self.members)} reservoirs")
-        outs = [r._run(x, s) for r, s in zip(self.members, states)]
+        # Members on one backend that pays per call (an IBM device) run in lock step
+        # through it: one call per dependent round for all of them, not one each.
+        keys = [getattr(r, "_lockstep_key", lambda: None)() for r in self.members]
+        outs: list = [None] * len(self.members)
+        for i, key in enumerate(keys):
+            if outs[i] is not None:
+                continue
+            together = [j for j, k in enumerate(keys) if key is not None and k is key] or [i]
+            if len(together) == 1:
+                outs[i] = self.members[i]._run(x, states[i])
+                continue
+            runs = [partial(self.members[j]._run, x, states[j]) for j in together]
+            for j, out in zip(together, key.run_lockstep(runs)):
+                outs[j] = out
         return torch.cat([f for f, _ in outs], dim=-1), tuple(s for _, s in outs)
 
     # -- persistence: the members are children --

@@ -1,5 +1,6 @@
 """IBMBackend on fake devices: call counts, agreement with the exact engine, the ledger, bad input."""
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,7 +12,6 @@ pytest.importorskip("qiskit_aer", reason="rehearsal on fake devices needs qiskit
 from qrnn import QGRU, QLSTM, QRNN  # noqa: E402
 from qrnn.backends import TorchBackend  # noqa: E402
 from qrnn.backends._ibm import IBMBackend  # noqa: E402
-from qrnn.backends._ledger import Ledger  # noqa: E402
 
 B, T = 16, 4
 ROUNDS = {QRNN: 1, QLSTM: 2, QGRU: 2}
@@ -49,8 +49,8 @@ def test_one_call_per_round_and_exact_agreement(cls, X):
     feats = cls(1, 3, seed=0, backend=ibm, correlators=True, features="all").transform(X)
     ref = cls(1, 3, seed=0, correlators=True, features="all").transform(X)
     assert len(submits) == len(ibm.calls) == T * ROUNDS[cls]
-    assert [c["round"] for c in ibm.calls] == list(range(ROUNDS[cls])) * T
-    for (pubs, _seed), (first, stop, readout) in zip(submits, GROUPS[cls] * T):
+    assert [c["round"] for c in ibm.calls] == [[r] for r in range(ROUNDS[cls])] * T
+    for (pubs, _seed, _tag), (first, stop, readout) in zip(submits, GROUPS[cls] * T):
         assert len(pubs) == stop - first  # every circuit of the round in one call
         n_obs = 10 if readout else 4  # 4 wires, + 6 pairs with correlators
         for circuit, observables, values in pubs:
@@ -80,14 +80,13 @@ def test_shots_within_five_standard_errors(cls, X, tmp_path):
     ibm = IBMBackend("fake_manila", precision=0.01, noise=False, seed=5, store=tmp_path)
     res = cls(1, 3, seed=1, backend=ibm, correlators=True)
     res.transform(X)
-    led = Ledger(tmp_path, ibm._ledger_config())
     worst = 0.0
     for call, group in zip(ibm.calls, GROUPS[cls] * T):
-        arrays = led.arrays(call["key"])
-        exact = exact_evs(res, *group, arrays["values"])
-        assert arrays["evs"].shape == exact.shape
-        assert np.all(arrays["stds"] > 0)
-        worst = max(worst, float(np.max(np.abs(arrays["evs"] - exact) / arrays["stds"])))
+        arrays = ibm.ledger.arrays(call["key"])
+        exact = exact_evs(res, *group, arrays["values_0"])
+        assert arrays["evs_0"].shape == exact.shape
+        assert np.all(arrays["stds_0"] > 0)
+        worst = max(worst, float(np.max(np.abs(arrays["evs_0"] - exact) / arrays["stds_0"])))
     print(f"{cls.__name__}: largest deviation {worst:.2f} standard errors")
     assert worst < 5
 
@@ -148,7 +147,7 @@ def test_submitted_but_not_collected_is_fetched_not_resubmitted(X, tmp_path):
     spy(first._runner_for(), "collect", [], fail_at=2)  # dies waiting for step 2's result
     with pytest.raises(Killed):
         QRNN(1, 3, seed=0, backend=first).transform(X)
-    pending = [r for r in Ledger(tmp_path, first._ledger_config()).records() if r["status"] == "submitted"]
+    pending = [r for r in first.ledger.records() if r["status"] == "submitted"]
     lost_id = pending[-1]["job_id"]
 
     again = IBMBackend("fake_manila", shots=300, seed=1, store=tmp_path)
@@ -339,8 +338,8 @@ def test_estimate_matches_the_calls_and_pubs_made(cls, correlators, X):
     spy(ibm._runner_for(), "submit", submits)
     res.transform(X)
     assert cost["calls"] == len(submits) == T * ROUNDS[cls]
-    assert cost["pubs"] == sum(len(pubs) for pubs, _ in submits)
-    assert cost["circuits"] == sum(v.shape[0] for pubs, _ in submits for _, _, v in pubs)
+    assert cost["pubs"] == sum(len(pubs) for pubs, _, _ in submits)
+    assert cost["circuits"] == sum(v.shape[0] for pubs, _, _ in submits for _, _, v in pubs)
     assert cost["shots"] == 200 * cost["circuits"]
     assert cost["qpu_seconds"] == pytest.approx(ibm.qpu_seconds_spent)
 
@@ -348,17 +347,22 @@ def test_estimate_matches_the_calls_and_pubs_made(cls, correlators, X):
 def test_qpu_ceiling_refuses_before_submitting(X, tmp_path):
     ibm = IBMBackend("fake_manila", shots=200, seed=0, max_qpu_seconds=12.0, store=tmp_path)
     res = QLSTM(1, 3, seed=0, backend=ibm)
-    with pytest.raises(ValueError, match=r"estimated at \d+\.\d QPU seconds \(8 calls, 384 circuits of 200 shots\), "
-                                         "above max_qpu_seconds=12; nothing was submitted"):
+    with pytest.raises(ValueError, match=r"needs \d+\.\d more QPU seconds \(8 new calls of 8, 384 circuits of 200 "
+                                         r"shots\), and 0\.0 s are already spent, above max_qpu_seconds=12; "
+                                         "nothing was submitted"):
         ibm.check_budget(res, X)
     assert ibm.calls == []
     # Ran anyway, it stops at the call that would cross the ceiling, before submitting it.
     with pytest.raises(RuntimeError, match="max_qpu_seconds=12 would be exceeded.*nothing was submitted"):
         res.transform(X)
     assert len(ibm.calls) == 2 and ibm.qpu_seconds_spent <= 12.0
-    # A ceiling above the estimate lets the run through, replaying the paid calls.
+    spent = ibm.qpu_seconds_spent
+    del ibm, res  # the store is released with its last backend
+    # A ceiling above the estimate lets the run through, replaying the paid calls;
+    # the spend already recorded in the store counts against it.
     roomy = IBMBackend("fake_manila", shots=200, seed=0, max_qpu_seconds=40.0, store=tmp_path)
-    assert roomy.check_budget(QLSTM(1, 3, seed=0), X)["calls"] == 2 * T
+    cost = roomy.check_budget(QLSTM(1, 3, seed=0), X)
+    assert (cost["calls"], cost["new_calls"], cost["spent_qpu_seconds"]) == (2 * T, 2 * T - 2, spent)
     QLSTM(1, 3, seed=0, backend=roomy).transform(X)
     assert [c["how"] for c in roomy.calls][:2] == ["replayed"] * 2
 
@@ -371,22 +375,27 @@ def test_real_device_path_with_a_stub_service(X, tmp_path):
 
     class StubService(QiskitRuntimeService):
         def __init__(self):  # no account, no network
-            self.jobs, self.asked = {}, []
+            self.all, self.asked, self.tags = {}, [], {}
 
         def backend(self, name):
             return FakeManilaV2()
 
         def job(self, job_id):
             self.asked.append(job_id)
-            return self.jobs[job_id]
+            return self.all[job_id]
+
+        def jobs(self, job_tags=None, backend_name=None, limit=10, **kwargs):
+            return [self.all[i] for i in self.all if set(job_tags) <= set(self.tags[i])][:limit]
 
     class StubEstimator:  # stands for executor_estimator.Estimator on the service
         def __init__(self, service):
             self.service = service
+            self.options = SimpleNamespace(environment=SimpleNamespace(job_tags=[]))
 
         def run(self, pubs, precision=None):
-            job = FakeJob(f"job-{len(self.service.jobs)}", StatevectorEstimator().run(pubs).result())
-            self.service.jobs[job.job_id()] = job
+            job = FakeJob(f"job-{len(self.service.all)}", StatevectorEstimator().run(pubs).result())
+            self.service.all[job.job_id()] = job
+            self.service.tags[job.job_id()] = list(self.options.environment.job_tags)
             return job
 
     def backend(service):
@@ -441,10 +450,17 @@ def test_ibm_by_name_and_through_a_model_file(tmp_path):
         get_backend("ibm:fake_nowhere")
     res = QRNN(1, 2, seed=0, backend=IBMBackend("fake_manila", noise=False, seed=2))
     qrnn.save(res, tmp_path / "r.qrnn")
-    back = qrnn.load(tmp_path / "r.qrnn")
-    assert back._backend.to_config() == res._backend.to_config()
+    # A model file never configures a device: it loads on the exact engine, saying so.
+    with pytest.warns(UserWarning, match="names an IBM backend.*loaded on the exact torch engine"):
+        back = qrnn.load(tmp_path / "r.qrnn")
+    assert back._backend.name == "torch" and back.loaded_backend_config_ == res._backend.to_config()
     X = np.random.default_rng(0).uniform(-1, 1, (3, 2, 1))
     np.testing.assert_allclose(back.transform(X), QRNN(1, 2, seed=0).transform(X), atol=1e-10)
+    # The caller puts it on a device explicitly.
+    ibm = IBMBackend("fake_manila", noise=False, seed=2)
+    on_ibm = qrnn.load(tmp_path / "r.qrnn", backend=ibm)
+    np.testing.assert_allclose(on_ibm.transform(X), QRNN(1, 2, seed=0).transform(X), atol=1e-10)
+    assert len(ibm.calls) == 2
 
 
 def test_hardware_script_estimates_runs_compares_and_resumes(tmp_path):
@@ -482,10 +498,9 @@ def test_the_hardware_primitive_itself_in_local_mode(rng, tmp_path):
     res = QRNN(1, 3, seed=2, backend=ibm, correlators=True)
     res.transform(x)
     assert len(ibm.calls) == 2 and {c["how"] for c in ibm.calls} == {"submitted"}
-    led = Ledger(tmp_path, ibm._ledger_config())
     for call in ibm.calls:
-        arrays = led.arrays(call["key"])
-        exact = exact_evs(res, 0, 1, True, arrays["values"])
-        assert arrays["evs"].shape == exact.shape == (1, 8, 10)
-        assert np.all(arrays["stds"] > 0)
-        assert np.max(np.abs(arrays["evs"] - exact) / arrays["stds"]) < 5
+        arrays = ibm.ledger.arrays(call["key"])
+        exact = exact_evs(res, 0, 1, True, arrays["values_0"])
+        assert arrays["evs_0"].shape == exact.shape == (1, 8, 10)
+        assert np.all(arrays["stds_0"] > 0)
+        assert np.max(np.abs(arrays["evs_0"] - exact) / arrays["stds_0"]) < 5

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from .._validation import check_int
 from ._aer import AerBackend
-from ._ibm import IBMBackend
+from ._ibm import IBMBackend, JobFailedError
+from ._ledger import StoreLockedError
 from ._pennylane import PennyLaneBackend
 from ._torch import GRADIENTS, MemoryBudgetError, TorchBackend, free_memory, tune_allocator
 from .base import Backend
@@ -96,7 +97,7 @@ def backend_from_config(config: dict) -> Backend:
 
 
 __all__ = ["tune_allocator", "warm_up", "GRADIENTS", "free_memory", "MemoryBudgetError", "backend_from_config", "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend",
-           "IBMBackend", "get_backend", "BACKEND_NAMES", "KINDS"]
+           "IBMBackend", "JobFailedError", "StoreLockedError", "get_backend", "BACKEND_NAMES", "KINDS"]
 
 
 def warm_up() -> None:

@@ -10,11 +10,17 @@ first, so an interrupted run resumes without paying twice.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import json
 import math
 import os
+import threading
 import time
+import uuid
+import warnings
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +29,7 @@ from .._optional import require
 from .._validation import check_bool, check_choice, check_int, check_real
 from ..circuit import VQC
 from ._aer import build_qiskit_circuit
-from ._ledger import Ledger, check_store_path
+from ._ledger import DamagedResultError, _atomic_write, _loads, check_store_path, open_ledger
 from .base import Backend, NumpyCompiled
 
 # IBM Runtime's Estimator default target precision; a rehearsal without shots or
@@ -87,6 +93,7 @@ def choose_primitive(fake: bool) -> str:
     return "aer_local" if fake else "executor_estimator"
 
 
+@functools.cache
 def _transient_errors() -> tuple:
     """Errors worth retrying (network, time-outs, API hiccups); everything else is raised at once."""
     errors = [ConnectionError, TimeoutError]
@@ -100,6 +107,19 @@ def _transient_errors() -> tuple:
     except ImportError:  # pragma: no cover - requests comes with qiskit-ibm-runtime
         pass
     return tuple(errors)
+
+
+@functools.cache
+def _job_failures() -> tuple:
+    """Errors that mean the job itself failed or was cancelled (billed, no result): never retried in place."""
+    from qiskit.providers.exceptions import JobError  # RuntimeJobFailureError derives from it
+    from qiskit_ibm_runtime.exceptions import RuntimeInvalidStateError  # result() of a cancelled job
+
+    return (JobError, RuntimeInvalidStateError)
+
+
+class JobFailedError(RuntimeError):
+    """A submitted job failed or was cancelled on the service; the store records it (see ``resubmit_failed``)."""
 
 
 def _has_credentials() -> bool:
@@ -157,21 +177,41 @@ class _AerLocalRunner:
     same shots) at a fraction of the cost of sampling in Aer.
     """
 
-    def __init__(self, device_backend, noise: bool, shots: int | None):
+    def __init__(self, device_backend, noise: bool, shots: int | None, jobs_dir=None):
         self.device, self.noise, self.shots = device_backend, noise, shots
+        # The fake service's memory of jobs by tag: in the store (so that a later
+        # process finds a job whose submission it never saw confirmed), else here.
+        self.jobs_dir, self._jobs = jobs_dir, {}
         self._restricted: dict = {}
         self._noise: dict = {}
         self._full_noise = None
 
-    def submit(self, pubs, seed: int):
-        return _LocalJob(f"local-{os.urandom(8).hex()}", lambda: self._run(pubs, seed))
+    def submit(self, pubs, seed: int, tag: str):
+        job_id = f"local-{os.urandom(8).hex()}"
+        record = {"job_id": job_id, "seed": int(seed)}
+        if self.jobs_dir is None:
+            self._jobs[tag] = record
+        else:
+            self.jobs_dir.mkdir(exist_ok=True)
+            _atomic_write(self.jobs_dir / f"{tag}.json", lambda fh: fh.write(json.dumps(record).encode()))
+        return _LocalJob(job_id, lambda: self._run(pubs, seed))
+
+    def find(self, tag: str, pubs):
+        """The job submitted under ``tag``, if the (fake) service has it."""
+        record = self._jobs.get(tag)
+        path = None if self.jobs_dir is None else self.jobs_dir / f"{tag}.json"
+        if record is None and path is not None and path.exists():
+            record = _loads(path.read_text())
+        if record is None:
+            return None
+        return _LocalJob(record["job_id"], lambda: self._run(pubs, record["seed"]))
 
     def fetch(self, job_id: str, pubs, seed: int):
-        # A fake device keeps no jobs: fetching re-runs the recorded PUBs with the
+        # A fake device keeps no results: fetching re-runs the recorded PUBs with the
         # recorded simulator seed, which reproduces the job's result exactly.
         return _LocalJob(job_id, lambda: self._run(pubs, seed))
 
-    def collect(self, job):
+    def collect(self, job) -> list:
         return job.result()
 
     def _restrict(self, isa, observables):
@@ -237,8 +277,7 @@ class _AerLocalRunner:
         parts = [self._restrict(qc, obs) + (values,) for qc, obs, values in pubs]
         actives = {p[2] for p in parts}
         if self.noise and len(actives) != 1:  # one simulator run has one noise model
-            out = [self._run([pub], seed + i) for i, pub in enumerate(pubs)]
-            return np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out])
+            return [out for i, pub in enumerate(pubs) for out in self._run([pub], seed + i)]
         if self.noise:
             noise_model, readout = self._device_noise(next(iter(actives)))
             sim = aer.AerSimulator(method="density_matrix", noise_model=noise_model)
@@ -263,7 +302,7 @@ class _AerLocalRunner:
                 sd = np.sqrt(np.clip(1.0 - ev**2, 0.0, None) / self.shots)
             evs.append(ev)
             stds.append(sd)
-        return np.stack(evs), np.stack(stds)
+        return list(zip(evs, stds))  # per PUB: (B, n_obs) each; PUBs may measure different observables
 
 
 def _apply_readout(probs: np.ndarray, readout: list) -> np.ndarray:
@@ -294,38 +333,176 @@ class _RuntimeRunner:
             self._estimator = Estimator(mode=mode, options=self.options)
         return self._estimator
 
-    def submit(self, pubs, seed: int):
-        return self._get_estimator().run(pubs, precision=self.precision)
+    def submit(self, pubs, seed: int, tag: str):
+        estimator = self._get_estimator()
+        # The call's tag goes with the job, so that a submission whose response was
+        # lost (or whose process died before recording it) is found, not paid again.
+        estimator.options.environment.job_tags = list(self.options.get("environment", {}).get("job_tags", [])) + [tag]
+        return estimator.run(pubs, precision=self.precision)
+
+    def find(self, tag: str, pubs):
+        jobs = self.service.jobs(job_tags=[tag], backend_name=self.device.name, limit=1)
+        return jobs[0] if jobs else None
 
     def fetch(self, job_id: str, pubs, seed: int):
         return self.service.job(job_id)
 
-    def collect(self, job):
-        result = job.result()
-        evs = np.stack([np.asarray(r.data.evs, dtype=np.float64) for r in result])
-        stds = np.stack([np.asarray(r.data.stds, dtype=np.float64) for r in result])
-        return evs, stds
+    def collect(self, job) -> list:
+        return [(np.asarray(r.data.evs, dtype=np.float64), np.asarray(r.data.stds, dtype=np.float64))
+                for r in job.result()]
 
 
-class _PlanBackend(Backend):
-    """Stands in for the device while a transform is planned: returns zeros, records each call's size."""
+@dataclass
+class _Part:
+    """One reservoir's share of a primitive call: a compiled group and its parameter values."""
 
-    name = "ibm-plan"
+    group: _Group
+    values: np.ndarray  # (B, 1, P)
+    key: str
+    step: int
 
-    def __init__(self):
-        self.sizes: list[tuple[int, int, int]] = []  # (circuits, samples, observables) per call
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return len(self.group.isa), int(self.values.shape[0]), len(self.group.observables[0])
 
-    def to_config(self) -> dict:  # pragma: no cover - never saved
-        raise TypeError("the planning stand-in of IBMBackend.estimate is never saved")
 
-    def compile(self, vqc: VQC, weights):
-        K, n_obs = weights.shape[0], vqc.n_outputs
+@dataclass
+class _Plan:
+    """What a planned transform would do: every call, and what the store already holds."""
 
-        def run(x):
-            self.sizes.append((K, x.shape[0], n_obs))
-            return np.zeros((K, x.shape[0], n_obs))
+    calls: int = 0
+    pubs: int = 0
+    circuits: int = 0
+    replayed: int = 0
+    new_calls: int = 0
+    new_circuits: int = 0
+    new_qpu_seconds: float = 0.0
 
-        return NumpyCompiled(self, run, weights.detach(), vqc)
+
+_LOCAL = threading.local()  # the rendezvous (and member index) of an ensemble member's thread
+
+
+class _Rendezvous:
+    """Members of an ensemble that share one IBM backend, run in lock step: their calls become one.
+
+    Each member runs in its own thread. A call waits until every member still
+    running has posted its call (or finished); the calls are then submitted as
+    one primitive call, in member order. Every member advances exactly one
+    call per merged call, so the merging, and with it every call's key, is the
+    same in every run.
+    """
+
+    def __init__(self, n: int):
+        self.live, self.cond = n, threading.Condition()
+        self.pending: dict[int, tuple] = {}
+        self.results: dict[int, np.ndarray] = {}
+        self.error: BaseException | None = None
+
+    def call(self, backend, part: _Part) -> np.ndarray:
+        me = _LOCAL.member
+        with self.cond:
+            self.pending[me] = (backend, part)
+            self._fire()
+            while me not in self.results and self.error is None:
+                self.cond.wait()
+            if me in self.results:
+                return self.results.pop(me)
+            raise RuntimeError("another member of the ensemble failed") from self.error
+
+    def leave(self, error: BaseException | None = None) -> None:
+        with self.cond:
+            self.live -= 1
+            if error is not None and self.error is None:
+                self.error = error
+            self._fire()
+            self.cond.notify_all()
+
+    def _fire(self) -> None:
+        if not self.pending or len(self.pending) < self.live or self.error is not None:
+            return
+        order = sorted(self.pending)
+        backend = self.pending[order[0]][0]
+        parts = [self.pending[i][1] for i in order]
+        self.pending = {}
+        try:
+            outs = backend._run_parts(parts)
+        except BaseException as exc:
+            self.error = exc
+            self.cond.notify_all()
+            raise
+        self.results.update(zip(order, outs))
+        self.cond.notify_all()
+
+
+class _Shared:
+    """What every copy of one IBM backend shares: the store (or a spend counter), and lock-step runs.
+
+    Copies made by ``copy.deepcopy``, ``sklearn.base.clone`` or pickling within
+    a process share one object, so that a ceiling holds for all of them.
+    """
+
+    def __init__(self, ledger):
+        self.ledger, self._spent = ledger, 0.0
+        self.mutex = threading.RLock()
+        self.plan: _Plan | None = None
+
+    def spent(self) -> float:
+        return self.ledger.spent if self.ledger is not None else self._spent
+
+    def run_lockstep(self, fns: list) -> list:
+        """Run ``fns`` (members' transforms) in lock step, their calls merged; results in order."""
+        rv = _Rendezvous(len(fns))
+        results: list = [None] * len(fns)
+
+        def work(i):
+            _LOCAL.rendezvous, _LOCAL.member = rv, i
+            try:
+                results[i] = fns[i]()
+            except BaseException as exc:
+                rv.leave(exc)
+            else:
+                rv.leave()
+            finally:
+                _LOCAL.rendezvous = None
+
+        threads = [threading.Thread(target=work, args=(i,), name=f"qrnn-ibm-member-{i}") for i in range(len(fns))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if rv.error is not None:
+            raise rv.error
+        return results
+
+
+_SHARED: "weakref.WeakValueDictionary[tuple, _Shared]" = weakref.WeakValueDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared_for(key: tuple, open_store) -> _Shared:
+    with _SHARED_LOCK:
+        shared = _SHARED.get(key)
+        if shared is None:
+            shared = _Shared(open_store())
+            _SHARED[key] = shared
+        return shared
+
+
+def _part_key(fingerprint: str, values: np.ndarray) -> str:
+    # Content-addressed: a re-run of the same transform (by this object or a new
+    # process) meets the same keys and replays them. Within one run two calls
+    # never share a key unless their circuits and inputs coincide exactly.
+    digest = hashlib.sha256(fingerprint.encode())
+    digest.update(repr(values.shape).encode())
+    digest.update(values.tobytes())
+    return digest.hexdigest()[:40]
+
+
+def _call_key(parts: list) -> str:
+    """A lone part keeps its own key (stores of format 1 replay); merged parts get one from all of theirs."""
+    if len(parts) == 1:
+        return parts[0].key
+    return hashlib.sha256("|".join(p.key for p in parts).encode()).hexdigest()[:40]
 
 
 class IBMBackend(Backend):
@@ -361,13 +538,19 @@ class IBMBackend(Backend):
         uninterrupted one exactly.
     store : str or os.PathLike, optional
         Directory of the call ledger (see :mod:`qrnn.backends._ledger`): every
-        call is recorded before its result is awaited, finished calls are
-        replayed from disk, submitted ones are fetched by job id, and a store
-        made for another device, options or reservoir is refused.
+        call is recorded before it is sent and before its result is awaited,
+        finished calls are replayed from disk (after checking that the file is
+        that call's), submitted ones are fetched by job id, a submission whose
+        response was lost is found by its tag, and a store made for another
+        device, options or reservoir is refused. One process writes a store
+        at a time (an exclusive lock; see ``wait``).
     max_qpu_seconds : float, optional
-        A ceiling (``> 0``) on the estimated QPU seconds this backend may spend
-        (see :meth:`estimate`): a call that would cross it is refused before it
-        is submitted. Calls replayed from the store cost nothing.
+        A ceiling (``> 0``) on the estimated QPU seconds (see :meth:`estimate`)
+        spent: with a store, by every run on that store, in any process (the
+        spend is recorded with each submission and read back on open);
+        without one, by this backend and every copy of it. A call that would
+        cross it is refused before it is submitted. Calls replayed from the
+        store cost nothing.
     service : qiskit_ibm_runtime.QiskitRuntimeService, optional
         For real devices; without it the saved account or the ``QISKIT_IBM_*``
         environment variables are used.
@@ -385,15 +568,36 @@ class IBMBackend(Backend):
         Real devices: tags attached to every job.
     max_retries : int, default 3
         Retries of a transient error (network, time-out) per submission or collection.
+        Before a submission is retried, the job is looked up by its tag, in
+        case the service accepted it and only the response was lost.
     retry_delay : float, default 1.0
         Seconds before the first retry, doubled at each further one.
+    resubmit_failed : bool, default True
+        A job that failed or was cancelled (the service bills it and returns no
+        result) raises :class:`JobFailedError` and is recorded in the store;
+        the next run resubmits it, counted against ``max_qpu_seconds``, at most
+        ``max_resubmits`` times. ``False`` refuses to pay for it again.
+    max_resubmits : int, default 2
+        How many times one call is resubmitted after failures.
+    wait : bool or float, default False
+        If another process holds the store: ``False`` refuses at once with a
+        :class:`~qrnn.backends._ledger.StoreLockedError` naming it, ``True``
+        waits for it, a number waits at most that many seconds.
 
     Attributes
     ----------
     calls : list of dict
-        One entry per primitive call asked for in this process: ``key``,
-        ``round``, ``step``, ``job_id`` and ``how`` (``"submitted"``,
-        ``"fetched"`` or ``"replayed"`` from the store).
+        One entry per primitive call asked for through this object: ``key``,
+        ``round`` and ``step`` (lists, one per reservoir whose circuits the
+        call carried), ``job_id``, ``calibration`` (the id of the device
+        calibration it ran under, see :meth:`calibration`) and ``how``:
+        ``"submitted"``, ``"fetched"`` (submitted earlier, collected now),
+        ``"found"`` (submitted earlier, its response lost, found by its tag),
+        ``"resubmitted"`` (after a failure), ``"recovered"`` (a damaged result
+        file fetched again) or ``"replayed"`` from the store.
+    qpu_seconds_spent : float
+        Estimated QPU seconds spent: the store's total, or this backend's and
+        its copies'.
 
     Examples
     --------
@@ -413,7 +617,8 @@ class IBMBackend(Backend):
     def __init__(self, device, shots=None, precision=None, noise=True, seed=None, store=None,
                  max_qpu_seconds=None, service=None, optimization_level=2, initial_layout=None,
                  resilience_level=None, dynamical_decoupling=False, twirling=False, mode="job",
-                 job_tags=None, max_retries=3, retry_delay=1.0):
+                 job_tags=None, max_retries=3, retry_delay=1.0, resubmit_failed=True, max_resubmits=2,
+                 wait=False):
         if not isinstance(device, str) or not device:
             raise TypeError(f"device must be a device name such as 'fake_manila' or 'ibm_brisbane', got {device!r}")
         self.device = device
@@ -448,6 +653,11 @@ class IBMBackend(Backend):
         self.job_tags = None if job_tags is None else list(job_tags)
         self.max_retries = check_int(max_retries, "max_retries", minimum=0)
         self.retry_delay = check_real(retry_delay, "retry_delay", low=0.0)
+        self.resubmit_failed = check_bool(resubmit_failed, "resubmit_failed")
+        self.max_resubmits = check_int(max_resubmits, "max_resubmits", minimum=0)
+        if not isinstance(wait, bool):
+            check_real(wait, "wait (False, True or seconds)", low=0.0)
+        self.wait = wait
 
         runtime = require("qiskit_ibm_runtime", "backend 'ibm'")
         self.fake = device.startswith("fake_")
@@ -474,12 +684,62 @@ class IBMBackend(Backend):
         self.service = service
         self.primitive = choose_primitive(self.fake)
         self.exact = self.fake and not self.noise and self.shots is None and self.precision is None
-        self._ledger = None if store is None else Ledger(store, self._ledger_config())
-        self._device_backend = self._pass_manager = self._runner = None
-        self._transient = _transient_errors()
+        self._shared_key = (("store", os.path.realpath(self.store)) if store is not None
+                            else ("memory", uuid.uuid4().hex))
+        self._shared = None
+        self._state()  # the store is opened (locked, checked) now, not at the first call
+        self._device_backend = self._pass_manager = self._runner = self._calib = None
         self._groups: list[str] = []
         self.calls: list[dict] = []
-        self.qpu_seconds_spent = 0.0  # estimated, of calls submitted by this object
+
+    # -- what copies share; pickling -----------------------------------------------------------
+    _UNSHARED = ("_shared", "_device_backend", "_pass_manager", "_runner", "_calib")
+
+    def _state(self) -> _Shared:
+        if self._shared is None:
+            opener = (lambda: None) if self.store is None else (
+                lambda: open_ledger(self.store, self._ledger_config(), wait=self.wait))
+            self._shared = _shared_for(self._shared_key, opener)
+        return self._shared
+
+    @property
+    def ledger(self):
+        """The store's :class:`~qrnn.backends._ledger.Ledger` (its records, spend, results), or None."""
+        return self._state().ledger
+
+    @property
+    def qpu_seconds_spent(self) -> float:
+        return self._state().spent()
+
+    def __getstate__(self) -> dict:
+        # The service (a live connection) is not pickled: an unpickled copy uses the
+        # standard credentials. The device, transpiler and store are rebuilt on use.
+        state = {k: v for k, v in self.__dict__.items() if k not in self._UNSHARED}
+        state["service"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        for k in self._UNSHARED:
+            setattr(self, k, None)
+        self.calls = []  # a copy's own calls
+
+    def __deepcopy__(self, memo):
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        state = {k: v for k, v in self.__dict__.items() if k not in self._UNSHARED + ("service",)}
+        new.__dict__.update(copy.deepcopy(state, memo))
+        # A copy is the same device and the same ceiling: it shares the store (or
+        # spend counter), the connection and the compiled device objects.
+        new.service, new._calib = self.service, self._calib
+        new._shared, new._device_backend = self._state(), self._device_backend
+        new._pass_manager, new._runner = self._pass_manager, self._runner
+        new.calls = []
+        return new
+
+    def lockstep_key(self):
+        """Members of an ensemble on backends with the same key run in lock step, one call per round."""
+        return self._state()
 
     def __repr__(self) -> str:
         return (f"IBMBackend({self.device!r}, shots={self.shots}, precision={self.precision}, "
@@ -497,17 +757,24 @@ class IBMBackend(Backend):
     def estimate(self, reservoir, X) -> dict:
         """What ``reservoir.transform(X)`` would cost on this backend, before anything is spent.
 
-        The transform is planned on a stand-in backend (no circuit runs), so the
-        counts are exactly those of the real run, for any reservoir.
+        ``reservoir`` is any reservoir (a quantum cell, an
+        :class:`~qrnn.Ensemble`, ...), on this backend or not: a copy of it
+        on this backend is planned, with no circuit run and nothing written.
+        The counts are those of the real run. With a store, calls it already
+        holds are replayed in the plan (their results are read, so that the
+        later calls are planned from the right inputs) and cost nothing.
 
         Returns
         -------
         dict
-            ``calls`` (primitive calls: T times the rounds per step), ``pubs``
-            (circuits per call, summed), ``circuits`` (circuit executions: PUBs
-            times samples), ``shots`` (all of them), ``qpu_seconds`` (by the
-            rough model ``SECONDS_PER_JOB`` per call plus ``SECONDS_PER_SHOT``
-            per shot) and ``max_qpu_seconds``.
+            ``calls`` (primitive calls: T times the dependent rounds per step),
+            ``pubs`` (circuits per call, summed), ``circuits`` (circuit
+            executions: PUBs times samples), ``shots`` (all of them),
+            ``qpu_seconds`` (of all of them, by the rough model
+            ``SECONDS_PER_JOB`` per call plus ``SECONDS_PER_SHOT`` per shot);
+            ``new_calls``, ``new_qpu_seconds`` (those not already in the store:
+            what the run would pay now), ``spent_qpu_seconds`` (already spent
+            on the store, or by this backend) and ``max_qpu_seconds``.
 
         Examples
         --------
@@ -517,26 +784,36 @@ class IBMBackend(Backend):
         >>> cost["calls"], cost["pubs"], cost["circuits"], cost["shots"]
         (8, 24, 384, 384000)
         """
-        plan = _PlanBackend()
-        params = {k: v for k, v in reservoir.get_params().items() if k != "compile"}
-        params.update(backend=plan, shots=None, trainable=False, use_torch_compile=False)
-        type(reservoir)(**params).transform(X)
-        executions = sum(K * b for K, b, _ in plan.sizes)
-        return {"calls": len(plan.sizes), "pubs": sum(K for K, _, _ in plan.sizes), "circuits": executions,
-                "shots": executions * self.shots_per_circuit(),
-                "qpu_seconds": self._qpu_seconds(len(plan.sizes), executions),
-                "max_qpu_seconds": self.max_qpu_seconds}
+        from ..cells import on_backend  # cells import the backends
+
+        shared = self._state()
+        planned = on_backend(reservoir, self)
+        with shared.mutex:  # not held while planning: an ensemble's members plan in their own threads
+            if shared.plan is not None:
+                raise RuntimeError("an estimate of this backend is already being planned")
+            shared.plan = plan = _Plan()
+        try:
+            planned.transform(X)
+        finally:
+            shared.plan = None
+        return {"calls": plan.calls, "pubs": plan.pubs, "circuits": plan.circuits,
+                "shots": plan.circuits * self.shots_per_circuit(),
+                "qpu_seconds": self._qpu_seconds(plan.calls, plan.circuits),
+                "new_calls": plan.new_calls, "new_qpu_seconds": plan.new_qpu_seconds,
+                "spent_qpu_seconds": shared.spent(), "max_qpu_seconds": self.max_qpu_seconds}
 
     def check_budget(self, reservoir, X) -> dict:
-        """:meth:`estimate`, refusing a run whose estimate exceeds ``max_qpu_seconds``.
+        """:meth:`estimate`, refusing a run whose new calls would take the spend past ``max_qpu_seconds``.
 
         Call it before ``reservoir.transform(X)``: it raises before anything is
-        submitted. (During the run, each call is also checked against the ceiling.)
+        submitted. Only calls the store does not already hold count, on top of
+        what the store (or this backend and its copies) has already spent.
+        (During the run, each call is also checked against the ceiling.)
 
         Raises
         ------
         ValueError
-            The estimate exceeds ``max_qpu_seconds`` (the message gives both).
+            The spend would exceed ``max_qpu_seconds`` (the message gives the figures).
 
         Examples
         --------
@@ -546,25 +823,26 @@ class IBMBackend(Backend):
         >>> ibm.check_budget(QRNN(1, 3, seed=0), np.zeros((4, 4, 1)))  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: the run is estimated at 12.0 QPU seconds (4 calls, 16 circuits of 1000 shots), ...
+        ValueError: the run needs 12.0 more QPU seconds (4 new calls of 4, 16 circuits of 1000 shots), ...
         """
         cost = self.estimate(reservoir, X)
-        if self.max_qpu_seconds is not None and cost["qpu_seconds"] > self.max_qpu_seconds:
+        if (self.max_qpu_seconds is not None
+                and cost["spent_qpu_seconds"] + cost["new_qpu_seconds"] > self.max_qpu_seconds):
             raise ValueError(
-                f"the run is estimated at {cost['qpu_seconds']:.1f} QPU seconds ({cost['calls']} calls, "
-                f"{cost['circuits']} circuits of {self.shots_per_circuit()} shots), above "
-                f"max_qpu_seconds={self.max_qpu_seconds:g}; nothing was submitted")
+                f"the run needs {cost['new_qpu_seconds']:.1f} more QPU seconds ({cost['new_calls']} new calls of "
+                f"{cost['calls']}, {cost['circuits']} circuits of {self.shots_per_circuit()} shots), and "
+                f"{cost['spent_qpu_seconds']:.1f} s are already spent, above max_qpu_seconds="
+                f"{self.max_qpu_seconds:g}; nothing was submitted")
         return cost
 
-    def _check_call_budget(self, K: int, B: int) -> None:
-        if self.max_qpu_seconds is None:
-            return
-        cost = self._qpu_seconds(1, K * B)
-        if self.qpu_seconds_spent + cost > self.max_qpu_seconds:
+    def _check_call_budget(self, cost: float) -> None:
+        spent = self._state().spent()
+        if self.max_qpu_seconds is not None and spent + cost > self.max_qpu_seconds:
+            where = "on this store" if self.store is not None else "by this backend and its copies"
             raise RuntimeError(
-                f"max_qpu_seconds={self.max_qpu_seconds:g} would be exceeded: {self.qpu_seconds_spent:.1f} s "
-                f"estimated spent, this call needs {cost:.1f} s more; nothing was submitted. Check a run "
-                "first with IBMBackend.estimate(reservoir, X), and raise the ceiling or shrink the run")
+                f"max_qpu_seconds={self.max_qpu_seconds:g} would be exceeded: {spent:.1f} s estimated spent "
+                f"{where}, this call needs {cost:.1f} s more; nothing was submitted. Check a run first with "
+                "IBMBackend.check_budget(reservoir, X), and raise the ceiling or shrink the run")
 
     # -- configuration -------------------------------------------------------------------------
     def to_config(self) -> dict:
@@ -579,12 +857,14 @@ class IBMBackend(Backend):
                 "initial_layout": self.initial_layout, "resilience_level": self.resilience_level,
                 "dynamical_decoupling": self.dynamical_decoupling, "twirling": self.twirling,
                 "mode": self.mode, "job_tags": self.job_tags, "max_retries": self.max_retries,
-                "retry_delay": self.retry_delay}
+                "retry_delay": self.retry_delay, "resubmit_failed": self.resubmit_failed,
+                "max_resubmits": self.max_resubmits, "wait": self.wait}
 
     def _ledger_config(self) -> dict:
         """What a store is bound to: everything that changes the results (not where, or how patiently)."""
         cfg = self.to_config()
-        for k in ("store", "max_qpu_seconds", "max_retries", "retry_delay", "job_tags", "mode"):
+        for k in ("store", "max_qpu_seconds", "max_retries", "retry_delay", "job_tags", "mode",
+                  "resubmit_failed", "max_resubmits", "wait"):
             cfg.pop(k)
         return cfg
 
@@ -628,7 +908,8 @@ class IBMBackend(Backend):
     def _runner_for(self):
         if self._runner is None:
             if self.fake:
-                self._runner = _AerLocalRunner(self.device_backend(), self.noise, self._effective_shots())
+                jobs = None if self.store is None else check_store_path(self.store) / "fake-service-jobs"
+                self._runner = _AerLocalRunner(self.device_backend(), self.noise, self._effective_shots(), jobs)
             else:
                 self._runner = _RuntimeRunner(self.service, self.device_backend(), self._runtime_options,
                                               self.mode, self.precision)
@@ -651,6 +932,11 @@ class IBMBackend(Backend):
         self.check_weights(vqc, weights)
         if weights.requires_grad:  # refused before any transpilation
             NumpyCompiled(self, None, weights, vqc)
+        # Members of an ensemble compile in their own threads: one transpiler, one device object.
+        with self._state().mutex:
+            return self._compile(vqc, weights)
+
+    def _compile(self, vqc: VQC, weights):
         dev = self.device_backend()
         if vqc.n_qubits > dev.num_qubits:
             raise ValueError(f"these circuits need {vqc.n_qubits} qubits but device {self.device!r} has "
@@ -677,8 +963,9 @@ class IBMBackend(Backend):
         digest.update(np.ascontiguousarray(w).tobytes())
         fingerprint = digest.hexdigest()
         description = {"vqc": repr(vqc), "n_circuits": int(w.shape[0])}
-        if self._ledger is not None:
-            rnd = self._ledger.register_group(fingerprint, description)
+        shared = self._state()
+        if shared.ledger is not None:
+            rnd = shared.ledger.register_group(fingerprint, description, write=shared.plan is None)
         else:
             if fingerprint not in self._groups:
                 self._groups.append(fingerprint)
@@ -692,11 +979,17 @@ class IBMBackend(Backend):
             return int.from_bytes(os.urandom(4), "little") >> 1
         return int.from_bytes(hashlib.sha256(f"{self.seed}/{key}".encode()).digest()[:4], "little") >> 1
 
-    def _retry(self, fn, what: str):
+    def _retry(self, fn, what: str, on_transient=None):
+        """``fn()``, retried on transient errors; ``on_transient()`` may return a result instead of a retry."""
+        transient = _transient_errors()
         for attempt in range(self.max_retries + 1):
             try:
                 return fn()
-            except self._transient as exc:
+            except transient as exc:
+                if on_transient is not None:
+                    found = self._retry(on_transient, f"looking up the job of {what}")
+                    if found is not None:
+                        return found
                 if attempt == self.max_retries:
                     raise RuntimeError(f"{what} failed {attempt + 1} times ({type(exc).__name__}: {exc}); "
                                        "run again to resume from the store") from exc
@@ -704,47 +997,188 @@ class IBMBackend(Backend):
 
     def _call(self, group: _Group, x: np.ndarray) -> np.ndarray:
         values = np.ascontiguousarray(group.vqc.input_angles(x)[:, None, :])  # (B, 1, P)
-        digest = hashlib.sha256(group.fingerprint.encode())
-        digest.update(repr(values.shape).encode())
-        digest.update(values.tobytes())
-        # Content-addressed: a re-run of the same transform (by this object or a new
-        # process) meets the same keys and replays them. Within one run two calls
-        # never share a key unless their circuits and inputs coincide exactly.
-        key = digest.hexdigest()[:40]
-        step = group.n_calls
+        part = _Part(group, values, _part_key(group.fingerprint, values), group.n_calls)
         group.n_calls += 1
-        info = {"round": group.round, "step": step, "backend": self.device, "primitive": self.primitive,
-                "options": self._ledger_config(), "n_pubs": len(group.isa), "batch": int(values.shape[0])}
-        state = None if self._ledger is None else self._ledger.state(key)
-        if state is not None and state["status"] == "done":
-            evs, _ = self._ledger.load(key)
-            self.calls.append({"key": key, "round": group.round, "step": step,
-                               "job_id": state.get("job_id"), "how": "replayed"})
-            return evs
-        runner, pubs = self._runner_for(), group.pubs(values)
-        if state is not None:  # submitted before, never collected: fetch it, do not pay again
-            seed, job_id, how = state["sim_seed"], state["job_id"], "fetched"
+        rv = getattr(_LOCAL, "rendezvous", None)
+        if rv is not None:  # an ensemble member in lock step: its call joins the other members'
+            return rv.call(self, part)
+        return self._run_parts([part])[0]
+
+    def calibration(self, cid: str) -> dict:
+        """The device calibration snapshot ``cid`` (from :attr:`calls` or the store's records)."""
+        if self._calib is not None and self._calib["id"] == cid:
+            return self._calib
+        if self.ledger is None:
+            raise KeyError(f"calibration {cid!r} is not this backend's, and it has no store to look in")
+        return self.ledger.calibration(cid)
+
+    def _calibration(self) -> dict:
+        """The device's calibration snapshot now: its error data, their timestamp, an id (a digest of them)."""
+        if self._calib is None:
+            dev = self.device_backend()
+            target = dev.target
+            errors = {name: {str(list(qargs)): [props.error, props.duration]
+                             for qargs, props in target[name].items() if qargs is not None and props is not None}
+                      for name in sorted(target.operation_names)}
+            qubits = [None if q is None else [getattr(q, "t1", None), getattr(q, "t2", None),
+                                              getattr(q, "frequency", None)]
+                      for q in (target.qubit_properties or [])]
+            timestamp = None
+            try:
+                if self.fake:
+                    timestamp = dev._load_json(dev.props_filename).get("last_update_date")
+                else:
+                    props = dev.properties()
+                    timestamp = None if props is None else str(props.last_update_date)
+            except Exception:  # a device without properties: the error data still identify the calibration
+                pass
+            data = {"device": self.device, "backend_version": getattr(dev, "backend_version", None),
+                    "timestamp": timestamp, "errors": errors, "qubits": qubits}
+            text = json.dumps(data, sort_keys=True, default=str)
+            source = ("qiskit-ibm-runtime fake device snapshot" if self.fake else "the device's target and properties")
+            self._calib = {"id": hashlib.sha256(text.encode()).hexdigest()[:16], "source": source,
+                           **json.loads(text)}
+        cid = self._calib["id"]
+        if self.ledger is not None:
+            self.ledger.note_calibration(self._calib)
+        return self._calib
+
+    def _run_parts(self, parts: list) -> list:
+        """One primitive call carrying every part (one per reservoir): replayed, fetched, found or submitted."""
+        shared = self._state()
+        key = _call_key(parts)
+        pubs = [pub for p in parts for pub in p.group.pubs(p.values)]
+        shapes = [p.shape for p in parts]
+        executions = sum(K * B for K, B, _ in shapes)
+        cost = self._qpu_seconds(1, executions)
+        info = {"rounds": [p.group.round for p in parts], "steps": [p.step for p in parts],
+                "backend": self.device, "primitive": self.primitive, "options": self._ledger_config(),
+                "n_pubs": len(pubs), "batch": int(parts[0].values.shape[0])}
+        entry = {"key": key, "round": info["rounds"], "step": info["steps"]}
+        led = shared.ledger
+        with shared.mutex:
+            state = None if led is None else led.state(key)
+            if shared.plan is not None:
+                return self._plan_call(shared.plan, key, state, parts, shapes, executions, cost)
+            if state is not None and state["status"] == "done":
+                try:
+                    results = led.load(key, [p.values for p in parts], shapes)
+                except DamagedResultError as exc:
+                    warnings.warn(f"{exc}; fetching job {state['job_id']} again", RuntimeWarning, stacklevel=2)
+                else:
+                    self.calls.append({**entry, "job_id": state.get("job_id"),
+                                       "calibration": state.get("calibration"), "how": "replayed"})
+                    return [evs for evs, _ in results]
+            runner = self._runner_for()
+            job, record = self._obtain_job(runner, key, state, pubs, cost, info)
+            self.calls.append({**entry, "job_id": record["job_id"], "calibration": record.get("calibration"),
+                               "how": record["how"]})
+            try:
+                per_pub = self._collect(runner, job, record["job_id"], pubs, record["sim_seed"])
+            except _job_failures() as exc:
+                if led is not None:
+                    led.failed(key, {**info, "job_id": record["job_id"], "attempt": record["attempt"],
+                                     "error": f"{type(exc).__name__}: {exc}"})
+                left = self.max_resubmits - (0 if led is None else led.failures(key) - 1)
+                policy = ("it is recorded in the store; the next run resubmits it (resubmit_failed=True, "
+                          f"{max(left, 0)} resubmission(s) left), counted against max_qpu_seconds"
+                          if led is not None and self.resubmit_failed else
+                          "it is recorded in the store and will not be resubmitted (resubmit_failed=False)"
+                          if led is not None else "without a store nothing records it")
+                raise JobFailedError(f"job {record['job_id']} (rounds {info['rounds']}, steps {info['steps']}) "
+                                     f"failed on {self.device!r} ({type(exc).__name__}: {exc}); {policy}") from exc
+            out, i = [], 0
+            for (K, B, n_obs), p in zip(shapes, parts):
+                evs = np.stack([np.asarray(e, dtype=np.float64).reshape(B, n_obs) for e, _ in per_pub[i:i + K]])
+                stds = np.stack([np.asarray(d, dtype=np.float64).reshape(B, n_obs) for _, d in per_pub[i:i + K]])
+                out.append((evs, stds, p.values))
+                i += K
+            if led is not None:
+                led.done(key, out, {**info, "job_id": record["job_id"], "sim_seed": record["sim_seed"],
+                                    "attempt": record["attempt"], "calibration": record.get("calibration")})
+            return [evs for evs, _, _ in out]
+
+    def _plan_call(self, plan: _Plan, key, state, parts, shapes, executions, cost) -> list:
+        plan.calls += 1
+        plan.pubs += sum(K for K, _, _ in shapes)
+        plan.circuits += executions
+        status = None if state is None else state["status"]
+        if status == "done":
+            try:
+                results = self.ledger.load(key, [p.values for p in parts], shapes)
+            except DamagedResultError:
+                pass  # recovered by fetching its job: no new cost
+            else:
+                plan.replayed += 1
+                return [evs for evs, _ in results]
+        elif status in (None, "failed"):  # a new submission (a failed one only if it may be resubmitted)
+            if status is None or self.resubmit_failed:
+                plan.new_calls += 1
+                plan.new_circuits += executions
+                plan.new_qpu_seconds += cost
+        return [np.zeros(shape) for shape in shapes]
+
+    def _obtain_job(self, runner, key: str, state, pubs, cost: float, info: dict):
+        """The job of call ``key`` and its record: fetched, found by tag, resubmitted or newly submitted."""
+        led = self.ledger
+        status = None if state is None else state["status"]
+        what = f"rounds {info['rounds']} steps {info['steps']}"
+        if status in ("done", "submitted"):  # collect it again (a damaged result) or for the first time
+            job_id, seed = state["job_id"], state["sim_seed"]
             job = self._retry(lambda: runner.fetch(job_id, pubs, seed), f"fetching job {job_id}")
+            how = "recovered" if status == "done" else "fetched"
+            return job, {"job_id": job_id, "sim_seed": seed, "attempt": state.get("attempt", 1), "how": how,
+                         "calibration": state.get("calibration")}
+        attempt = 0 if led is None else led.attempts(key)
+        seed = self._call_seed(key)
+        calib = self._calibration()["id"]
+        if status == "submitting":  # the process died (or the response was lost) between sending and recording
+            found = self._retry(lambda: runner.find(self._tag(key, attempt), pubs), f"looking up {what}")
+            if found is not None:
+                record = {"job_id": found.job_id(), "sim_seed": seed, "attempt": attempt, "how": "found",
+                          "calibration": calib}
+                led.submitted(key, {**info, **{k: v for k, v in record.items() if k != "how"}})
+                return found, record
+            how = "submitted"  # never reached the service; its cost is already counted under this attempt
         else:
-            self._check_call_budget(len(group.isa), int(values.shape[0]))
-            seed, how = self._call_seed(key), "submitted"
-            job = self._retry(lambda: runner.submit(pubs, seed), f"submitting round {group.round} step {step}")
-            job_id = job.job_id()
-            self.qpu_seconds_spent += self._qpu_seconds(1, len(group.isa) * int(values.shape[0]))
-            info.update(job_id=job_id, sim_seed=seed)
-            if self._ledger is not None:
-                self._ledger.submitted(key, info)
-        self.calls.append({"key": key, "round": group.round, "step": step, "job_id": job_id, "how": how})
-        evs, stds = self._collect(runner, job, job_id, pubs, seed)
-        if self._ledger is not None:
-            self._ledger.done(key, evs, stds, {**info, "job_id": job_id, "sim_seed": seed}, values=values)
-        return evs
+            if status == "failed":
+                if not self.resubmit_failed:
+                    raise JobFailedError(f"the store holds a failed job for {what} ({state.get('error')}); "
+                                         "resubmit_failed=False: pass resubmit_failed=True to pay for it again")
+                if led.failures(key) > self.max_resubmits:
+                    raise JobFailedError(f"{what} failed {led.failures(key)} times ({state.get('error')}); not "
+                                         f"resubmitting again (max_resubmits={self.max_resubmits})")
+            how = "resubmitted" if status == "failed" else "submitted"
+            attempt += 1
+            self._check_call_budget(cost)
+            if led is not None:
+                led.submitting(key, info, qpu_seconds=cost, attempt=attempt)
+            else:
+                self._state()._spent += cost
+        tag, found = self._tag(key, attempt), []
+
+        def look_up():  # the service may have taken the job before the error: then it is paid already
+            job = runner.find(tag, pubs)
+            found.append(job is not None)
+            return job
+
+        job = self._retry(lambda: runner.submit(pubs, seed, tag), f"submitting {what}", on_transient=look_up)
+        how = "found" if any(found) else how
+        record = {"job_id": job.job_id(), "sim_seed": seed, "attempt": attempt, "how": how, "calibration": calib}
+        if led is not None:
+            led.submitted(key, {**info, **{k: v for k, v in record.items() if k != "how"}})
+        return job, record
+
+    @staticmethod
+    def _tag(key: str, attempt: int) -> str:
+        return f"qrnn-{key}-{attempt}"
 
     def _collect(self, runner, job, job_id, pubs, seed):
+        transient = _transient_errors()
         for attempt in range(self.max_retries + 1):
             try:
                 return runner.collect(job)
-            except self._transient as exc:
+            except transient as exc:
                 if attempt == self.max_retries:
                     raise RuntimeError(f"collecting job {job_id} failed {attempt + 1} times "
                                        f"({type(exc).__name__}: {exc}); run again to fetch it from the store") from exc

@@ -1,36 +1,100 @@
-"""An append-only store of paid-for primitive calls, so that an interrupted run loses nothing.
+"""An append-only store of paid-for primitive calls, so that nothing paid for is lost or paid twice.
 
 A store is a directory holding
 
-- ``header.json``: the device and options the store was made for, and the
-  circuit groups (the reservoir) registered in it; a backend with another
-  configuration is refused with a message naming what differs;
-- ``ledger.jsonl``: one JSON record per event, appended and flushed to disk
-  *before* the result is awaited (``"submitted"``, with the job id) and when
-  it arrives (``"done"``); the last record of a key is its state;
-- ``<key>.npz``: expectation values and standard errors of each finished call,
-  written atomically before its ``"done"`` record.
+- ``header.json``: the store's format, the device and options it was made
+  for, the circuit groups (the reservoir) registered in it, the device
+  calibrations its calls ran under and the qrnn version that made it; a
+  backend with another configuration is refused with a message naming what
+  differs;
+- ``ledger.jsonl``: one JSON record per line, per event of a call, each
+  written with a single ``write`` and ``fsync``: ``"submitting"`` (the
+  intent, with the call's estimated QPU seconds, before anything is sent),
+  ``"submitted"`` (the job id, before the result is awaited), ``"done"`` and
+  ``"failed"``. The last record of a key is its state; the store's spend is
+  the sum of the estimates of its submission attempts, so a ceiling holds
+  across processes and reruns;
+- ``<key>.npz``: the results of each finished call (expectation values,
+  standard errors and the parameter values of each part, and the call's
+  key), written through a uniquely named temporary file, fsynced, renamed and
+  the directory fsynced, before its ``"done"`` record;
+- ``calibration-<id>.json``: the device calibration snapshot a call ran under;
+- ``lock``: an exclusive ``flock`` held by the one process that writes the
+  store (its pid and host written inside); the kernel releases it when that
+  process ends, however it ends.
+
+A torn last line of ``ledger.jsonl`` (a crash in the middle of a write) is
+moved to ``ledger.jsonl.torn`` and cut away before anything is appended. Any
+other damage (a line that is not a record, a missing header, a result file
+that does not match its call) is reported, never silently used.
 """
 from __future__ import annotations
 
+import fcntl
 import json
+import math
 import os
+import socket
+import threading
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
 
-HEADER, LEDGER = "header.json", "ledger.jsonl"
+HEADER, LEDGER, LOCK = "header.json", "ledger.jsonl", "lock"
+FORMAT = 2
+STATUSES = ("submitting", "submitted", "done", "failed")
+# Fields each status must carry (beyond "key" and "status"), with their types.
+# (Stores of format 1 wrote no "submitting" records and no attempt numbers.)
+_FIELDS = {"submitting": {"attempt": int, "qpu_seconds": (int, float)},
+           "submitted": {"job_id": str},
+           "done": {"job_id": str},
+           "failed": {"error": str}}
+
+
+class StoreLockedError(RuntimeError):
+    """The store is being written by another process (one store has one writer)."""
+
+
+class DamagedResultError(ValueError):
+    """A finished call's result file is missing, unreadable, or not the result of that call."""
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file and rename it, so a crash leaves the old file or the new one."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        write(fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Write through a uniquely named temporary file, fsync it, rename it, fsync the directory.
+
+    A crash leaves the old file or the new one, and a rename that returned
+    survives a power cut. The temporary name is unique per process and write,
+    so that two writers never share one.
+    """
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _loads(text: str):
+    """JSON without NaN or infinities (a store never holds them; one that does was tampered with)."""
+    def refuse(name):
+        raise ValueError(f"{name} is not a number a store holds")
+
+    return json.loads(text, parse_constant=refuse)
 
 
 def check_store_path(store) -> Path:
@@ -51,8 +115,50 @@ def check_store_path(store) -> Path:
     return path
 
 
+# One Ledger per store directory and process: every backend object (and copy)
+# on a store shares it, its lock and its spend. It closes, releasing the lock,
+# when the last of them is gone.
+_OPEN: "weakref.WeakValueDictionary[str, Ledger]" = weakref.WeakValueDictionary()
+_OPEN_LOCK = threading.RLock()  # close() of a Ledger refused while opening takes it again
+
+
+def open_ledger(path, config: dict, wait: bool | float = False) -> "Ledger":
+    """The process's :class:`Ledger` of the store at ``path``, opened (and locked) on first use.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The store directory, created if missing.
+    config : dict
+        The configuration the store must have been made for.
+    wait : bool or float, default False
+        If another process holds the store: ``False`` refuses at once,
+        ``True`` waits for it, a number waits at most that many seconds.
+
+    Raises
+    ------
+    StoreLockedError
+        Another process holds the store (the message names it).
+    ValueError
+        The store was made for another configuration, or is damaged.
+    """
+    real = os.path.realpath(check_store_path(path))
+    with _OPEN_LOCK:
+        led = _OPEN.get(real)
+        if led is None:
+            led = Ledger(path, config, wait=wait)
+            _OPEN[real] = led
+        else:
+            led._compare(led.config, json.loads(json.dumps(config)), "configuration")
+        return led
+
+
 class Ledger:
     """The store of one backend configuration (see the module docstring).
+
+    Use :func:`open_ledger`, which gives every user of a store in a process
+    the same object: a second ``Ledger`` on a store held by this process is
+    refused like one in another process.
 
     Parameters
     ----------
@@ -61,37 +167,110 @@ class Ledger:
     config : dict
         JSON-able description of the device and options; a store made with a
         different one is refused.
+    wait : bool or float, default False
+        See :func:`open_ledger`.
 
     Examples
     --------
     >>> import tempfile, numpy as np
-    >>> led = Ledger(tempfile.mkdtemp(), {"device": "fake_manila", "shots": 100})
-    >>> led.submitted("k1", {"job_id": "j1"})
-    >>> led.state("k1")["status"], led.state("k1")["job_id"]
-    ('submitted', 'j1')
-    >>> led.done("k1", np.ones((1, 2, 3)), np.zeros((1, 2, 3)), {"job_id": "j1"})
-    >>> led.state("k1")["status"], led.load("k1")[0].shape
-    ('done', (1, 2, 3))
-    >>> Ledger(led.path, {"device": "fake_lima", "shots": 100})  # doctest: +ELLIPSIS
+    >>> led = open_ledger(tempfile.mkdtemp(), {"device": "fake_manila", "shots": 100})
+    >>> led.submitting("k1", {"round": 0}, qpu_seconds=2.5, attempt=1)
+    >>> led.submitted("k1", {"job_id": "j1", "attempt": 1})
+    >>> led.state("k1")["status"], led.state("k1")["job_id"], led.spent
+    ('submitted', 'j1', 2.5)
+    >>> v = np.zeros((4, 1, 2))
+    >>> led.done("k1", [(np.ones((1, 4, 3)), np.zeros((1, 4, 3)), v)], {"job_id": "j1"})
+    >>> parts = led.load("k1", [v], [(1, 4, 3)])
+    >>> led.state("k1")["status"], parts[0][0].shape
+    ('done', (1, 4, 3))
+    >>> open_ledger(led.path, {"device": "fake_lima", "shots": 100})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     ValueError: the store ... was made for another configuration: device is 'fake_manila' there, 'fake_lima' here; ...
     """
 
-    def __init__(self, path, config: dict):
+    def __init__(self, path, config: dict, wait: bool | float = False):
         self.path = check_store_path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.config = json.loads(json.dumps(config))  # the form it takes on disk
         self._states: dict[str, dict] = {}
-        header = self.path / HEADER
-        if header.exists():
-            stored = json.loads(header.read_text())
-            self._compare(stored.get("config", {}), self.config, "configuration")
-            self.groups = stored.get("groups", [])
-        else:
-            self.groups = []
-            self._write_header()
-        self._read_ledger()
+        self._attempts: dict[str, dict[int, float]] = {}  # key -> attempt -> estimated QPU seconds
+        self._lock_fd = None
+        self._mutex = threading.RLock()
+        self._acquire(wait)
+        try:
+            header = self.path / HEADER
+            ledger = self.path / LEDGER
+            if header.exists():
+                stored = self._read_header(header)
+                self._compare(stored["config"], self.config, "configuration")
+                self.groups = stored["groups"]
+                self.calibrations = stored.get("calibrations", [])
+                self.created_by = stored.get("qrnn_version")
+            else:
+                if ledger.exists() and ledger.stat().st_size > 0:
+                    raise ValueError(f"the store {str(self.path)!r} is damaged: {HEADER} is missing but {LEDGER} "
+                                     "holds records; restore the header or use another store directory")
+                self.groups, self.calibrations = [], []
+                self.created_by = _qrnn_version()
+                self._write_header()
+            self._read_ledger()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- the lock ------------------------------------------------------------------------------
+    def _acquire(self, wait) -> None:
+        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = None if wait is True or wait is False else time.monotonic() + float(wait)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait is True else fcntl.LOCK_NB))
+                break
+            except BlockingIOError:
+                if wait is False or (deadline is not None and time.monotonic() >= deadline):
+                    holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "an unknown process"
+                    os.close(fd)
+                    waited = "" if wait is False else f" after waiting {float(wait):g} s"
+                    raise StoreLockedError(
+                        f"the store {str(self.path)!r} is in use by {holder}{waited}: one store has one writer, "
+                        "or calls would be paid twice. Wait for that run to finish, pass wait=True to "
+                        "IBMBackend to wait for it, or use another store directory") from None
+                time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"process {os.getpid()} on host {socket.gethostname()} (since "
+                      f"{time.strftime('%Y-%m-%d %H:%M:%S')})\n".encode(), 0)
+        self._lock_fd = fd
+        self._finalizer = weakref.finalize(self, os.close, fd)
+
+    def close(self) -> None:
+        """Release the store (the lock file stays; the lock goes)."""
+        if self._lock_fd is not None:
+            self._finalizer()
+            self._lock_fd = None
+            with _OPEN_LOCK:
+                if _OPEN.get(os.path.realpath(self.path)) is self:
+                    del _OPEN[os.path.realpath(self.path)]
+
+    # -- the header ----------------------------------------------------------------------------
+    def _read_header(self, header: Path) -> dict:
+        where = f"{str(header)!r}"
+        try:
+            stored = _loads(header.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"the store's header {where} is not valid JSON ({exc}); the store is damaged") from None
+        if not isinstance(stored, dict):
+            raise ValueError(f"the store's header {where} must be a JSON object, got {type(stored).__name__}")
+        for field, kind in (("config", dict), ("groups", list)):
+            if not isinstance(stored.get(field), kind):
+                raise ValueError(f"the store's header {where} has no valid {field!r} "
+                                 f"(expected a JSON {kind.__name__}); the store is damaged")
+        for g in stored["groups"]:
+            if not (isinstance(g, dict) and isinstance(g.get("fingerprint"), str)):
+                raise ValueError(f"the store's header {where} has a group that is not a record with a fingerprint")
+        if not isinstance(stored.get("calibrations", []), list):
+            raise ValueError(f"the store's header {where}: 'calibrations' must be a list")
+        return stored
 
     def _compare(self, there: dict, here: dict, what: str) -> None:
         diffs = [f"{k} is {there.get(k)!r} there, {here.get(k)!r} here"
@@ -101,69 +280,194 @@ class Ledger:
                              "use another store directory")
 
     def _write_header(self) -> None:
-        text = json.dumps({"config": self.config, "groups": self.groups}, indent=1, sort_keys=True)
+        text = json.dumps({"format": FORMAT, "config": self.config, "groups": self.groups,
+                           "calibrations": self.calibrations, "qrnn_version": self.created_by},
+                          indent=1, sort_keys=True, allow_nan=False)
         _atomic_write(self.path / HEADER, lambda fh: fh.write(text.encode()))
 
-    def register_group(self, fingerprint: str, description: dict) -> int:
+    def register_group(self, fingerprint: str, description: dict, write: bool = True) -> int:
         """Record a circuit group of the reservoir; its index is the "round" within a step.
 
-        A store holds one reservoir: once groups are registered, a group not
-        among them means another reservoir (other weights or shape) and is refused.
+        A store holds one reservoir: once calls were made, a group not among
+        the registered ones means another reservoir (other weights or shape)
+        and is refused. ``write=False`` (planning) only tells the index.
         """
-        known = [g["fingerprint"] for g in self.groups]
-        if fingerprint in known:
-            return known.index(fingerprint)
-        if self._states:  # calls were made for the registered groups: this is another reservoir
-            raise ValueError(
-                f"the store {str(self.path)!r} was made for another reservoir: its circuit groups are "
-                f"{[g['description'] for g in self.groups]}, this one is {description} (other weights "
-                "or shape); use another store directory")
-        self.groups.append({"fingerprint": fingerprint, "description": description})
-        self._write_header()
-        return len(self.groups) - 1
+        with self._mutex:
+            known = [g["fingerprint"] for g in self.groups]
+            if fingerprint in known:
+                return known.index(fingerprint)
+            if self._states:  # calls were made for the registered groups: this is another reservoir
+                raise ValueError(
+                    f"the store {str(self.path)!r} was made for another reservoir: its circuit groups are "
+                    f"{[g.get('description') for g in self.groups]}, this one is {description} (other weights "
+                    "or shape); use another store directory")
+            if not write:
+                return len(self.groups)
+            self.groups.append({"fingerprint": fingerprint, "description": description})
+            self._write_header()
+            return len(self.groups) - 1
 
+    def note_calibration(self, snapshot: dict) -> str:
+        """Keep a device calibration snapshot (once per id); returns its id for the call records."""
+        cid = snapshot["id"]
+        with self._mutex:
+            if cid not in [c["id"] for c in self.calibrations]:
+                text = json.dumps(snapshot, indent=1, sort_keys=True, allow_nan=False, default=str)
+                _atomic_write(self.path / f"calibration-{cid}.json", lambda fh: fh.write(text.encode()))
+                self.calibrations.append({k: snapshot.get(k) for k in ("id", "source", "timestamp")})
+                self._write_header()
+        return cid
+
+    def calibration(self, cid: str) -> dict:
+        """The calibration snapshot with id ``cid`` (see :meth:`note_calibration`)."""
+        path = self.path / f"calibration-{cid}.json"
+        try:
+            return _loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"the calibration snapshot {str(path)!r} cannot be read ({exc})") from None
+
+    # -- the ledger ----------------------------------------------------------------------------
     def _read_ledger(self) -> None:
         ledger = self.path / LEDGER
         if not ledger.exists():
             return
-        with open(ledger, encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:  # a line cut by a crash: its call is simply not recorded
-                    continue
-                self._states[rec["key"]] = rec
+        data = ledger.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):  # a torn last line: its write never finished, so its event never took effect
+            with open(ledger.with_name(LEDGER + ".torn"), "ab") as fh:
+                fh.write(data[end:] + b"\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            with open(ledger, "r+b") as fh:
+                fh.truncate(end)
+                fh.flush()
+                os.fsync(fh.fileno())
+        for number, line in enumerate(data[:end].decode("utf-8", "replace").splitlines(), 1):
+            self._take(self._parse(line, number))
+
+    def _parse(self, line: str, number: int) -> dict:
+        where = f"{str(self.path / LEDGER)!r}, line {number}"
+        try:
+            rec = _loads(line)
+        except ValueError as exc:
+            raise ValueError(f"{where} is not a ledger record ({exc}); the store is damaged or was edited") from None
+        if not isinstance(rec, dict) or not isinstance(rec.get("key"), str) or rec.get("status") not in STATUSES:
+            raise ValueError(f"{where} is not a ledger record (an object with a 'key' and a 'status' in "
+                             f"{list(STATUSES)}); the store is damaged or was edited")
+        for field, kind in _FIELDS[rec["status"]].items():
+            value = rec.get(field)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise ValueError(f"{where}: a {rec['status']!r} record needs {field!r} "
+                                 f"({getattr(kind, '__name__', 'a number')}), got {value!r}")
+        if rec["status"] == "submitting" and not (math.isfinite(rec["qpu_seconds"]) and rec["qpu_seconds"] >= 0):
+            raise ValueError(f"{where}: qpu_seconds must be a finite number >= 0, got {rec['qpu_seconds']!r}")
+        return rec
+
+    def _take(self, rec: dict) -> None:
+        self._states[rec["key"]] = rec
+        if rec["status"] == "submitting":
+            self._attempts.setdefault(rec["key"], {})[rec["attempt"]] = float(rec["qpu_seconds"])
 
     def _append(self, record: dict) -> None:
-        with open(self.path / LEDGER, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record, sort_keys=True) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())  # on disk before the caller waits for the job
-        self._states[record["key"]] = record
+        line = (json.dumps(record, sort_keys=True, allow_nan=False) + "\n").encode()
+        with self._mutex:
+            fd = os.open(self.path / LEDGER, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                written = os.write(fd, line)  # one write: a crash leaves the line whole or torn at the end
+                if written != len(line):
+                    raise OSError(f"short write to {str(self.path / LEDGER)!r} ({written} of {len(line)} bytes)")
+                os.fsync(fd)  # on disk before the caller sends or waits for anything
+            finally:
+                os.close(fd)
+            self._take(record)
 
     def state(self, key: str) -> dict | None:
         """The last record of ``key``, or ``None`` if it was never submitted."""
         return self._states.get(key)
 
+    def attempts(self, key: str) -> int:
+        """How many submission attempts ``key`` has had (a resubmission after a failure is one more)."""
+        return max(self._attempts.get(key, {0: 0.0}))
+
+    def failures(self, key: str) -> int:
+        """How many of ``key``'s attempts failed (each failed record counted once per attempt)."""
+        return sum(1 for r in self.records() if r["key"] == key and r["status"] == "failed")
+
+    @property
+    def spent(self) -> float:
+        """Estimated QPU seconds of every submission attempt the store has recorded, by any process."""
+        return float(sum(sum(a.values()) for a in self._attempts.values()))
+
+    def submitting(self, key: str, info: dict, qpu_seconds: float, attempt: int) -> None:
+        """Record the intent to submit ``key`` (attempt ``attempt``) and its cost, before anything is sent."""
+        self._append({**info, "key": key, "status": "submitting", "attempt": int(attempt),
+                      "qpu_seconds": float(qpu_seconds), "time": time.time()})
+
     def submitted(self, key: str, info: dict) -> None:
         self._append({**info, "key": key, "status": "submitted", "time": time.time()})
 
-    def done(self, key: str, evs: np.ndarray, stds: np.ndarray, info: dict, **arrays) -> None:
-        """Store a call's results (and ``arrays`` such as its parameter values), then record it done."""
+    def failed(self, key: str, info: dict) -> None:
+        self._append({**info, "key": key, "status": "failed", "time": time.time()})
+
+    def done(self, key: str, parts: list, info: dict) -> None:
+        """Store a call's results, then record it done.
+
+        ``parts`` holds ``(evs, stds, values)`` per part of the call (one per
+        reservoir whose circuits it carried).
+        """
+        arrays = {"key": np.array(key), "n_parts": np.array(len(parts))}
+        for i, (evs, stds, values) in enumerate(parts):
+            arrays.update({f"evs_{i}": evs, f"stds_{i}": stds, f"values_{i}": values})
+
         def write(fh):
-            np.savez(fh, evs=evs, stds=stds, **arrays)
+            np.savez(fh, **arrays)
 
         _atomic_write(self.path / f"{key}.npz", write)
         self._append({**info, "key": key, "status": "done", "time": time.time()})
 
-    def load(self, key: str) -> tuple[np.ndarray, np.ndarray]:
-        """Expectation values and standard errors of a finished call."""
-        data = self.arrays(key)
-        return data["evs"], data["stds"]
+    def load(self, key: str, values: list, shapes: list) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The ``(evs, stds)`` of each part of a finished call, checked against the call.
+
+        ``values`` are the parameter values the call sends (one array per
+        part) and ``shapes`` the ``(circuits, samples, observables)`` of each
+        part's results. A file is used only if it holds this key, these
+        values and these shapes, with finite numbers.
+
+        Raises
+        ------
+        DamagedResultError
+            The file is missing or unreadable, or does not match the call.
+        """
+        path = self.path / f"{key}.npz"
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                got = {k: data[k] for k in data.files}
+        except Exception as exc:  # missing, truncated, not an npz: all mean "no usable result"
+            raise DamagedResultError(f"{str(path)!r} cannot be read ({type(exc).__name__}: {exc})") from None
+        if "n_parts" not in got and "evs" in got:  # a store of format 1: one part per call
+            got = {"key": np.array(key), "n_parts": np.array(1), "evs_0": got["evs"], "stds_0": got["stds"],
+                   "values_0": got.get("values")}
+        problems = []
+        if str(got.get("key")) != key:
+            problems.append(f"it holds key {str(got.get('key'))!r}")
+        elif int(got.get("n_parts", -1)) != len(values):
+            problems.append(f"it holds {got.get('n_parts')} parts, the call has {len(values)}")
+        else:
+            for i, (v, shape) in enumerate(zip(values, shapes)):
+                evs, stds, stored = got.get(f"evs_{i}"), got.get(f"stds_{i}"), got.get(f"values_{i}")
+                if stored is None or stored.shape != v.shape or not np.array_equal(stored, v):
+                    problems.append(f"part {i} was computed for other inputs")
+                elif evs is None or stds is None or evs.shape != tuple(shape) or stds.shape != tuple(shape):
+                    problems.append(f"part {i} has shape {None if evs is None else evs.shape}, expected {tuple(shape)}")
+                elif not (np.isfinite(evs).all() and np.isfinite(stds).all()):
+                    problems.append(f"part {i} holds non-finite values")
+        if problems:
+            raise DamagedResultError(f"{str(path)!r} is not the result of this call: {'; '.join(problems)}")
+        return [(got[f"evs_{i}"], got[f"stds_{i}"]) for i in range(len(values))]
 
     def arrays(self, key: str) -> dict:
-        """Every array stored for a finished call (``evs``, ``stds``, and e.g. ``values``)."""
-        with np.load(self.path / f"{key}.npz") as data:
+        """Every array stored for a finished call, unchecked (for inspection)."""
+        with np.load(self.path / f"{key}.npz", allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
 
     def records(self) -> list[dict]:
@@ -171,11 +475,14 @@ class Ledger:
         ledger = self.path / LEDGER
         if not ledger.exists():
             return []
-        out = []
         with open(ledger, encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-        return out
+            return [self._parse(line, i) for i, line in enumerate(fh, 1) if line.endswith("\n")]
+
+
+def _qrnn_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("qrnn")
+    except Exception:  # pragma: no cover - running from a source tree that was never installed
+        return "unknown"

@@ -41,6 +41,15 @@ class Backend(abc.ABC):
     def to_config(self) -> dict:
         """JSON-serialisable constructor arguments, with ``"kind"``, for saving models."""
 
+    def lockstep_key(self):
+        """``None``, or an object whose ``run_lockstep(fns)`` runs several reservoirs' transforms together.
+
+        An :class:`~qrnn.Ensemble` runs members whose backends return the same
+        object through it, so that a backend that pays per call (IBM devices)
+        can carry every member's circuits of a round in one call.
+        """
+        return None
+
     @staticmethod
     def check_weights(vqc: VQC, weights: torch.Tensor) -> None:
         if not isinstance(weights, torch.Tensor) or not weights.is_floating_point():

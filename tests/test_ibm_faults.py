@@ -1,0 +1,413 @@
+"""Fault injection on the paid path: kills, torn files, two writers, failed jobs, lost responses, tampering.
+
+Every test asserts what a hardware user is promised: the features equal an
+uninterrupted run's with the same seed, no call is submitted twice, and the
+QPU seconds submitted never exceed the ceiling. Kills are real SIGKILLs of a
+child process (tests/ibm_fault_driver.py); the rest is injected in-process.
+"""
+import copy
+import gc
+import json
+import os
+import pickle
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("qiskit_ibm_runtime", reason="backend 'ibm' needs qiskit-ibm-runtime (pip install 'qrnn[ibm]')")
+pytest.importorskip("qiskit_aer", reason="rehearsal on fake devices needs qiskit-aer")
+
+from qiskit_ibm_runtime.exceptions import RuntimeInvalidStateError, RuntimeJobFailureError  # noqa: E402
+
+from qrnn import QLSTM, QRNN, recommended_reservoir  # noqa: E402
+from qrnn.backends import IBMBackend, JobFailedError, StoreLockedError  # noqa: E402
+from tests import ibm_fault_driver as driver  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def expected():
+    """Features of the uninterrupted driver run (no store: the same seeds, derived from the calls)."""
+    return driver.reservoir(driver.backend(None)).transform(driver.inputs())
+
+
+def run_driver(store, point="none", call=1, log=None, ceiling=None):
+    log = log or store.parent / "submissions.log"
+    out = store.parent / "features.npy"
+    args = [sys.executable, str(ROOT / "tests" / "ibm_fault_driver.py"), str(store), point, str(call), str(log),
+            str(out)] + ([] if ceiling is None else [str(ceiling)])
+    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return proc, (np.load(out) if proc.returncode == 0 else None)
+
+
+def submitted_tags(log: Path) -> list[str]:
+    return [json.loads(line)["tag"] for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def resume_in_process(store, log):
+    """Finish the run in this process, logging what it submits as the driver does."""
+    gc.collect()
+    ibm = driver.backend(store)
+    driver.log_submissions(ibm, log)
+    feats = driver.reservoir(ibm).transform(driver.inputs())
+    return ibm, feats
+
+
+FAST_POINTS = ("after-submit", "mid-result-write")
+
+
+@pytest.mark.parametrize("point", [pytest.param(p, marks=() if p in FAST_POINTS else pytest.mark.slow)
+                                   for p in driver.POINTS])
+def test_sigkill_at_every_point_of_a_call(point, tmp_path, expected):
+    store, log = tmp_path / "store", tmp_path / "submissions.log"
+    proc, _ = run_driver(store, point, call=3, log=log)
+    assert proc.returncode == -9, proc.stderr[-2000:]  # it really died at that point
+    ibm, feats = resume_in_process(store, log)
+    np.testing.assert_array_equal(feats, expected)
+    tags = submitted_tags(log)
+    assert len(tags) == len(set(tags)) == 2 * driver.T  # every call submitted exactly once
+    hows = [c["how"] for c in ibm.calls]
+    assert hows.count("replayed") == 2 + (point in ("after-done",))
+    if point == "after-submit":  # the job was accepted: found by its tag, not paid again
+        assert hows[2] == "found"
+    # A third run pays nothing and reads the same features.
+    del ibm
+    ibm, again = resume_in_process(store, log)
+    np.testing.assert_array_equal(again, expected)
+    assert {c["how"] for c in ibm.calls} == {"replayed"} and len(submitted_tags(log)) == 2 * driver.T
+
+
+@pytest.mark.slow
+def test_a_kill_in_every_call_in_turn_loses_nothing(tmp_path, expected):
+    """Each new process dies at the first call it works on, at the next point in turn, until the run is done."""
+    store, log = tmp_path / "store", tmp_path / "submissions.log"
+    kills = 0
+    for i in range(3 * len(driver.POINTS)):
+        proc, feats = run_driver(store, driver.POINTS[i % len(driver.POINTS)], call=1, log=log)
+        if proc.returncode == 0:  # nothing was left for this point to hit
+            break
+        assert proc.returncode == -9, proc.stderr[-2000:]
+        kills += 1
+    else:
+        proc, feats = run_driver(store, log=log)
+    assert kills >= len(driver.POINTS) and proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    np.testing.assert_array_equal(feats, expected)
+    tags = submitted_tags(log)
+    assert len(tags) == len(set(tags)) == 2 * driver.T
+
+
+def test_ceiling_holds_across_processes_and_reruns(tmp_path, expected):
+    store, log = tmp_path / "store", tmp_path / "submissions.log"
+    model = driver.backend(None)
+    costs = [model._qpu_seconds(1, 4 * driver.B), model._qpu_seconds(1, 2 * driver.B)] * driver.T  # QLSTM rounds
+    ceiling = 0.5 * sum(costs)
+    allowed = max(k for k in range(len(costs) + 1) if sum(costs[:k]) <= ceiling)
+    for _ in range(4):  # the first run stops at the ceiling; the spend read back from the store stops every rerun
+        proc, _ = run_driver(store, log=log, ceiling=ceiling)
+        assert proc.returncode == 1 and "max_qpu_seconds" in proc.stderr
+    spent = sum(json.loads(line)["qpu_seconds"] for line in log.read_text().splitlines())
+    assert spent <= ceiling and len(submitted_tags(log)) == allowed
+    gc.collect()
+    ibm = driver.backend(store, ceiling)
+    assert ibm.qpu_seconds_spent == pytest.approx(spent)
+    with pytest.raises(ValueError, match="already spent"):
+        ibm.check_budget(driver.reservoir(ibm), driver.inputs())
+
+
+def test_ceiling_holds_across_copies_and_clones(rng):
+    from sklearn.base import clone
+
+    from qrnn import ReservoirRegressor
+
+    X, y = rng.normal(size=(6, 3, 1)), rng.normal(size=6)
+    ibm = IBMBackend("fake_manila", shots=100, seed=0, max_qpu_seconds=10.0)
+    est = ReservoirRegressor(QRNN(1, 2, seed=0, backend=ibm))
+    spent_each = []
+    for copy_ in (est, clone(est), copy.deepcopy(est), pickle.loads(pickle.dumps(est))):
+        try:
+            copy_.fit(X, y)
+        except RuntimeError as exc:
+            assert "max_qpu_seconds=10 would be exceeded" in str(exc)
+        spent_each.append(copy_.reservoir.backend.qpu_seconds_spent)
+    # clone and deepcopy share the counter; every call refused once it would cross 10 s
+    assert spent_each[0] <= spent_each[1] == spent_each[2] <= 10.0
+    assert spent_each[2] > spent_each[0]
+
+
+def test_two_processes_on_one_store(tmp_path):
+    store = tmp_path / "store"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from tests import ibm_fault_driver as d; b = d.backend(sys.argv[1]); "
+        "print('ready', flush=True); time.sleep(float(sys.argv[2]))"), str(store), "3"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreLockedError, match=rf"in use by process {holder.pid} on host .*wait=True"):
+            driver.backend(store)
+        with pytest.raises(StoreLockedError, match="after waiting 0.2 s"):
+            IBMBackend("fake_manila", shots=driver.SHOTS, seed=driver.SEED, store=store, wait=0.2)
+        t0 = time.monotonic()
+        ibm = IBMBackend("fake_manila", shots=driver.SHOTS, seed=driver.SEED, store=store, wait=True)
+        assert time.monotonic() - t0 > 1.0  # it waited for the holder to let go (it holds the store 3 s)
+        holder.wait(timeout=30)
+        assert ibm.ledger.path == store
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_temporary_files_of_two_writers_never_collide(tmp_path):
+    from qrnn.backends._ledger import _atomic_write
+
+    target = tmp_path / "k.npz"
+
+    def outer(fh):  # a second writer of the same file runs while the first one writes
+        fh.write(b"first")
+        _atomic_write(target, lambda inner: inner.write(b"second"))
+
+    _atomic_write(target, outer)
+    assert target.read_bytes() == b"first" and not list(tmp_path.glob("*.tmp"))
+
+
+def failing_collect(ibm, calls, exc):
+    runner = ibm._runner_for()
+    original, count = runner.collect, [0]
+
+    def collect(job):
+        count[0] += 1
+        if count[0] in calls:
+            raise exc("job failed on the device (injected)")
+        return original(job)
+
+    runner.collect = collect
+
+
+@pytest.mark.parametrize("exc", [RuntimeJobFailureError, RuntimeInvalidStateError], ids=["failed", "cancelled"])
+def test_failed_job_is_recorded_and_resubmitted_next_run(exc, tmp_path, expected):
+    store = tmp_path / "store"
+    ibm = driver.backend(store)
+    failing_collect(ibm, {3}, exc)
+    with pytest.raises(JobFailedError, match=r"failed on 'fake_manila'.*recorded in the store.*resubmits it"):
+        driver.reservoir(ibm).transform(driver.inputs())
+    failed = [r for r in ibm.ledger.records() if r["status"] == "failed"]
+    assert len(failed) == 1 and exc.__name__ in failed[0]["error"]
+    spent_before = ibm.qpu_seconds_spent
+    del ibm
+    gc.collect()
+    ibm = driver.backend(store)
+    feats = driver.reservoir(ibm).transform(driver.inputs())
+    np.testing.assert_array_equal(feats, expected)
+    assert [c["how"] for c in ibm.calls][:3] == ["replayed", "replayed", "resubmitted"]
+    # the resubmission is paid again and counted: 2T calls, one of them twice
+    submitting = [r for r in ibm.ledger.records() if r["status"] == "submitting"]
+    assert len(submitting) == 2 * driver.T + 1 and spent_before == pytest.approx(
+        sum(r["qpu_seconds"] for r in submitting[:3]))
+    assert ibm.qpu_seconds_spent == pytest.approx(sum(r["qpu_seconds"] for r in submitting))
+
+
+def test_failed_job_policy_and_limit(tmp_path):
+    store = tmp_path / "store"
+    x = driver.inputs()
+    ibm = IBMBackend("fake_manila", shots=100, seed=1, store=store, resubmit_failed=False)
+    failing_collect(ibm, {1}, RuntimeJobFailureError)
+    with pytest.raises(JobFailedError, match="will not be resubmitted"):
+        QRNN(1, 2, seed=0, backend=ibm).transform(x)
+    with pytest.raises(JobFailedError, match="resubmit_failed=False: pass resubmit_failed=True"):
+        QRNN(1, 2, seed=0, backend=ibm).transform(x)
+    del ibm
+    gc.collect()
+    ibm = IBMBackend("fake_manila", shots=100, seed=1, store=store, max_resubmits=1)
+    failing_collect(ibm, {1, 2, 3}, RuntimeJobFailureError)
+    with pytest.raises(JobFailedError, match="0 resubmission"):
+        QRNN(1, 2, seed=0, backend=ibm).transform(x)  # the one resubmission fails too
+    with pytest.raises(JobFailedError, match=r"failed 2 times.*max_resubmits=1"):
+        QRNN(1, 2, seed=0, backend=ibm).transform(x)
+    submitting = [r for r in ibm.ledger.records() if r["status"] == "submitting"]
+    assert [r["attempt"] for r in submitting] == [1, 2]  # two paid attempts, both counted
+    assert ibm.qpu_seconds_spent == pytest.approx(sum(r["qpu_seconds"] for r in submitting))
+
+
+def test_lost_submit_response_is_found_by_tag_not_paid_twice(tmp_path, expected):
+    ibm = driver.backend(tmp_path / "store")
+    runner, accepted = ibm._runner_for(), []
+    original = runner.submit
+
+    def submit(pubs, seed, tag):  # the service accepts the job, the response never arrives
+        job = original(pubs, seed, tag)
+        accepted.append(tag)
+        if len(accepted) == 2:
+            raise TimeoutError("read timed out")
+        return job
+
+    runner.submit = submit
+    feats = driver.reservoir(ibm).transform(driver.inputs())
+    np.testing.assert_array_equal(feats, expected)
+    assert len(accepted) == len(set(accepted)) == 2 * driver.T
+    assert [c["how"] for c in ibm.calls][1] == "found"
+
+
+@pytest.mark.parametrize("damage", ["deleted", "truncated", "swapped"])
+def test_damaged_result_files_are_recovered_not_used(damage, tmp_path, expected):
+    store = tmp_path / "store"
+    ibm = driver.backend(store)
+    driver.reservoir(ibm).transform(driver.inputs())
+    keys = [c["key"] for c in ibm.calls]
+    del ibm
+    gc.collect()
+    a, b = store / f"{keys[2]}.npz", store / f"{keys[4]}.npz"
+    if damage == "deleted":
+        a.unlink()
+    elif damage == "truncated":
+        a.write_bytes(a.read_bytes()[:100])
+    else:
+        tmp = a.read_bytes()
+        a.write_bytes(b.read_bytes())
+        b.write_bytes(tmp)
+    ibm = driver.backend(store)
+    submits = []
+    runner = ibm._runner_for()
+    original = runner.submit
+    runner.submit = lambda *args: submits.append(args) or original(*args)
+    with pytest.warns(RuntimeWarning, match="fetching job"):
+        feats = driver.reservoir(ibm).transform(driver.inputs())
+    np.testing.assert_array_equal(feats, expected)
+    assert submits == []
+    recovered = {c["key"] for c in ibm.calls if c["how"] == "recovered"}
+    assert recovered == ({keys[2]} if damage != "swapped" else {keys[2], keys[4]})
+    del ibm
+    gc.collect()
+    ibm = driver.backend(store)  # the recovered files were rewritten
+    np.testing.assert_array_equal(driver.reservoir(ibm).transform(driver.inputs()), expected)
+    assert {c["how"] for c in ibm.calls} == {"replayed"}
+
+
+def test_torn_ledger_line_loses_nothing(tmp_path, expected):
+    store = tmp_path / "store"
+    ibm = driver.backend(store)
+    failing_collect(ibm, {3}, KeyboardInterrupt)  # stopped while waiting for call 3
+    with pytest.raises(KeyboardInterrupt):
+        driver.reservoir(ibm).transform(driver.inputs())
+    del ibm
+    gc.collect()
+    with open(store / "ledger.jsonl", "ab") as fh:  # a crash in the middle of the next record
+        fh.write(b'{"key": "abc", "status": "subm')
+    ibm = driver.backend(store)
+    assert (store / "ledger.jsonl.torn").read_bytes() == b'{"key": "abc", "status": "subm\n'
+    submits = []
+    runner = ibm._runner_for()
+    original = runner.submit
+    runner.submit = lambda *args: submits.append(args) or original(*args)
+    np.testing.assert_array_equal(driver.reservoir(ibm).transform(driver.inputs()), expected)
+    assert [c["how"] for c in ibm.calls][:3] == ["replayed", "replayed", "fetched"]
+    assert len(submits) == 2 * driver.T - 3
+    del ibm
+    gc.collect()
+    ibm = driver.backend(store)  # every record after the torn line is readable
+    assert all(r["status"] in ("submitting", "submitted", "done") for r in ibm.ledger.records())
+    driver.reservoir(ibm).transform(driver.inputs())
+    assert {c["how"] for c in ibm.calls} == {"replayed"}
+
+
+@pytest.mark.parametrize("tamper, match", [
+    (lambda s: (s / "header.json").write_text("[]"), r"header\.json.* must be a JSON object"),
+    (lambda s: (s / "header.json").write_text('{"config": {}}'), r"header\.json.* has no valid 'groups'"),
+    (lambda s: (s / "header.json").write_text("{not json"), r"header\.json.* is not valid JSON"),
+    (lambda s: (s / "header.json").unlink(), r"header\.json is missing but ledger\.jsonl holds records"),
+    (lambda s: open(s / "ledger.jsonl", "a").write("[1, 2]\n"), r"ledger\.jsonl', line 7 is not a ledger record"),
+    (lambda s: open(s / "ledger.jsonl", "a").write('{"key": "k", "status": "submitted"}\n'),
+     r"line 7: a 'submitted' record needs 'job_id'"),
+    (lambda s: open(s / "ledger.jsonl", "a").write(
+        '{"key": "k", "status": "submitting", "attempt": 1, "qpu_seconds": NaN}\n'), r"line 7 is not a ledger record"),
+    (lambda s: open(s / "ledger.jsonl", "a").write(
+        '{"key": "k", "status": "submitting", "attempt": 1, "qpu_seconds": -3}\n'), "qpu_seconds must be a finite"),
+])
+def test_tampered_stores_are_a_clear_error(tamper, match, tmp_path):
+    store = tmp_path / "store"
+    ibm = IBMBackend("fake_manila", shots=100, seed=0, store=store)
+    QRNN(1, 2, seed=0, backend=ibm).transform(np.ones((2, 2, 1)))  # 2 calls: 8 records
+    del ibm
+    gc.collect()
+    tamper(store)
+    with pytest.raises(ValueError, match=match):
+        IBMBackend("fake_manila", shots=100, seed=0, store=store)
+
+
+def test_used_ibm_reservoir_pickles_and_copies(tmp_path, rng):
+    x = rng.normal(size=(3, 2, 1))
+    res = QLSTM(1, 3, seed=0, backend=IBMBackend("fake_manila", noise=False, seed=1, store=tmp_path / "s"))
+    feats = res.transform(x)
+    back = pickle.loads(pickle.dumps(res))
+    np.testing.assert_array_equal(back.transform(x), feats)
+    assert {c["how"] for c in back.backend.calls} == {"replayed"}  # the same store, shared in this process
+    np.testing.assert_array_equal(copy.deepcopy(res).transform(x), feats)
+
+
+def test_provenance_calibration_and_version(tmp_path):
+    from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+    ibm = IBMBackend("fake_manila", shots=100, seed=0, store=tmp_path)
+    QRNN(1, 2, seed=0, backend=ibm).transform(np.ones((2, 2, 1)))
+    header = json.loads((tmp_path / "header.json").read_text())
+    assert header["qrnn_version"] and header["format"] == 2
+    [cal] = header["calibrations"]
+    dev = FakeManilaV2()
+    assert cal["timestamp"] == dev._load_json(dev.props_filename)["last_update_date"]
+    snapshot = ibm.calibration(cal["id"])
+    assert snapshot["errors"]["cx"] and snapshot["backend_version"] == dev.backend_version
+    assert {c["calibration"] for c in ibm.calls} == {cal["id"]}
+    assert {r.get("calibration") for r in ibm.ledger.records() if r["status"] == "done"} == {cal["id"]}
+
+
+def ensemble_exact_parts(ens, arrays):
+    """The torch engine's values of each member's readout circuit, at the stored parameter values."""
+    import torch
+
+    from qrnn.backends import TorchBackend
+
+    out = []
+    for i, member in enumerate(ens.members):
+        x = np.tan(arrays[f"values_{i}"][:, 0, 0::2])
+        run = TorchBackend().compile(member._readout_vqc, member.weights[0:1])
+        out.append(run(torch.as_tensor(x)).numpy())
+    return out
+
+
+def test_recommended_ensemble_on_a_fake_device_with_a_store(tmp_path, rng):
+    x = rng.normal(size=(4, 3, 1))
+    store = tmp_path / "store"
+    ibm = IBMBackend("fake_manila", precision=0.02, noise=False, seed=3, store=store)
+    ens = recommended_reservoir("QRNN", 1, seed=0, backend=ibm)
+    cost = ibm.check_budget(ens, x)
+    assert cost["calls"] == cost["new_calls"] == 3  # T calls for T steps, whatever the number of members
+    assert cost["pubs"] == 3 * len(ens.members)
+    failing_collect(ibm, {2}, KeyboardInterrupt)  # killed waiting for step 2
+    with pytest.raises(KeyboardInterrupt):
+        ens.transform(x)
+    del ibm, ens
+    gc.collect()
+    ibm = IBMBackend("fake_manila", precision=0.02, noise=False, seed=3, store=store)
+    ens = recommended_reservoir("QRNN", 1, seed=0, backend=ibm)
+    submits = []
+    runner = ibm._runner_for()
+    original = runner.submit
+    runner.submit = lambda *args: submits.append(args) or original(*args)
+    feats = ens.transform(x)
+    assert [c["how"] for c in ibm.calls] == ["replayed", "fetched", "submitted"] and len(submits) == 1
+    assert all(len(c["round"]) == len(ens.members) for c in ibm.calls)
+    exact = recommended_reservoir("QRNN", 1, seed=0).transform(x)
+    assert feats.shape == exact.shape
+    worst = 0.0
+    for call in ibm.calls:  # every member's every value within shot noise of the exact engine
+        arrays = ibm.ledger.arrays(call["key"])
+        for i, ref in enumerate(ensemble_exact_parts(ens, arrays)):
+            worst = max(worst, float(np.max(np.abs(arrays[f"evs_{i}"] - ref) / arrays[f"stds_{i}"])))
+    assert worst < 5
+    # a rerun of the whole ensemble pays nothing
+    assert ibm.check_budget(ens, x)["new_calls"] == 0
