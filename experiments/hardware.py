@@ -76,7 +76,8 @@ def run(device: str = "fake_manila", shots: int = 1024, noise: bool = True, n_wi
     report = {
         "device": device, "shots": shots, "noise": noise, "seed": seed, "windows": n_windows,
         "cost": cost, "calls_made": len(ibm.calls),
-        "calls_by_source": {h: how.count(h) for h in ("submitted", "fetched", "replayed")},
+        "calls_by_source": {h: how.count(h) for h in ("submitted", "resubmitted", "found", "fetched",
+                                                       "recovered", "replayed")},
         "seconds": seconds, "feature_drift_mean": float(np.abs(F_dev - F_exact).mean()),
         "feature_drift_max": float(np.abs(F_dev - F_exact).max()), "rows": rows, "ran": True,
         "store": str(out / "store"),

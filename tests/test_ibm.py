@@ -468,13 +468,15 @@ def test_hardware_script_estimates_runs_compares_and_resumes(tmp_path):
 
     report = hardware.run("fake_manila", shots=256, noise=False, n_windows=12, seed=1, out=tmp_path)
     assert report["calls_made"] == report["cost"]["calls"] == 8
-    assert report["calls_by_source"] == {"submitted": 8, "fetched": 0, "replayed": 0}
+    assert report["calls_by_source"] == {"submitted": 8, "resubmitted": 0, "found": 0, "fetched": 0,
+                                         "recovered": 0, "replayed": 0}
     assert [r["features"] for r in report["rows"]][0] == "exact (torch engine)"
     assert 0 < report["feature_drift_mean"] < 0.2  # shot noise at 256 shots, no device noise
     assert (tmp_path / "hardware.md").read_text().count("|") > 10
     assert json.loads((tmp_path / "hardware.json").read_text())["calls_made"] == 8
     again = hardware.run("fake_manila", shots=256, noise=False, n_windows=12, seed=1, out=tmp_path)
-    assert again["calls_by_source"] == {"submitted": 0, "fetched": 0, "replayed": 8}
+    assert again["calls_by_source"] == {"submitted": 0, "resubmitted": 0, "found": 0, "fetched": 0,
+                                        "recovered": 0, "replayed": 8}
     assert again["rows"] == report["rows"]
     with pytest.raises(ValueError, match="above max_qpu_seconds=1; nothing was submitted"):
         hardware.run("fake_manila", shots=256, noise=False, n_windows=12, out=tmp_path / "b", max_qpu_seconds=1)
