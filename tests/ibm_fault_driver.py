@@ -1,7 +1,8 @@
 """A run on a fake IBM device that SIGKILLs itself at a chosen point of a chosen call (for tests/test_ibm_faults.py).
 
 ``python tests/ibm_fault_driver.py STORE POINT CALL LOG OUT [MAX_QPU_SECONDS]``
-runs a QLSTM(1, 3) reservoir (B = 6, T = 4: 8 calls) on ``fake_manila`` with
+runs a QLSTM(1, 3) reservoir (B = 6, T = 4: 8 calls; with ``QRNN_FAULT_MODEL=ensemble``
+the recommended QRNN ensemble of 5 members, 4 calls) on ``fake_manila`` with
 ``store=STORE`` and kills itself with SIGKILL at ``POINT`` of call number
 ``CALL`` (1-based; ``POINT = none`` runs to the end). Every job the fake
 service accepts is appended to ``LOG`` (its tag, and its estimated QPU
@@ -34,8 +35,11 @@ def backend(store, max_qpu_seconds=None):
 
 
 def reservoir(ibm):
-    from qrnn import QLSTM
+    """QLSTM(1, 3) with correlators, or with QRNN_FAULT_MODEL=ensemble the recommended QRNN ensemble (5 members)."""
+    from qrnn import QLSTM, recommended_reservoir
 
+    if os.environ.get("QRNN_FAULT_MODEL") == "ensemble":
+        return recommended_reservoir("QRNN", 1, seed=0, backend=ibm)
     return QLSTM(1, 3, seed=0, backend=ibm, correlators=True)
 
 

@@ -379,6 +379,21 @@ def ensemble_exact_parts(ens, arrays):
     return out
 
 
+@pytest.mark.parametrize("point", ["after-submit", "after-collect"])
+def test_recommended_ensemble_killed_and_resumed(point, tmp_path, monkeypatch):
+    """A real SIGKILL in the middle of the recommended ensemble's run: one call per step, nothing paid twice."""
+    monkeypatch.setenv("QRNN_FAULT_MODEL", "ensemble")
+    expected = driver.reservoir(driver.backend(None)).transform(driver.inputs())
+    store, log = tmp_path / "store", tmp_path / "submissions.log"
+    proc, _ = run_driver(store, point, call=2, log=log)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    ibm, feats = resume_in_process(store, log)
+    np.testing.assert_array_equal(feats, expected)
+    tags = submitted_tags(log)
+    assert len(tags) == len(set(tags)) == driver.T  # T calls for T steps, for all 5 members
+    assert len(ibm.calls) == driver.T and all(len(c["round"]) == 5 for c in ibm.calls)
+
+
 def test_recommended_ensemble_on_a_fake_device_with_a_store(tmp_path, rng):
     x = rng.normal(size=(4, 3, 1))
     store = tmp_path / "store"
