@@ -141,6 +141,41 @@ def test_ceiling_holds_across_copies_and_clones(rng):
     assert spent_each[2] > spent_each[0]
 
 
+def test_a_ceiling_without_a_store_is_not_split_between_processes(tmp_path, rng):
+    """Pickled into another process (joblib, Ray) or forked, a store-less counter cannot be shared: refused."""
+    x = rng.normal(size=(2, 2, 1))
+    res = QRNN(1, 2, seed=0, backend=IBMBackend("fake_manila", shots=100, seed=0, max_qpu_seconds=10.0))
+    (tmp_path / "res.pkl").write_bytes(pickle.dumps(res))
+    code = ("import pickle, sys, numpy as np; res = pickle.loads(open(sys.argv[1], 'rb').read()); "
+            "res.transform(np.ones((2, 2, 1)))")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "res.pkl")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 1 and "cannot be shared with this process" in proc.stderr and "store=" in proc.stderr
+    res.transform(x)  # in its own process it runs
+    pid = os.fork()
+    if pid == 0:  # a forked child may not spend the parent's ceiling behind its back
+        try:
+            res.transform(x + 1)
+        except RuntimeError as exc:
+            os._exit(3 if "cannot be shared" in str(exc) else 4)
+        os._exit(0)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 3
+
+
+def test_a_forked_process_cannot_write_its_parents_store(tmp_path, rng):
+    ibm = IBMBackend("fake_manila", shots=100, seed=0, store=tmp_path / "s")
+    res = QRNN(1, 2, seed=0, backend=ibm)
+    res.transform(rng.normal(size=(2, 2, 1)))
+    pid = os.fork()
+    if pid == 0:
+        try:
+            res.transform(np.ones((2, 2, 1)))
+        except StoreLockedError as exc:
+            os._exit(3 if "was forked from it" in str(exc) else 4)
+        os._exit(0)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 3
+
+
 def test_two_processes_on_one_store(tmp_path):
     store = tmp_path / "store"
     holder = subprocess.Popen([sys.executable, "-c", (
@@ -424,5 +459,7 @@ def test_recommended_ensemble_on_a_fake_device_with_a_store(tmp_path, rng):
         for i, ref in enumerate(ensemble_exact_parts(ens, arrays)):
             worst = max(worst, float(np.max(np.abs(arrays[f"evs_{i}"] - ref) / arrays[f"stds_{i}"])))
     assert worst < 5
-    # a rerun of the whole ensemble pays nothing
-    assert ibm.check_budget(ens, x)["new_calls"] == 0
+    # a rerun of the whole ensemble pays nothing, so a ceiling at the spend does not refuse it
+    tight = IBMBackend("fake_manila", precision=0.02, noise=False, seed=3, store=store,
+                       max_qpu_seconds=ibm.qpu_seconds_spent)
+    assert tight.check_budget(ens, x)["new_calls"] == 0

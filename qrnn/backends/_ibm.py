@@ -442,7 +442,7 @@ class _Shared:
     """
 
     def __init__(self, ledger):
-        self.ledger, self._spent = ledger, 0.0
+        self.ledger, self._spent, self.pid = ledger, 0.0, os.getpid()
         self.mutex = threading.RLock()
         self.plan: _Plan | None = None
 
@@ -686,6 +686,7 @@ class IBMBackend(Backend):
         self.exact = self.fake and not self.noise and self.shots is None and self.precision is None
         self._shared_key = (("store", os.path.realpath(self.store)) if store is not None
                             else ("memory", uuid.uuid4().hex))
+        self._origin_pid = os.getpid()
         self._shared = None
         self._state()  # the store is opened (locked, checked) now, not at the first call
         self._device_backend = self._pass_manager = self._runner = self._calib = None
@@ -696,11 +697,21 @@ class IBMBackend(Backend):
     _UNSHARED = ("_shared", "_device_backend", "_pass_manager", "_runner", "_calib")
 
     def _state(self) -> _Shared:
+        if self._shared is None and self.store is None and self.max_qpu_seconds is not None:
+            shared = _SHARED.get(self._shared_key)
+            if (shared is None and self._origin_pid != os.getpid()) or (shared is not None
+                                                                        and shared.pid != os.getpid()):
+                raise RuntimeError(self._no_shared_ceiling())
         if self._shared is None:
             opener = (lambda: None) if self.store is None else (
                 lambda: open_ledger(self.store, self._ledger_config(), wait=self.wait))
             self._shared = _shared_for(self._shared_key, opener)
         return self._shared
+
+    def _no_shared_ceiling(self) -> str:
+        return (f"this backend's max_qpu_seconds={self.max_qpu_seconds:g} was set in process {self._origin_pid}; "
+                f"without a store its spend cannot be shared with this process ({os.getpid()}), so the ceiling "
+                "could not hold: give the backend a store= (a directory), which carries the spend")
 
     @property
     def ledger(self):
@@ -836,7 +847,10 @@ class IBMBackend(Backend):
         return cost
 
     def _check_call_budget(self, cost: float) -> None:
-        spent = self._state().spent()
+        shared = self._state()
+        if shared.ledger is None and self.max_qpu_seconds is not None and shared.pid != os.getpid():
+            raise RuntimeError(self._no_shared_ceiling())  # a forked copy of the counter
+        spent = shared.spent()
         if self.max_qpu_seconds is not None and spent + cost > self.max_qpu_seconds:
             where = "on this store" if self.store is not None else "by this backend and its copies"
             raise RuntimeError(

@@ -240,7 +240,7 @@ class Ledger:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"process {os.getpid()} on host {socket.gethostname()} (since "
                       f"{time.strftime('%Y-%m-%d %H:%M:%S')})\n".encode(), 0)
-        self._lock_fd = fd
+        self._lock_fd, self._pid = fd, os.getpid()
         self._finalizer = weakref.finalize(self, os.close, fd)
 
     def close(self) -> None:
@@ -280,6 +280,7 @@ class Ledger:
                              "use another store directory")
 
     def _write_header(self) -> None:
+        self._check_writer()
         text = json.dumps({"format": FORMAT, "config": self.config, "groups": self.groups,
                            "calibrations": self.calibrations, "qrnn_version": self.created_by},
                           indent=1, sort_keys=True, allow_nan=False)
@@ -368,7 +369,15 @@ class Ledger:
         if rec["status"] == "submitting":
             self._attempts.setdefault(rec["key"], {})[rec["attempt"]] = float(rec["qpu_seconds"])
 
+    def _check_writer(self) -> None:
+        # A forked child inherits the lock with the file descriptor: it must not write as if it held it.
+        if os.getpid() != self._pid:
+            raise StoreLockedError(f"the store {str(self.path)!r} is held by process {self._pid}; this process "
+                                   f"({os.getpid()}) was forked from it and cannot write it: use the store from "
+                                   "one process, or give each process its own store")
+
     def _append(self, record: dict) -> None:
+        self._check_writer()
         line = (json.dumps(record, sort_keys=True, allow_nan=False) + "\n").encode()
         with self._mutex:
             fd = os.open(self.path / LEDGER, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -415,6 +424,7 @@ class Ledger:
         ``parts`` holds ``(evs, stds, values)`` per part of the call (one per
         reservoir whose circuits it carried).
         """
+        self._check_writer()
         arrays = {"key": np.array(key), "n_parts": np.array(len(parts))}
         for i, (evs, stds, values) in enumerate(parts):
             arrays.update({f"evs_{i}": evs, f"stds_{i}": stds, f"values_{i}": values})
