@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks import cpu_name
+
 from qrnn.backends import PennyLaneBackend, TorchBackend, free_memory
 from qrnn.circuit import VQC, init_weights
 
@@ -92,8 +94,8 @@ def reference_baselines(path: Path) -> dict:
         return {}
     out = {}
     recorded = json.loads(path.read_text())
-    if recorded.get("cpu") not in (None, _cpu_name()):
-        print(f"note: the last record was made on {recorded['cpu']!r}, this run is on {_cpu_name()!r}: "
+    if recorded.get("cpu") not in (None, cpu_name()):
+        print(f"note: the last record was made on {recorded['cpu']!r}, this run is on {cpu_name()!r}: "
               "a reference slower than its record may be the other processor", flush=True)
     for r in recorded.get("rows", []):
         ms = r.get("reference_baseline_ms") if r.get("flagged") else r.get("reference_ms", r.get("lightning_ms"))
@@ -136,14 +138,6 @@ def measure(n: int, B: int, repeats: int, baseline_ms: float | None, slow_factor
           f"lightning backend {1e3 * t_backend / B:10.3f} qnode {1e3 * t_qnode / B:10.3f}  "
           f"speed {speed}  |diff| {diff:.1e}", flush=True)
     return row
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            return next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 def plot(rows, path: Path) -> None:
@@ -194,7 +188,7 @@ def main(argv=None):
 
     out.parent.mkdir(parents=True, exist_ok=True)
     command = "python -m benchmarks.bench_scaling " + " ".join(sys.argv[1:] if argv is None else argv)
-    out.write_text(json.dumps({"command": command.strip(), "cpu": _cpu_name(), "cores": os.cpu_count(),
+    out.write_text(json.dumps({"command": command.strip(), "cpu": cpu_name(), "cores": os.cpu_count(),
                                "python": platform.python_version(), "torch": torch.__version__,
                                "pennylane": version("pennylane"),
                                "pennylane_lightning": version("pennylane_lightning"),

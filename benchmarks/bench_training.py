@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks import cpu_name
+
 from qrnn import QLSTM, ReservoirRegressor, TrainedRegressor
 from qrnn.backends import TorchBackend, warm_up
 from qrnn.tasks import damped_shm, make_windows, minmax_scale
@@ -104,14 +106,6 @@ def pennylane_epoch_seconds(X, y, epochs: int = 3, batch: int = 10) -> float:
     return float(np.median(seconds))
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            return next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=10, help="epochs to take the median of, for each")
@@ -140,7 +134,7 @@ def main(argv=None) -> dict:
 
     result = {
         "command": "python -m benchmarks.bench_training " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "cpu": _cpu_name(), "cores": os.cpu_count(),
+        "cpu": cpu_name(), "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(), "torch": torch.__version__, "pennylane": pennylane.__version__,
         "epochs_median_of": args.epochs,
