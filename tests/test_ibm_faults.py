@@ -21,7 +21,11 @@ import pytest
 pytest.importorskip("qiskit_ibm_runtime", reason="backend 'ibm' needs qiskit-ibm-runtime (pip install 'qrnn[ibm]')")
 pytest.importorskip("qiskit_aer", reason="rehearsal on fake devices needs qiskit-aer")
 
-from qiskit_ibm_runtime.exceptions import RuntimeInvalidStateError, RuntimeJobFailureError  # noqa: E402
+from qiskit_ibm_runtime.exceptions import (  # noqa: E402
+    RuntimeInvalidStateError,
+    RuntimeJobFailureError,
+    RuntimeJobMaxTimeoutError,
+)
 
 from qrnn import QLSTM, QRNN, recommended_reservoir  # noqa: E402
 from qrnn.backends import IBMBackend, JobFailedError, StoreLockedError  # noqa: E402
@@ -129,16 +133,19 @@ def test_ceiling_holds_across_copies_and_clones(rng):
     X, y = rng.normal(size=(6, 3, 1)), rng.normal(size=6)
     ibm = IBMBackend("fake_manila", shots=100, seed=0, max_qpu_seconds=10.0)
     est = ReservoirRegressor(QRNN(1, 2, seed=0, backend=ibm))
-    spent_each = []
+    spent_each, refused = [], 0
     for copy_ in (est, clone(est), copy.deepcopy(est), pickle.loads(pickle.dumps(est))):
         try:
             copy_.fit(X, y)
         except RuntimeError as exc:
             assert "max_qpu_seconds=10 would be exceeded" in str(exc)
+            refused += 1
         spent_each.append(copy_.reservoir.backend.qpu_seconds_spent)
-    # clone and deepcopy share the counter; every call refused once it would cross 10 s
-    assert spent_each[0] <= spent_each[1] == spent_each[2] <= 10.0
-    assert spent_each[2] > spent_each[0]
+    # every copy shares the one counter: a fit costs 3 calls, so the second fit is refused after one more
+    call = ibm._qpu_seconds(1, len(X))
+    assert spent_each[0] == pytest.approx(3 * call) and spent_each[1:] == [pytest.approx(4 * call)] * 3
+    assert 4 * call <= 10.0 < 5 * call
+    assert refused == 3
 
 
 def test_a_ceiling_without_a_store_is_not_split_between_processes(tmp_path, rng):
@@ -174,6 +181,99 @@ def test_a_forked_process_cannot_write_its_parents_store(tmp_path, rng):
             os._exit(3 if "was forked from it" in str(exc) else 4)
         os._exit(0)
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 3
+
+
+def slow_collect(ibm, seconds):
+    runner = ibm._runner_for()
+    original = runner.collect
+
+    def collect(job):
+        time.sleep(seconds)
+        return original(job)
+
+    runner.collect = collect
+
+
+def counting_submit(ibm):
+    runner, submits = ibm._runner_for(), []
+    original = runner.submit
+    runner.submit = lambda *args: submits.append(args) or original(*args)
+    return submits
+
+
+def test_ctrl_c_stops_an_ensemble_from_submitting(tmp_path, rng):
+    import signal
+    import threading
+
+    from qrnn import Ensemble
+
+    ibm = IBMBackend("fake_manila", shots=100, seed=0, store=tmp_path / "s")
+    ens = Ensemble([QRNN(1, 2, seed=0, backend=ibm), QRNN(1, 2, seed=1, backend=ibm)])
+    slow_collect(ibm, 0.3)
+    submits = counting_submit(ibm)
+    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+    with pytest.raises(KeyboardInterrupt):
+        ens.transform(rng.normal(size=(2, 10, 1)))
+    at_interrupt = len(submits)
+    time.sleep(1.0)
+    assert at_interrupt <= 3 and len(submits) == at_interrupt  # nothing more after Ctrl-C
+
+
+def test_an_estimate_never_turns_a_real_run_into_a_plan(tmp_path, rng):
+    import threading
+
+    x = rng.normal(size=(3, 4, 1))
+    ibm = IBMBackend("fake_manila", noise=False, seed=0)
+    res = QLSTM(1, 3, seed=0, backend=ibm)
+    slow_collect(ibm, 0.05)
+    out = {}
+    runner = threading.Thread(target=lambda: out.setdefault("feats", res.transform(x)))
+    runner.start()
+    cost = ibm.estimate(QLSTM(1, 3, seed=5), x)  # planned in this thread while the run goes on in the other
+    runner.join()
+    assert cost["calls"] == 2 * 4
+    np.testing.assert_allclose(out["feats"], QLSTM(1, 3, seed=0).transform(x), rtol=0, atol=1e-10)
+
+
+def test_backends_with_other_settings_on_one_store_are_refused_before_paying(tmp_path, rng):
+    from qrnn import Ensemble
+
+    x = rng.normal(size=(2, 3, 1))
+    free = IBMBackend("fake_manila", shots=100, seed=0, store=tmp_path / "s")
+    capped = IBMBackend("fake_manila", shots=100, seed=0, store=tmp_path / "s", max_qpu_seconds=5.0)
+    ens = Ensemble([QRNN(1, 2, seed=0, backend=free), QRNN(1, 2, seed=1, backend=capped)])
+    with pytest.raises(ValueError, match="must use one backend configuration"):
+        ens.transform(x)  # the capped member's call would be made under the free one's settings
+    assert capped.calls == free.calls == [] and capped.ledger.records() == []
+    same = Ensemble([QRNN(1, 2, seed=0, backend=free), QRNN(1, 2, seed=1, backend=copy.deepcopy(free))])
+    assert same.members[0]._lockstep_key() is same.members[1]._lockstep_key()
+
+
+def test_a_store_of_the_previous_format_keeps_its_spend_and_replays(tmp_path, expected):
+    """Stores written before format 2 had no "submitting" records: their calls are priced from their size."""
+    store = tmp_path / "store"
+    ibm = driver.backend(store)
+    driver.reservoir(ibm).transform(driver.inputs())
+    spent = ibm.qpu_seconds_spent
+    del ibm
+    gc.collect()
+    header = json.loads((store / "header.json").read_text())  # rewrite it as format 1 wrote it
+    (store / "header.json").write_text(json.dumps({"config": header["config"], "groups": header["groups"]}))
+    records = [json.loads(line) for line in (store / "ledger.jsonl").read_text().splitlines()]
+    (store / "ledger.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records if r["status"] != "submitting"))
+    for f in store.glob("*.npz"):
+        with np.load(f) as d:
+            old = {"evs": d["evs_0"], "stds": d["stds_0"], "values": d["values_0"]}
+        np.savez(f, **old)
+    ibm = driver.backend(store, max_qpu_seconds=spent)
+    assert ibm.qpu_seconds_spent == pytest.approx(spent)
+    np.testing.assert_array_equal(driver.reservoir(ibm).transform(driver.inputs()), expected)
+    assert {c["how"] for c in ibm.calls} == {"replayed"}
+    (store / "header.json").write_text(json.dumps({**header, "format": 99}))
+    del ibm
+    gc.collect()
+    with pytest.raises(ValueError, match="has format 99, which this qrnn"):
+        driver.backend(store)
 
 
 def test_two_processes_on_one_store(tmp_path):
@@ -224,7 +324,8 @@ def failing_collect(ibm, calls, exc):
     runner.collect = collect
 
 
-@pytest.mark.parametrize("exc", [RuntimeJobFailureError, RuntimeInvalidStateError], ids=["failed", "cancelled"])
+@pytest.mark.parametrize("exc", [RuntimeJobFailureError, RuntimeInvalidStateError, RuntimeJobMaxTimeoutError],
+                         ids=["failed", "cancelled", "max-time"])
 def test_failed_job_is_recorded_and_resubmitted_next_run(exc, tmp_path, expected):
     store = tmp_path / "store"
     ibm = driver.backend(store)
@@ -362,6 +463,12 @@ def test_torn_ledger_line_loses_nothing(tmp_path, expected):
         '{"key": "k", "status": "submitting", "attempt": 1, "qpu_seconds": NaN}\n'), r"line 7 is not a ledger record"),
     (lambda s: open(s / "ledger.jsonl", "a").write(
         '{"key": "k", "status": "submitting", "attempt": 1, "qpu_seconds": -3}\n'), "qpu_seconds must be a finite"),
+    (lambda s: open(s / "ledger.jsonl", "a").write('{"key": "k", "status": "submitted", "job_id": "j"}\n'),
+     r"line 7: a 'submitted' record needs 'sim_seed'"),
+    (lambda s: open(s / "ledger.jsonl", "a").write(
+        '{"key": "k", "status": "done", "job_id": "j", "sim_seed": "x"}\n'), r"line 7: a 'done' record needs 'sim_seed'"),
+    (lambda s: (s / "header.json").write_text(json.dumps(
+        {**json.loads((s / "header.json").read_text()), "calibrations": [1]})), "'calibrations' must be a list of"),
 ])
 def test_tampered_stores_are_a_clear_error(tamper, match, tmp_path):
     store = tmp_path / "store"
@@ -372,6 +479,18 @@ def test_tampered_stores_are_a_clear_error(tamper, match, tmp_path):
     tamper(store)
     with pytest.raises(ValueError, match=match):
         IBMBackend("fake_manila", shots=100, seed=0, store=store)
+
+
+def test_a_damaged_fake_service_record_is_a_clear_error(tmp_path):
+    store = tmp_path / "store"
+    proc, _ = run_driver(store, "after-submit", call=2)
+    assert proc.returncode == -9
+    for f in (store / "fake-service-jobs").glob("*.json"):
+        f.write_text("{}")
+    gc.collect()
+    ibm = driver.backend(store)
+    with pytest.raises(ValueError, match="job record .* is damaged"):
+        driver.reservoir(ibm).transform(driver.inputs())
 
 
 def test_used_ibm_reservoir_pickles_and_copies(tmp_path, rng):

@@ -3,8 +3,10 @@
 A recurrent reservoir needs step ``t``'s measured values before it can build
 step ``t+1``'s circuits, so the floor is one round trip per dependent round of
 circuits per time step. :class:`IBMBackend` meets it: each call of a compiled
-group's ``columns`` (one round of one step) is exactly one primitive call
-carrying every sample and every circuit of the group as parameterised PUBs.
+group's ``columns`` (one round of one step) is one primitive call carrying
+every sample and every circuit of the group as parameterised PUBs; the
+members of an ensemble on one backend run in lock step, so that one call
+carries the round of every member.
 With ``store=`` every call goes through a :class:`~qrnn.backends._ledger.Ledger`
 first, so an interrupted run resumes without paying twice.
 """
@@ -114,8 +116,9 @@ def _job_failures() -> tuple:
     """Errors that mean the job itself failed or was cancelled (billed, no result): never retried in place."""
     from qiskit.providers.exceptions import JobError  # RuntimeJobFailureError derives from it
     from qiskit_ibm_runtime.exceptions import RuntimeInvalidStateError  # result() of a cancelled job
+    from qiskit_ibm_runtime.exceptions import RuntimeJobMaxTimeoutError  # billed up to the limit, no result
 
-    return (JobError, RuntimeInvalidStateError)
+    return (JobError, RuntimeInvalidStateError, RuntimeJobMaxTimeoutError)
 
 
 class JobFailedError(RuntimeError):
@@ -202,9 +205,14 @@ class _AerLocalRunner:
         path = None if self.jobs_dir is None else self.jobs_dir / f"{tag}.json"
         if record is None and path is not None and path.exists():
             record = _loads(path.read_text())
+            if not (isinstance(record, dict) and isinstance(record.get("job_id"), str)
+                    and isinstance(record.get("seed"), int)):
+                raise ValueError(f"the fake service's job record {str(path)!r} is damaged (expected job_id and seed)")
         if record is None:
             return None
-        return _LocalJob(record["job_id"], lambda: self._run(pubs, record["seed"]))
+        job = _LocalJob(record["job_id"], lambda: self._run(pubs, record["seed"]))
+        job.sim_seed = record["seed"]  # the seed it ran with, whatever this process would draw
+        return job
 
     def fetch(self, job_id: str, pubs, seed: int):
         # A fake device keeps no results: fetching re-runs the recorded PUBs with the
@@ -392,15 +400,24 @@ class _Rendezvous:
     same in every run.
     """
 
-    def __init__(self, n: int):
-        self.live, self.cond = n, threading.Condition()
+    def __init__(self, n: int, plan):
+        self.live, self.cond, self.plan = n, threading.Condition(), plan
         self.pending: dict[int, tuple] = {}
         self.results: dict[int, np.ndarray] = {}
         self.error: BaseException | None = None
 
+    def abort(self, error: BaseException) -> None:
+        """Stop every member at its next call (an interrupt of the caller): nothing more is submitted."""
+        with self.cond:
+            if self.error is None:
+                self.error = error
+            self.cond.notify_all()
+
     def call(self, backend, part: _Part) -> np.ndarray:
         me = _LOCAL.member
         with self.cond:
+            if self.error is not None:
+                raise RuntimeError("the ensemble's run was stopped") from self.error
             self.pending[me] = (backend, part)
             self._fire()
             while me not in self.results and self.error is None:
@@ -423,8 +440,14 @@ class _Rendezvous:
         order = sorted(self.pending)
         backend = self.pending[order[0]][0]
         parts = [self.pending[i][1] for i in order]
+        backends = [self.pending[i][0] for i in order]
         self.pending = {}
         try:
+            configs = {json.dumps(b.to_config(), sort_keys=True, default=str) for b in backends}
+            if len(configs) > 1:
+                raise ValueError("the members of an ensemble on one IBM store must use one backend configuration "
+                                 "(their calls are merged into one): got " + " and ".join(sorted(configs))
+                                 + "; give them the same backend object, or separate stores")
             outs = backend._run_parts(parts)
         except BaseException as exc:
             self.error = exc
@@ -443,33 +466,61 @@ class _Shared:
 
     def __init__(self, ledger):
         self.ledger, self._spent, self.pid = ledger, 0.0, os.getpid()
+        self.legacy: float | None = None  # estimated spend of calls a store of format 1 never priced
         self.mutex = threading.RLock()
-        self.plan: _Plan | None = None
 
     def spent(self) -> float:
-        return self.ledger.spent if self.ledger is not None else self._spent
+        if self.ledger is None:
+            return self._spent
+        return self.ledger.spent + (self.legacy or 0.0)
+
+    @functools.cached_property
+    def lockstep(self) -> "_Lockstep":
+        """The lock-step group of every backend on this store (or counter)."""
+        return _Lockstep()
+
+
+class _Lockstep:
+    """The backends of one store (or spend counter): ensemble members on them run together.
+
+    Their calls are merged into one, made under one backend's settings, so
+    backends with other settings (another ceiling, retry policy, tags) on one
+    store are refused before anything is submitted.
+    """
 
     def run_lockstep(self, fns: list) -> list:
-        """Run ``fns`` (members' transforms) in lock step, their calls merged; results in order."""
-        rv = _Rendezvous(len(fns))
+        """Run ``fns`` (members' transforms) in lock step, their calls merged; results in order.
+
+        An interrupt of the caller (Ctrl-C) stops every member at its next
+        call, waits for the call in flight, and is raised.
+        """
+        rv = _Rendezvous(len(fns), getattr(_LOCAL, "plan", None))
         results: list = [None] * len(fns)
 
         def work(i):
-            _LOCAL.rendezvous, _LOCAL.member = rv, i
+            _LOCAL.rendezvous, _LOCAL.member, _LOCAL.plan = rv, i, rv.plan
             try:
                 results[i] = fns[i]()
+                error = None
             except BaseException as exc:
-                rv.leave(exc)
-            else:
-                rv.leave()
-            finally:
-                _LOCAL.rendezvous = None
+                error = exc
+            try:
+                rv.leave(error)
+            except BaseException:  # the merged call this leave fired failed: rv.error holds it for the caller
+                pass
+            _LOCAL.rendezvous = _LOCAL.plan = None
 
         threads = [threading.Thread(target=work, args=(i,), name=f"qrnn-ibm-member-{i}") for i in range(len(fns))]
         for t in threads:
             t.start()
-        for t in threads:
-            t.join()
+        try:
+            for t in threads:
+                t.join()
+        except BaseException as exc:  # KeyboardInterrupt lands here, in the caller's thread
+            rv.abort(exc)
+            for t in threads:
+                t.join()
+            raise
         if rv.error is not None:
             raise rv.error
         return results
@@ -706,6 +757,10 @@ class IBMBackend(Backend):
             opener = (lambda: None) if self.store is None else (
                 lambda: open_ledger(self.store, self._ledger_config(), wait=self.wait))
             self._shared = _shared_for(self._shared_key, opener)
+            led = self._shared.ledger
+            if led is not None and self._shared.legacy is None:  # priced by this model, once per store
+                self._shared.legacy = sum(self._qpu_seconds(1, int(r.get("n_pubs", 0)) * int(r.get("batch", 0)))
+                                          for r in led.unpriced())
         return self._shared
 
     def _no_shared_ceiling(self) -> str:
@@ -749,8 +804,12 @@ class IBMBackend(Backend):
         return new
 
     def lockstep_key(self):
-        """Members of an ensemble on backends with the same key run in lock step, one call per round."""
-        return self._state()
+        """Members of an ensemble on backends with the same key run in lock step, one call per round.
+
+        The key is shared by this backend, its copies and any backend on the same
+        store; the members' backends must then have one configuration.
+        """
+        return self._state().lockstep
 
     def __repr__(self) -> str:
         return (f"IBMBackend({self.device!r}, shots={self.shots}, precision={self.precision}, "
@@ -799,14 +858,13 @@ class IBMBackend(Backend):
 
         shared = self._state()
         planned = on_backend(reservoir, self)
-        with shared.mutex:  # not held while planning: an ensemble's members plan in their own threads
-            if shared.plan is not None:
-                raise RuntimeError("an estimate of this backend is already being planned")
-            shared.plan = plan = _Plan()
+        # The plan belongs to this thread (and the member threads it starts), so that a
+        # real run in another thread on the same store is never planned instead of paid.
+        _LOCAL.plan = plan = _Plan()
         try:
             planned.transform(X)
         finally:
-            shared.plan = None
+            _LOCAL.plan = None
         return {"calls": plan.calls, "pubs": plan.pubs, "circuits": plan.circuits,
                 "shots": plan.circuits * self.shots_per_circuit(),
                 "qpu_seconds": self._qpu_seconds(plan.calls, plan.circuits),
@@ -979,7 +1037,8 @@ class IBMBackend(Backend):
         description = {"vqc": repr(vqc), "n_circuits": int(w.shape[0])}
         shared = self._state()
         if shared.ledger is not None:
-            rnd = shared.ledger.register_group(fingerprint, description, write=shared.plan is None)
+            rnd = shared.ledger.register_group(fingerprint, description,
+                                               write=getattr(_LOCAL, "plan", None) is None)
         else:
             if fingerprint not in self._groups:
                 self._groups.append(fingerprint)
@@ -1052,7 +1111,6 @@ class IBMBackend(Backend):
             source = ("qiskit-ibm-runtime fake device snapshot" if self.fake else "the device's target and properties")
             self._calib = {"id": hashlib.sha256(text.encode()).hexdigest()[:16], "source": source,
                            **json.loads(text)}
-        cid = self._calib["id"]
         if self.ledger is not None:
             self.ledger.note_calibration(self._calib)
         return self._calib
@@ -1072,8 +1130,9 @@ class IBMBackend(Backend):
         led = shared.ledger
         with shared.mutex:
             state = None if led is None else led.state(key)
-            if shared.plan is not None:
-                return self._plan_call(shared.plan, key, state, parts, shapes, executions, cost)
+            plan = getattr(_LOCAL, "plan", None)
+            if plan is not None:
+                return self._plan_call(plan, key, state, parts, shapes, executions, cost)
             if state is not None and state["status"] == "done":
                 try:
                     results = led.load(key, [p.values for p in parts], shapes)
@@ -1126,7 +1185,7 @@ class IBMBackend(Backend):
                 plan.replayed += 1
                 return [evs for evs, _ in results]
         elif status in (None, "failed"):  # a new submission (a failed one only if it may be resubmitted)
-            if status is None or self.resubmit_failed:
+            if status is None or (self.resubmit_failed and self.ledger.failures(key) <= self.max_resubmits):
                 plan.new_calls += 1
                 plan.new_circuits += executions
                 plan.new_qpu_seconds += cost
@@ -1149,8 +1208,8 @@ class IBMBackend(Backend):
         if status == "submitting":  # the process died (or the response was lost) between sending and recording
             found = self._retry(lambda: runner.find(self._tag(key, attempt), pubs), f"looking up {what}")
             if found is not None:
-                record = {"job_id": found.job_id(), "sim_seed": seed, "attempt": attempt, "how": "found",
-                          "calibration": calib}
+                record = {"job_id": found.job_id(), "sim_seed": getattr(found, "sim_seed", seed),
+                          "attempt": attempt, "how": "found", "calibration": calib}
                 led.submitted(key, {**info, **{k: v for k, v in record.items() if k != "how"}})
                 return found, record
             how = "submitted"  # never reached the service; its cost is already counted under this attempt
@@ -1172,13 +1231,18 @@ class IBMBackend(Backend):
         tag, found = self._tag(key, attempt), []
 
         def look_up():  # the service may have taken the job before the error: then it is paid already
-            job = runner.find(tag, pubs)
-            found.append(job is not None)
-            return job
+            for i in range(self.max_retries + 1):  # a job just accepted may take a moment to be listed
+                job = runner.find(tag, pubs)
+                if job is not None:
+                    found.append(True)
+                    return job
+                time.sleep(self.retry_delay * 2**i)
+            return None
 
         job = self._retry(lambda: runner.submit(pubs, seed, tag), f"submitting {what}", on_transient=look_up)
-        how = "found" if any(found) else how
-        record = {"job_id": job.job_id(), "sim_seed": seed, "attempt": attempt, "how": how, "calibration": calib}
+        how = "found" if found else how
+        record = {"job_id": job.job_id(), "sim_seed": getattr(job, "sim_seed", seed), "attempt": attempt,
+                  "how": how, "calibration": calib}
         if led is not None:
             led.submitted(key, {**info, **{k: v for k, v in record.items() if k != "how"}})
         return job, record

@@ -48,8 +48,8 @@ STATUSES = ("submitting", "submitted", "done", "failed")
 # Fields each status must carry (beyond "key" and "status"), with their types.
 # (Stores of format 1 wrote no "submitting" records and no attempt numbers.)
 _FIELDS = {"submitting": {"attempt": int, "qpu_seconds": (int, float)},
-           "submitted": {"job_id": str},
-           "done": {"job_id": str},
+           "submitted": {"job_id": str, "sim_seed": int},
+           "done": {"job_id": str, "sim_seed": int},
            "failed": {"error": str}}
 
 
@@ -195,6 +195,8 @@ class Ledger:
         self.config = json.loads(json.dumps(config))  # the form it takes on disk
         self._states: dict[str, dict] = {}
         self._attempts: dict[str, dict[int, float]] = {}  # key -> attempt -> estimated QPU seconds
+        self._failures: dict[str, int] = {}
+        self._unpriced: dict[str, dict] = {}  # format 1: submitted calls with no "submitting" record
         self._lock_fd = None
         self._mutex = threading.RLock()
         self._acquire(wait)
@@ -203,6 +205,10 @@ class Ledger:
             ledger = self.path / LEDGER
             if header.exists():
                 stored = self._read_header(header)
+                self.format = stored.get("format", 1)
+                if not isinstance(self.format, int) or isinstance(self.format, bool) or self.format > FORMAT:
+                    raise ValueError(f"the store {str(self.path)!r} has format {self.format!r}, which this qrnn "
+                                     f"(format {FORMAT}) does not know: use the qrnn that wrote it")
                 self._compare(stored["config"], self.config, "configuration")
                 self.groups = stored["groups"]
                 self.calibrations = stored.get("calibrations", [])
@@ -211,7 +217,7 @@ class Ledger:
                 if ledger.exists() and ledger.stat().st_size > 0:
                     raise ValueError(f"the store {str(self.path)!r} is damaged: {HEADER} is missing but {LEDGER} "
                                      "holds records; restore the header or use another store directory")
-                self.groups, self.calibrations = [], []
+                self.groups, self.calibrations, self.format = [], [], FORMAT
                 self.created_by = _qrnn_version()
                 self._write_header()
             self._read_ledger()
@@ -268,8 +274,10 @@ class Ledger:
         for g in stored["groups"]:
             if not (isinstance(g, dict) and isinstance(g.get("fingerprint"), str)):
                 raise ValueError(f"the store's header {where} has a group that is not a record with a fingerprint")
-        if not isinstance(stored.get("calibrations", []), list):
-            raise ValueError(f"the store's header {where}: 'calibrations' must be a list")
+        calibrations = stored.get("calibrations", [])
+        if not isinstance(calibrations, list) or not all(isinstance(c, dict) and isinstance(c.get("id"), str)
+                                                         for c in calibrations):
+            raise ValueError(f"the store's header {where}: 'calibrations' must be a list of records with an 'id'")
         return stored
 
     def _compare(self, there: dict, here: dict, what: str) -> None:
@@ -365,9 +373,14 @@ class Ledger:
         return rec
 
     def _take(self, rec: dict) -> None:
-        self._states[rec["key"]] = rec
+        key = rec["key"]
+        self._states[key] = rec
         if rec["status"] == "submitting":
-            self._attempts.setdefault(rec["key"], {})[rec["attempt"]] = float(rec["qpu_seconds"])
+            self._attempts.setdefault(key, {})[rec["attempt"]] = float(rec["qpu_seconds"])
+        elif rec["status"] == "failed":
+            self._failures[key] = self._failures.get(key, 0) + 1
+        elif rec["status"] == "submitted" and key not in self._attempts:
+            self._unpriced.setdefault(key, rec)
 
     def _check_writer(self) -> None:
         # A forked child inherits the lock with the file descriptor: it must not write as if it held it.
@@ -399,8 +412,12 @@ class Ledger:
         return max(self._attempts.get(key, {0: 0.0}))
 
     def failures(self, key: str) -> int:
-        """How many of ``key``'s attempts failed (each failed record counted once per attempt)."""
-        return sum(1 for r in self.records() if r["key"] == key and r["status"] == "failed")
+        """How many times ``key``'s job failed (its "failed" records)."""
+        return self._failures.get(key, 0)
+
+    def unpriced(self) -> list[dict]:
+        """The first "submitted" record of each call a store of format 1 made without pricing it."""
+        return list(self._unpriced.values())
 
     @property
     def spent(self) -> float:
@@ -458,9 +475,13 @@ class Ledger:
             got = {"key": np.array(key), "n_parts": np.array(1), "evs_0": got["evs"], "stds_0": got["stds"],
                    "values_0": got.get("values")}
         problems = []
+        try:
+            n_parts = int(got.get("n_parts", -1))
+        except (TypeError, ValueError):
+            n_parts = -1
         if str(got.get("key")) != key:
             problems.append(f"it holds key {str(got.get('key'))!r}")
-        elif int(got.get("n_parts", -1)) != len(values):
+        elif n_parts != len(values):
             problems.append(f"it holds {got.get('n_parts')} parts, the call has {len(values)}")
         else:
             for i, (v, shape) in enumerate(zip(values, shapes)):
