@@ -108,6 +108,9 @@ class Ensemble(Reservoir):
 
     @classmethod
     def _from_record(cls, config, arrays, children):
+        if set(children) != {str(i) for i in range(config["n"])}:
+            raise ValueError(f"an ensemble of {config['n']} members must have children 0..{config['n'] - 1}, "
+                             f"got {sorted(children)}")
         return cls([children[str(i)] for i in range(config["n"])])
 
     def __reduce__(self):

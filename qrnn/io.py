@@ -338,10 +338,15 @@ def load(path, backend=None):
         finally:
             _LOADING.reset(token)
     if context["ibm"]:
-        devices = sorted({str(c.get("device")) for c in context["ibm"]})
-        warnings.warn(f"{path} names an IBM backend (device {', '.join(devices)}), which a model file never "
-                      "configures: it was loaded on the exact torch engine, with the saved configuration in "
-                      "the reservoir's loaded_backend_config_. To run on IBM, pass the backend yourself: "
-                      "qrnn.load(path, backend=IBMBackend(...)) or backend='ibm:<device>'",
+        if all(c.get("kind") == "ibm" for c in context["ibm"]):
+            what = f"an IBM backend (device {', '.join(sorted({str(c.get('device')) for c in context['ibm']}))})"
+        else:
+            named = sorted({f"{c.get('kind')}:{c.get('device')}" for c in context["ibm"]})
+            what = f"a backend ({', '.join(named)})"
+        warnings.warn(f"{path} names {what}, which a model file never configures (a live "
+                      "or remote device, a store, a budget or device options): it was loaded on the exact torch "
+                      "engine, with the saved configuration in the reservoir's loaded_backend_config_. To run "
+                      "there, pass the backend yourself: qrnn.load(path, backend=IBMBackend(...)) or "
+                      "backend='ibm:<device>' (or a PennyLaneBackend(...))",
                       UserWarning, stacklevel=2)
     return obj

@@ -87,14 +87,45 @@ def _file_params(cls, params: dict, arrays: dict) -> dict:
     return full
 
 
-def _ibm_config(params: dict) -> dict | None:
-    """The IBM backend a file's reservoir parameters name, as ``IBMBackend.to_config()`` gives it, or None."""
+# The PennyLane devices a model file may name: local simulators of the tested set.
+# Any other plugin (a remote or paid device) and any device option is the
+# caller's to configure, as an IBM device is.
+LOCAL_PENNYLANE_DEVICES = ("default.qubit", "default.mixed", "lightning.qubit", "lightning.gpu",
+                           "lightning.kokkos", "reference.qubit")
+
+
+def _unbuilt_backend(params: dict) -> dict | None:
+    """The backend a file's reservoir parameters name if a file must not build it, as its config; else None.
+
+    Never built from a file: IBM devices (a device, a store, a budget), and
+    PennyLane devices other than the local simulators or with device options.
+    """
     backend = params.get("backend")
-    if isinstance(backend, str) and backend.partition(":")[0] == "ibm":
-        return {"kind": "ibm", "device": backend.partition(":")[2], "shots": params.get("shots"),
-                "seed": params.get("seed")}
+    if isinstance(backend, str):
+        kind, _, device = backend.partition(":")
+        if kind == "ibm":
+            return {"kind": "ibm", "device": device, "shots": params.get("shots"), "seed": params.get("seed")}
+        if kind == "pennylane" and device and device not in LOCAL_PENNYLANE_DEVICES:
+            return {"kind": "pennylane", "device": device}
+        return None
     config = backend.get("__backend__") if isinstance(backend, dict) else None
-    return dict(config) if isinstance(config, dict) and config.get("kind") == "ibm" else None
+    if not isinstance(config, dict):
+        return None
+    if config.get("kind") == "ibm":
+        return dict(config)
+    if config.get("kind") == "pennylane" and (config.get("device") not in LOCAL_PENNYLANE_DEVICES
+                                              or set(config) - {"kind", "device"}):
+        return dict(config)
+    return None
+
+
+def _local_backend(params: dict) -> dict:
+    """A file's torch-engine settings less ``chunk_bytes``: the loading machine's memory budget applies."""
+    backend = params.get("backend")
+    config = backend.get("__backend__") if isinstance(backend, dict) else None
+    if isinstance(config, dict) and config.get("kind") == "torch" and config.get("chunk_bytes") is not None:
+        params = {**params, "backend": {"__backend__": {**config, "chunk_bytes": None}}}
+    return params
 
 
 def _check_state(state, dtype: torch.dtype, device: torch.device, name: str = "state") -> None:
@@ -205,7 +236,8 @@ class Reservoir(torch.nn.Module, metaclass=abc.ABCMeta):
         params = dict(config["params"])
         context = io.loading()
         given = context["backend"] if context is not None else None
-        saved = _ibm_config(params)
+        saved = _unbuilt_backend(params)
+        params = _local_backend(params)
         if "backend" in params and (saved is not None or given is not None):
             # A file never configures a live device (nor a store or a budget); a backend the caller
             # gives replaces the file's, which is then not built at all.

@@ -286,9 +286,18 @@ class TrainedRegressor(SequenceRegressor):
     def _check_loaded(self):
         super()._check_loaded()
         model = getattr(self, "model_", None)
-        if model is not None and self.coef_.shape[0] != model.n_features:
-            raise ValueError(f"the readout takes {self.coef_.shape[0]} features but the model gives "
-                             f"{model.n_features}")
+        if model is None:
+            return
+        coef, intercept = getattr(self, "coef_", None), getattr(self, "intercept_", None)
+        if not (isinstance(coef, np.ndarray) and isinstance(intercept, np.ndarray)):
+            raise ValueError("a fitted TrainedRegressor needs its readout arrays coef_ and intercept_")
+        if coef.ndim != 2 or intercept.shape != (coef.shape[1],):
+            raise ValueError(f"readout arrays of shapes {coef.shape} and {intercept.shape} do not fit together")
+        if coef.shape[0] != model.n_features:
+            raise ValueError(f"the readout takes {coef.shape[0]} features but the model gives {model.n_features}")
+        if getattr(self, "y_ndim_", None) not in (1, 2) or (self.y_ndim_ == 1 and coef.shape[1] != 1):
+            raise ValueError(f"y_ndim_={getattr(self, 'y_ndim_', None)!r} does not fit a readout of "
+                             f"{coef.shape[1]} outputs (1 or 2, with one output when 1)")
 
 
 class _Padded:

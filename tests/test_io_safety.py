@@ -305,3 +305,69 @@ def test_a_fitted_readout_that_is_not_a_readout_is_refused(tmp_path):
 
     with pytest.raises(ValueError, match="ridge_ must be a Ridge readout, got int"):
         load(_edit(est, tmp_path, swap))
+
+
+# -- review: other backends a file must not configure, the memory budget, fitted arrays, ensembles --
+
+@pytest.fixture
+def pennylane_never_built(monkeypatch):
+    from qrnn.backends import PennyLaneBackend
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError(f"a PennyLaneBackend was built from a model file ({args}, {kwargs})")
+
+    monkeypatch.setattr(PennyLaneBackend, "__init__", refuse)
+
+
+@pytest.mark.parametrize("backend", [
+    "pennylane:braket.aws.qubit",  # a remote, paid device by name
+    {"__backend__": {"kind": "pennylane", "device": "default.qubit", "max_workers": 4}},  # device options
+    {"__backend__": {"kind": "pennylane", "device": "braket.aws.qubit", "device_arn": "arn:x"}},
+], ids=["remote-by-name", "local-with-options", "remote-with-options"])
+def test_a_file_never_configures_a_pennylane_device_beyond_the_local_simulators(backend, pennylane_never_built,
+                                                                                  tmp_path):
+    path = _edit(QRNN(1, 2, seed=0), tmp_path, lambda h, a: _params(h).update(backend=backend))
+    with pytest.warns(UserWarning, match=r"names a backend \(pennylane:.*never configures.*exact torch engine"):
+        back = load(path)
+    assert back._backend.name == "torch" and back.loaded_backend_config_["kind"] == "pennylane"
+    np.testing.assert_allclose(back.transform(X), QRNN(1, 2, seed=0).transform(X), atol=1e-12)
+
+
+def test_a_local_pennylane_simulator_still_loads_as_saved(tmp_path):
+    pytest.importorskip("pennylane")
+    res = QRNN(1, 2, seed=0, backend="pennylane:lightning.qubit")
+    save(res, tmp_path / "p.npz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        back = load(tmp_path / "p.npz")
+    assert back._backend.name == "pennylane:lightning.qubit"
+
+
+def test_a_file_cannot_lift_the_memory_budget(tmp_path):
+    save(QRNN(1, 2, seed=0, backend=TorchBackend(chunk_bytes=10**15)), tmp_path / "b.npz")
+    back = load(tmp_path / "b.npz")
+    assert back._backend.chunk_bytes is None  # the loading machine's budget (half its free memory) applies
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda h, a: a.update({"root/coef_": np.zeros((6, 3))}), "do not fit together|does not fit a readout"),
+    (lambda h, a: a.update({"root/intercept_": np.zeros(5)}), "do not fit together"),
+    (lambda h, a: a.update({"root/coef_": np.zeros(6)}), "do not fit together"),
+    (lambda h, a: h["root"]["config"]["fitted"].update(y_ndim_=9), "y_ndim_=9"),
+], ids=["coef-columns", "intercept", "coef-1d", "y_ndim"])
+def test_a_trained_regressors_readout_is_checked_at_load(edit, match, tmp_path):
+    from qrnn.classical import RNN
+
+    y = X[:, -1, 0]
+    est = TrainedRegressor(RNN(1, 3, seed=0, trainable=True), epochs=1, batch_size=2, progress=False,
+                           random_state=0).fit(X, y)
+    path = _edit(est, tmp_path, edit)
+    with pytest.raises(ValueError, match=match):
+        load(path)
+
+
+def test_an_ensemble_file_with_more_children_than_members_is_refused(tmp_path):
+    path = _edit(Ensemble([QRNN(1, 2, seed=0), QRNN(1, 2, seed=1)]), tmp_path,
+                 lambda h, a: h["root"]["config"].update(n=1))
+    with pytest.raises(ValueError, match=r"ensemble of 1 members must have children 0..0, got \['0', '1'\]"):
+        load(path)
