@@ -232,6 +232,10 @@ def test_to_config_is_json_and_rebuilds_the_backend(tmp_path):
     ({"mode": "sessions"}, ValueError, "mode must be one of"),
     ({"job_tags": "qrnn"}, TypeError, "job_tags must be a list of strings"),
     ({"initial_layout": [0, 0]}, ValueError, "distinct physical qubit"),
+    ({"wait": -1}, ValueError, r"wait \(False, True or seconds\) must be >= 0"),
+    ({"wait": "x"}, TypeError, r"wait \(False, True or seconds\) must be a finite real number"),
+    ({"resubmit_failed": "yes"}, TypeError, "resubmit_failed must be True or False"),
+    ({"max_resubmits": -1}, ValueError, "max_resubmits must be >= 0"),
 ])
 def test_bad_arguments_are_refused_at_construction(kwargs, error, match):
     args = {"device": "fake_manila", **kwargs}
