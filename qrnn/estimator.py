@@ -207,9 +207,15 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
         """Refuse a loaded estimator whose parts do not fit together (subclasses add checks).
 
         Its parameters go through ``_check_params``, the check ``fit`` makes, so
-        a file holds no value that ``fit`` would refuse.
+        a file holds no value that ``fit`` would refuse; the fitted sizes must be
+        what a fit gives.
         """
         self._check_params()
+        for name, valid, want in (("n_features_in_", lambda v: v >= 1, "an integer >= 1"),
+                                  ("y_ndim_", lambda v: v in (1, 2), "1 or 2")):
+            value = getattr(self, name, None)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not valid(value)):
+                raise ValueError(f"the fitted {name} must be {want}, got {value!r}")
 
 
 class ReservoirRegressor(SequenceRegressor):
@@ -370,6 +376,8 @@ class ReservoirRegressor(SequenceRegressor):
         ridge = getattr(self, "ridge_", None)
         if ridge is not None and not isinstance(ridge, Ridge):
             raise TypeError(f"ridge_ must be a Ridge readout, got {type(ridge).__name__}")
+        if ridge is not None and getattr(self, "alpha_", ridge.alpha_) != ridge.alpha_:
+            raise ValueError(f"alpha_={getattr(self, 'alpha_')!r} is not the readout's alpha_={ridge.alpha_!r}")
         if ridge is not None and ridge.n_features_in_ != self.reservoir.n_features:
             raise ValueError(f"the readout takes {ridge.n_features_in_} features but the reservoir gives "
                              f"{self.reservoir.n_features}")

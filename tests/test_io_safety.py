@@ -353,7 +353,7 @@ def test_a_file_cannot_lift_the_memory_budget(tmp_path):
     (lambda h, a: a.update({"root/coef_": np.zeros((6, 3))}), "do not fit together|does not fit a readout"),
     (lambda h, a: a.update({"root/intercept_": np.zeros(5)}), "do not fit together"),
     (lambda h, a: a.update({"root/coef_": np.zeros(6)}), "do not fit together"),
-    (lambda h, a: h["root"]["config"]["fitted"].update(y_ndim_=9), "y_ndim_=9"),
+    (lambda h, a: h["root"]["config"]["fitted"].update(y_ndim_=9), "y_ndim_ must be 1 or 2"),
 ], ids=["coef-columns", "intercept", "coef-1d", "y_ndim"])
 def test_a_trained_regressors_readout_is_checked_at_load(edit, match, tmp_path):
     from qrnn.classical import RNN
@@ -370,4 +370,20 @@ def test_an_ensemble_file_with_more_children_than_members_is_refused(tmp_path):
     path = _edit(Ensemble([QRNN(1, 2, seed=0), QRNN(1, 2, seed=1)]), tmp_path,
                  lambda h, a: h["root"]["config"].update(n=1))
     with pytest.raises(ValueError, match=r"ensemble of 1 members must have children 0..0, got \['0', '1'\]"):
+        load(path)
+
+
+@pytest.mark.parametrize("fitted, match", [
+    ({"alpha_": float("nan")}, "not the readout's alpha_"),
+    ({"y_ndim_": 9}, "y_ndim_ must be 1 or 2"),
+    ({"n_features_in_": "x"}, "n_features_in_ must be an integer >= 1"),
+])
+def test_a_reservoir_regressors_fitted_values_are_checked_at_load(fitted, match, tmp_path):
+    est = ReservoirRegressor(QRNN(1, 2, seed=0), alpha=1e-3).fit(X, X[:, -1, 0])
+
+    def edit(h, a):
+        h["root"]["config"]["fitted"].update(fitted)
+
+    path = _edit(est, tmp_path, edit)
+    with pytest.raises(ValueError, match=match):
         load(path)
