@@ -1205,13 +1205,18 @@ class IBMBackend(Backend):
         attempt = 0 if led is None else led.attempts(key)
         seed = self._call_seed(key)
         calib = self._calibration()["id"]
+
+        def recorded(job, how):  # the job id on disk before its result is awaited
+            record = {"job_id": job.job_id(), "sim_seed": getattr(job, "sim_seed", seed), "attempt": attempt,
+                      "calibration": calib}
+            if led is not None:
+                led.submitted(key, {**info, **record})
+            return job, {**record, "how": how}
+
         if status == "submitting":  # the process died (or the response was lost) between sending and recording
             found = self._retry(lambda: runner.find(self._tag(key, attempt), pubs), f"looking up {what}")
             if found is not None:
-                record = {"job_id": found.job_id(), "sim_seed": getattr(found, "sim_seed", seed),
-                          "attempt": attempt, "how": "found", "calibration": calib}
-                led.submitted(key, {**info, **{k: v for k, v in record.items() if k != "how"}})
-                return found, record
+                return recorded(found, "found")
             how = "submitted"  # never reached the service; its cost is already counted under this attempt
         else:
             if status == "failed":
@@ -1240,12 +1245,7 @@ class IBMBackend(Backend):
             return None
 
         job = self._retry(lambda: runner.submit(pubs, seed, tag), f"submitting {what}", on_transient=look_up)
-        how = "found" if found else how
-        record = {"job_id": job.job_id(), "sim_seed": getattr(job, "sim_seed", seed), "attempt": attempt,
-                  "how": how, "calibration": calib}
-        if led is not None:
-            led.submitted(key, {**info, **{k: v for k, v in record.items() if k != "how"}})
-        return job, record
+        return recorded(job, "found" if found else how)
 
     @staticmethod
     def _tag(key: str, attempt: int) -> str:
