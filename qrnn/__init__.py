@@ -17,6 +17,7 @@ from .ensemble import Ensemble
 from .io import load, save
 from .readout import Ridge
 from .recommended import recommended_reservoir
+from .registry import MODELS, register_model
 
 __version__ = "0.1.0"
 
@@ -24,7 +25,7 @@ __version__ = "0.1.0"
 _LAZY = {"ReservoirRegressor": "qrnn.estimator", "TrainedRegressor": "qrnn.trainer"}
 
 __all__ = [
-    "QRNN", "QLSTM", "QGRU", "Ensemble", "recommended_reservoir", "VQC", "init_weights", "ReservoirRegressor", "TrainedRegressor", "Ridge", "load", "save", "classical",
+    "QRNN", "QLSTM", "QGRU", "Ensemble", "recommended_reservoir", "register_model", "MODELS", "VQC", "init_weights", "ReservoirRegressor", "TrainedRegressor", "Ridge", "load", "save", "classical",
     "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend", "get_backend", "MissingExtraError",
 ]
 

@@ -12,22 +12,20 @@ Every object that can be saved describes itself, and nothing else:
 (format tag, version, the tree of class names and configs) and plain numeric
 arrays. :func:`load` reads no pickle: each array is read only if the header names it,
 after its ``.npy`` header is checked against the bytes it holds and the limits
-below. A file names its classes; only classes in :data:`CLASSES` or added with
-:func:`register` can be built, and a file never makes this module import
+below. A file names its classes; only classes in :data:`qrnn.registry.MODELS`
+(the built-in ones, and those added with :func:`qrnn.register_model`) can be built, and a file never makes this module import
 anything it names, so loading cannot run code. Nor can a file act: it never
 configures a live device or a path to write to (see :func:`load`).
 
-This module imports nothing else from qrnn (but :mod:`qrnn.backends`, to resolve
-a ``backend=`` passed to :func:`load`). The built-in classes are found
-through :data:`CLASSES`, a table of ``"module:Class"`` strings imported on first
-use, so that persistence sits below every layer it saves.
+This module imports nothing else from qrnn but :mod:`qrnn.registry` (and
+:mod:`qrnn.backends`, to resolve a ``backend=`` passed to :func:`load`). The
+registry names the built-in classes as ``"module:Class"`` strings imported on
+first use, so that persistence sits below every layer it saves.
 """
 from __future__ import annotations
 
-import importlib
 import itertools
 import json
-import os
 import re
 import warnings
 import zipfile
@@ -36,61 +34,30 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_write
+from .registry import MODELS, register_model
+
 FORMAT = "qrnn-model"
 VERSION = 2
 _HEADER = "__qrnn__"
-
-#: Saveable classes by the name written in files (stable across code moves).
-CLASSES: dict[str, str] = {
-    "ReservoirRegressor": "qrnn.estimator:ReservoirRegressor",
-    "TrainedRegressor": "qrnn.trainer:TrainedRegressor",
-    "Ridge": "qrnn.readout:Ridge",
-    "QRNN": "qrnn.cells:QRNN",
-    "QLSTM": "qrnn.cells:QLSTM",
-    "QGRU": "qrnn.cells:QGRU",
-    "RNN": "qrnn.classical:RNN",
-    "LSTM": "qrnn.classical:LSTM",
-    "GRU": "qrnn.classical:GRU",
-    "ESN": "qrnn.classical:ESN",
-    "Ensemble": "qrnn.ensemble:Ensemble",
-}
-_registered: dict[str, type] = {}
 
 
 def register(cls: type, name: str | None = None) -> type:
     """Make a class of your own saveable under ``name`` (default: its class name).
 
-    The class must implement ``_to_record()`` and the classmethod
-    ``_from_record(config, arrays, children)`` (see the module docstring;
-    :class:`qrnn.reservoir.Reservoir` subclasses inherit both). Files can
-    name only registered classes. Usable as a decorator.
+    The same as :func:`qrnn.registry.register_model` (the one registry of
+    model classes); kept here because saving is where it is needed. Usable
+    as a decorator.
     """
-    name = cls.__name__ if name is None else name
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name must be a non-empty string, got {name!r}")
-    known = _resolve(name) if name in CLASSES or name in _registered else None
-    if known is not None and known is not cls:
-        raise ValueError(f"the name {name!r} is already registered for {known.__module__}.{known.__qualname__}")
-    for method in ("_to_record", "_from_record"):
-        if not callable(getattr(cls, method, None)):
-            raise TypeError(f"{cls.__qualname__} cannot be registered: it has no {method} method")
-    _registered[name] = cls
-    return cls
-
-
-def _resolve(name: str) -> type:
-    if name in _registered:
-        return _registered[name]
-    module, _, attr = CLASSES[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return register_model(cls, name=name)
 
 
 def _name_of(cls: type) -> str:
-    for name in list(_registered) + list(CLASSES):
-        if _resolve(name) is cls:
-            return name
-    raise TypeError(f"cannot save a {cls.__qualname__}: it is not a saveable qrnn class "
-                    f"(known: {sorted(set(CLASSES) | set(_registered))}; see qrnn.io.register)")
+    try:
+        return MODELS.name_of(cls)
+    except ValueError:
+        raise TypeError(f"cannot save a {cls.__qualname__}: it is not a saveable qrnn class "
+                        f"(known: {list(MODELS.names())}; see qrnn.register_model)") from None
 
 
 def _json_default(value):
@@ -142,10 +109,7 @@ def save(obj, path) -> None:
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"path {path} is a directory; give a file name such as model.npz")
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "wb") as fh:  # exactly this name: np.savez would append ".npz"
-        np.savez(fh, **arrays)
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))  # a file object: np.savez would append ".npz" to a name
 
 
 # -- loading: bounded, and nothing in a file can act --
@@ -236,9 +200,10 @@ def _build(node, path: str, zf: zipfile.ZipFile):
     if not isinstance(node, dict) or not isinstance(node.get("class"), str):
         raise ValueError(f"the entry at {path!r} is not an object record")
     name = node["class"]
-    if name not in CLASSES and name not in _registered:
+    if name not in MODELS:
         raise ValueError(f"the entry at {path!r} names class {name!r}, which is not a saveable qrnn class "
-                         f"(known: {sorted(set(CLASSES) | set(_registered))})")
+                         f"(known: {list(MODELS.names())}; a class of your own is known once registered with "
+                         "qrnn.register_model)")
     keys, children = node.get("arrays", []), node.get("children", {})
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) or not isinstance(children, dict):
         raise ValueError(f"the entry at {path!r} lists its arrays or children in the wrong form")
@@ -251,7 +216,7 @@ def _build(node, path: str, zf: zipfile.ZipFile):
             raise ValueError(f"array {full!r} holds NaN or infinite values")
         own[key] = value
     built = {key: _build(child, f"{path}/{key}", zf) for key, child in children.items()}
-    return _resolve(name)._from_record(node.get("config", {}), own, built)
+    return MODELS[name]._from_record(node.get("config", {}), own, built)
 
 
 def load(path, backend=None):

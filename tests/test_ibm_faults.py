@@ -299,7 +299,7 @@ def test_two_processes_on_one_store(tmp_path):
 
 
 def test_temporary_files_of_two_writers_never_collide(tmp_path):
-    from qrnn.backends._ledger import _atomic_write
+    from qrnn._files import atomic_write as _atomic_write
 
     target = tmp_path / "k.npz"
 

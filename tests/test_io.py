@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 
+from qrnn.registry import MODELS
 from qrnn import QGRU, QLSTM, QRNN, ReservoirRegressor, Ridge, TorchBackend, io, load, save
 from qrnn.classical import ESN, GRU, LSTM, RNN
 from tests.conftest import random_inputs
@@ -176,7 +177,7 @@ def test_register_a_class_of_ones_own(tmp_path):
         with pytest.raises(TypeError, match="has no _to_record"):
             io.register(object, "tests.object")
     finally:
-        io._registered.pop("tests._Scale", None)
+        MODELS.unregister("tests._Scale")
 
 
 def test_column_names_of_a_dataframe_round_trip(rng, tmp_path):

@@ -31,7 +31,8 @@ from .._optional import require
 from .._validation import check_bool, check_choice, check_int, check_real
 from ..circuit import VQC
 from ._aer import build_qiskit_circuit
-from ._ledger import DamagedResultError, _atomic_write, _loads, check_store_path, open_ledger
+from .._files import atomic_write
+from ._ledger import DamagedResultError, _loads, check_store_path, open_ledger
 from .base import Backend, NumpyCompiled
 
 # IBM Runtime's Estimator default target precision; a rehearsal without shots or
@@ -196,7 +197,7 @@ class _AerLocalRunner:
             self._jobs[tag] = record
         else:
             self.jobs_dir.mkdir(exist_ok=True)
-            _atomic_write(self.jobs_dir / f"{tag}.json", lambda fh: fh.write(json.dumps(record).encode()))
+            atomic_write(self.jobs_dir / f"{tag}.json", lambda fh: fh.write(json.dumps(record).encode()))
         return _LocalJob(job_id, lambda: self._run(pubs, seed))
 
     def find(self, tag: str, pubs):

@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._files import atomic_write
+
 HEADER, LEDGER, LOCK = "header.json", "ledger.jsonl", "lock"
 FORMAT = 2
 STATUSES = ("submitting", "submitted", "done", "failed")
@@ -59,34 +61,6 @@ class StoreLockedError(RuntimeError):
 
 class DamagedResultError(ValueError):
     """A finished call's result file is missing, unreadable, or not the result of that call."""
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through a uniquely named temporary file, fsync it, rename it, fsync the directory.
-
-    A crash leaves the old file or the new one, and a rename that returned
-    survives a power cut. The temporary name is unique per process and write,
-    so that two writers never share one.
-    """
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
 
 
 def _loads(text: str):
@@ -292,7 +266,7 @@ class Ledger:
         text = json.dumps({"format": FORMAT, "config": self.config, "groups": self.groups,
                            "calibrations": self.calibrations, "qrnn_version": self.created_by},
                           indent=1, sort_keys=True, allow_nan=False)
-        _atomic_write(self.path / HEADER, lambda fh: fh.write(text.encode()))
+        atomic_write(self.path / HEADER, lambda fh: fh.write(text.encode()))
 
     def register_group(self, fingerprint: str, description: dict, write: bool = True) -> int:
         """Record a circuit group of the reservoir; its index is the "round" within a step.
@@ -322,7 +296,7 @@ class Ledger:
         with self._mutex:
             if cid not in [c["id"] for c in self.calibrations]:
                 text = json.dumps(snapshot, indent=1, sort_keys=True, allow_nan=False, default=str)
-                _atomic_write(self.path / f"calibration-{cid}.json", lambda fh: fh.write(text.encode()))
+                atomic_write(self.path / f"calibration-{cid}.json", lambda fh: fh.write(text.encode()))
                 self.calibrations.append({k: snapshot.get(k) for k in ("id", "source", "timestamp")})
                 self._write_header()
         return cid
@@ -449,7 +423,7 @@ class Ledger:
         def write(fh):
             np.savez(fh, **arrays)
 
-        _atomic_write(self.path / f"{key}.npz", write)
+        atomic_write(self.path / f"{key}.npz", write)
         self._append({**info, "key": key, "status": "done", "time": time.time()})
 
     def load(self, key: str, values: list, shapes: list) -> list[tuple[np.ndarray, np.ndarray]]:
