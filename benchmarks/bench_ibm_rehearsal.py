@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from qrnn import QLSTM
-from qrnn.backends._ibm import IBMBackend
+from qrnn.backends import IBMBackend
 from qrnn.metrics import mse
 from qrnn.readout import Ridge
 from qrnn.tasks import chronological_split, damped_shm, make_windows, minmax_scale

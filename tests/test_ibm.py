@@ -11,7 +11,7 @@ pytest.importorskip("qiskit_aer", reason="rehearsal on fake devices needs qiskit
 
 from qrnn import QGRU, QLSTM, QRNN  # noqa: E402
 from qrnn.backends import TorchBackend  # noqa: E402
-from qrnn.backends._ibm import IBMBackend  # noqa: E402
+from qrnn.backends import IBMBackend  # noqa: E402
 
 B, T = 16, 4
 ROUNDS = {QRNN: 1, QLSTM: 2, QGRU: 2}
@@ -286,7 +286,7 @@ def test_untranspilable_device_gets_a_clear_error(X):
 
 
 def test_readout_errors_are_applied_qubit_by_qubit(rng):
-    from qrnn.backends._ibm import _apply_readout
+    from qrnn.backends.ibm.simulator import _apply_readout
 
     n = 3
     mats = [np.array([[1 - a, b], [a, 1 - b]]) for a, b in rng.uniform(0, 0.2, size=(n, 2))]
@@ -303,7 +303,7 @@ def test_noisy_rehearsal_on_active_qubits_matches_aer_on_the_whole_device(rng):
     from qiskit_aer.primitives import SamplerV2
 
     from qrnn.backends._aer import z_expectations_from_bits
-    from qrnn.backends._ibm import _AerLocalRunner
+    from qrnn.backends.ibm.simulator import _AerLocalRunner
 
     ibm = IBMBackend("fake_manila", seed=0)
     res = QRNN(1, 3, seed=4, backend=ibm, correlators=True)
@@ -425,7 +425,7 @@ def test_live_device_tiny_run(tmp_path):
     """On real hardware, only when asked: QRNN_IBM_LIVE=1, credentials, and QRNN_IBM_DEVICE (a device name)."""
     import os
 
-    from qrnn.backends._ibm import _has_credentials
+    from qrnn.backends.ibm.credentials import _has_credentials
 
     if os.environ.get("QRNN_IBM_LIVE") != "1" or not os.environ.get("QRNN_IBM_DEVICE"):
         pytest.skip("live IBM test: set QRNN_IBM_LIVE=1 and QRNN_IBM_DEVICE=<device> to spend QPU time")
@@ -496,7 +496,7 @@ def test_the_hardware_primitive_itself_in_local_mode(rng, tmp_path):
     run in the runtime's local mode on an ideal Aer simulator: every value within 5 standard errors."""
     from qiskit_aer import AerSimulator
 
-    from qrnn.backends._ibm import _RuntimeRunner
+    from qrnn.backends.ibm.runner import _RuntimeRunner
 
     x = rng.normal(size=(8, 2, 1))
     ibm = IBMBackend("fake_manila", noise=False, seed=4, shots=4000, store=tmp_path)

@@ -14,8 +14,7 @@ import pytest
 import torch
 
 from qrnn import QLSTM, QRNN, Ensemble, ReservoirRegressor, TorchBackend, TrainedRegressor, load, save
-from qrnn.backends import Backend, backend_from_config
-from qrnn.backends._ibm import IBMBackend
+from qrnn.backends import Backend, IBMBackend, backend_from_config
 from qrnn.classical import ESN, GRU, LSTM, RNN
 
 X = np.linspace(-1, 1, 24).reshape(4, 6, 1)

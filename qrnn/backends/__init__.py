@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from .._validation import check_int
 from ._aer import AerBackend
-from ._ibm import IBMBackend, JobFailedError
-from ._ledger import StoreLockedError
 from ._pennylane import PennyLaneBackend
 from ._torch import GRADIENTS, MemoryBudgetError, TorchBackend, free_memory, tune_allocator
 from .base import Backend
+from .ibm import IBMBackend, JobFailedError, StoreLockedError
 
 # The one table of backends by name (and by the "kind" of their saved config).
 KINDS = {"torch": TorchBackend, "pennylane": PennyLaneBackend, "aer": AerBackend, "ibm": IBMBackend}

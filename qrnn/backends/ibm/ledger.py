@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import atomic_write
+from ..._files import atomic_write
 
 HEADER, LEDGER, LOCK = "header.json", "ledger.jsonl", "lock"
 FORMAT = 2
