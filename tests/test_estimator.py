@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
@@ -90,22 +91,23 @@ def test_backend_object_round_trip(windows, tmp_path):
         AerBackend(noise_model=NoiseModel()).to_config()
 
 
-@pytest.mark.parametrize("make,match", [
-    (lambda X, y: ReservoirRegressor().fit(X, y), "reservoir must be"),
-    (lambda X, y: ReservoirRegressor(QRNN(1, 2), readout="first").fit(X, y), "readout must be one of"),
-    (lambda X, y: ReservoirRegressor(QRNN(1, 2)).fit(X, y[:-1]), r"y must have shape"),
-    (lambda X, y: ReservoirRegressor(QRNN(1, 2)).fit(X, y[:, None, None]), r"y must have shape"),
+@pytest.mark.parametrize("make,error,match", [
+    (lambda X, y: ReservoirRegressor().fit(X, y), TypeError, "reservoir must be"),
+    (lambda X, y: ReservoirRegressor(QRNN(1, 2), readout="first").fit(X, y), ValueError, "readout must be one of"),
+    (lambda X, y: ReservoirRegressor(QRNN(1, 2)).fit(X, y[:-1]), ValueError, r"y must have shape"),
+    (lambda X, y: ReservoirRegressor(QRNN(1, 2)).fit(X, y[:, None, None]), ValueError, r"y must have shape"),
     (lambda X, y: ReservoirRegressor(QRNN(1, 2), washout=4, readout="all").fit(X, np.zeros(X.shape[:2])),
-     "washout=4 needs at least 5"),
-    (lambda X, y: ReservoirRegressor(QRNN(1, 2), readout="all").fit(X, y), r"y must have shape"),
-    (lambda X, y: ReservoirRegressor(QRNN(1, 2)).predict(X), "not fitted"),
-    (lambda X, y: ReservoirRegressor(QRNN(1, 2)).fit(np.where(X > 0, np.nan, X), y), "NaN"),
-    (lambda X, y: ReservoirRegressor(QRNN(1, 2), chunk_size=3).fit(X, y), "chunk_size applies"),
+     ValueError, "washout=4 needs at least 5"),
+    (lambda X, y: ReservoirRegressor(QRNN(1, 2), readout="all").fit(X, y), ValueError, r"y must have shape"),
+    (lambda X, y: ReservoirRegressor(QRNN(1, 2)).predict(X), NotFittedError, "not fitted"),
+    (lambda X, y: ReservoirRegressor(QRNN(1, 2)).fit(np.where(X > 0, np.nan, X), y), ValueError, "NaN"),
+    (lambda X, y: ReservoirRegressor(QRNN(1, 2), chunk_size=3).fit(X, y), ValueError, "chunk_size applies"),
 ])
-def test_bad_input(windows, make, match):
+def test_bad_input(windows, make, error, match):
     X, y = windows
-    with pytest.raises((ValueError, TypeError), match=match):
+    with pytest.raises(error, match=match) as info:
         make(X, y)
+    assert type(info.value) is error
 
 
 def test_esn_on_streaming_narma10():

@@ -43,15 +43,16 @@ def test_memory_capacity_bounds():
     assert per_delay[0] > 0.9 and per_delay[-1] < 0.2
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"max_delay": 0}, "max_delay must be >= 1"),
-    ({"max_delay": 30, "washout": 10}, "washout must be >= 30"),
-    ({"n_train": 1}, "n_train must be >= 2"),
-    ({"n_test": 1.5}, "n_test must be an integer"),
+@pytest.mark.parametrize("kwargs,error,match", [
+    ({"max_delay": 0}, ValueError, "max_delay must be >= 1"),
+    ({"max_delay": 30, "washout": 10}, ValueError, "washout must be >= 30"),
+    ({"n_train": 1}, ValueError, "n_train must be >= 2"),
+    ({"n_test": 1.5}, TypeError, "n_test must be an integer"),
 ])
-def test_memory_capacity_rejects(kwargs, match):
-    with pytest.raises((ValueError, TypeError), match=match):
+def test_memory_capacity_rejects(kwargs, error, match):
+    with pytest.raises(error, match=match) as info:
         metrics.memory_capacity(ESN(1, 5, seed=0), **kwargs)
+    assert type(info.value) is error
     from qrnn import QRNN
     with pytest.raises(ValueError, match="input_size=1"):
         metrics.memory_capacity(QRNN(2, 2))

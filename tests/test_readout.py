@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import sklearn.linear_model as sklm
+from sklearn.exceptions import NotFittedError
 import torch
 
 from qrnn import Ridge
@@ -67,17 +68,19 @@ def test_tensor_in_tensor_out():
     assert isinstance(out, torch.Tensor) and out.shape == (30,)
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: Ridge(alpha=-1.0), "alpha must be"),
-    (lambda: Ridge(alpha="cv"), "alpha must be"),
-    (lambda: Ridge().fit(np.zeros((5, 2)), np.zeros(4)), "y has 4 samples but X has 5"),
-    (lambda: Ridge().fit(np.zeros(5), np.zeros(5)), r"X must have shape"),
-    (lambda: Ridge().fit(np.full((5, 2), np.nan), np.zeros(5)), "NaN"),
-    (lambda: Ridge().predict(np.zeros((2, 2))), "not fitted"),
-    (lambda: Ridge().fit(np.ones((5, 2)), np.zeros(5)).predict(np.zeros((2, 3))), r"shape \(n_samples, 2\)"),
-    (lambda: Ridge(alpha="loo").partial_fit(np.zeros((5, 2)), np.zeros(5)), "needs every sample"),
-    (lambda: Ridge().finalize(), "at least 2 samples"),
+@pytest.mark.parametrize("call,error,match", [
+    (lambda: Ridge(alpha=-1.0), ValueError, "alpha must be >= 0"),
+    (lambda: Ridge(alpha="cv"), ValueError, r"alpha must be a non-negative number or one of \['loo', 'gcv'\]"),
+    (lambda: Ridge().fit(np.zeros((5, 2)), np.zeros(4)), ValueError, "y has 4 samples but X has 5"),
+    (lambda: Ridge().fit(np.zeros(5), np.zeros(5)), ValueError, r"X must have shape"),
+    (lambda: Ridge().fit(np.full((5, 2), np.nan), np.zeros(5)), ValueError, "NaN"),
+    (lambda: Ridge().predict(np.zeros((2, 2))), NotFittedError, "not fitted"),
+    (lambda: Ridge().fit(np.ones((5, 2)), np.zeros(5)).predict(np.zeros((2, 3))), ValueError,
+     r"shape \(n_samples, 2\)"),
+    (lambda: Ridge(alpha="loo").partial_fit(np.zeros((5, 2)), np.zeros(5)), ValueError, "needs every sample"),
+    (lambda: Ridge().finalize(), ValueError, "at least 2 samples"),
 ])
-def test_bad_input(call, match):
-    with pytest.raises((ValueError, TypeError), match=match):
+def test_bad_input(call, error, match):
+    with pytest.raises(error, match=match) as info:
         call()
+    assert type(info.value) is error

@@ -31,7 +31,7 @@ def test_overrides_and_checks():
         recommended_reservoir("LSTM", 1)
     with pytest.raises(ValueError, match="members must be >= 1"):
         recommended_reservoir("QRNN", 1, members=0)
-    with pytest.raises((TypeError, ValueError), match="seed"):
+    with pytest.raises(ValueError, match="seed must be >= 0, got -1"):
         recommended_reservoir("QRNN", 1, seed=-1)
     with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
         recommended_reservoir("QRNN", 1, colour="red")

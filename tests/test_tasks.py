@@ -144,22 +144,23 @@ def test_scaler_round_trip_and_errors(rng):
         MinMaxScaler((1, -1))
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: damped_shm(t_max=-1.0), "t_max must be > 0"),
-    (lambda: damped_shm(damping=float("nan")), "damping must be a finite real number"),
-    (lambda: bessel_j2(x_min=5.0, x_max=2.0), "x_min must be < x_max"),
-    (lambda: delayed_quantum_control(dt=0.0), "dt must be > 0"),
-    (lambda: population_inversion(nbar=0.0), "nbar must be > 0"),
-    (lambda: narma(order=0), "order must be >= 1"),
-    (lambda: narma(period="300"), "period must be a finite real number"),
-    (lambda: narma10_stream(1), "n_steps must be >= 2"),
-    (lambda: mackey_glass(tau=17.0, h=0.3), "tau / h must be a positive integer"),
-    (lambda: mackey_glass(h=-0.1), "h must be > 0"),
-    (lambda: sine(1), "n_points must be >= 2"),
+@pytest.mark.parametrize("call,error,match", [
+    (lambda: damped_shm(t_max=-1.0), ValueError, "t_max must be > 0"),
+    (lambda: damped_shm(damping=float("nan")), ValueError, "damping must be a finite real number"),
+    (lambda: bessel_j2(x_min=5.0, x_max=2.0), ValueError, "x_min must be < x_max"),
+    (lambda: delayed_quantum_control(dt=0.0), ValueError, "dt must be > 0"),
+    (lambda: population_inversion(nbar=0.0), ValueError, "nbar must be > 0"),
+    (lambda: narma(order=0), ValueError, "order must be >= 1"),
+    (lambda: narma(period="300"), TypeError, "period must be a finite real number"),
+    (lambda: narma10_stream(1), ValueError, "n_steps must be >= 2"),
+    (lambda: mackey_glass(tau=17.0, h=0.3), ValueError, "tau / h must be a positive integer"),
+    (lambda: mackey_glass(h=-0.1), ValueError, "h must be > 0"),
+    (lambda: sine(1), ValueError, "n_points must be >= 2"),
 ])
-def test_generators_reject_bad_arguments(call, match):
-    with pytest.raises((ValueError, TypeError), match=match):
+def test_generators_reject_bad_arguments(call, error, match):
+    with pytest.raises(error, match=match) as info:
         call()
+    assert type(info.value) is error
 
 
 @pytest.mark.parametrize("call,exc,match", [
