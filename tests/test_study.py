@@ -6,6 +6,7 @@ import json
 import pytest
 
 from experiments import study
+from experiments.study import runner  # run() looks run_cell up here
 
 MINI = """
 [study]
@@ -205,7 +206,7 @@ def test_an_interrupted_study_resumes_from_its_stored_cells(tmp_path, monkeypatc
     cells[1].write_bytes(cells[1].read_bytes()[:50])
     ran = []
     real = study.run_cell
-    monkeypatch.setattr(study, "run_cell", lambda cell, c: ran.append(cell) or real(cell, c))
+    monkeypatch.setattr(runner, "run_cell", lambda cell, c: ran.append(cell) or real(cell, c))
     with pytest.warns(UserWarning, match=rf"stored cell .*{cells[1].name} is damaged \(EOFError"):
         collected = study.run(cfg, tmp_path, progress=False, collect_only=True)
     assert ran == [] and len(collected["missing"]) == 2 and len(collected["rows"]) == 3 + 2
@@ -281,7 +282,7 @@ def test_a_damaged_stored_cell_is_named_and_run_again(tmp_path, monkeypatch):
     short = {**record, "history": {**record["history"], "history": record["history"]["history"][:1]}}
     ran = []
     real = study.run_cell
-    monkeypatch.setattr(study, "run_cell", lambda cell, c: ran.append(cell) or real(cell, c))
+    monkeypatch.setattr(runner, "run_cell", lambda cell, c: ran.append(cell) or real(cell, c))
     for damage, why in ((gzip.compress(json.dumps([1, 2]).encode()), "not a stored cell"),
                         (gzip.compress(json.dumps(no_mse).encode()), r"its row lacks \['test_mse'\]"),
                         (gzip.compress(json.dumps(short).encode()), "does not hold the 2 epochs"),

@@ -1,0 +1,68 @@
+"""Reservoir against fully trained, quantum against classical: a study from a TOML config.
+
+Every cell of the grid tasks x models x modes x seeds x inits is one model
+fitted on the first part of a task's windows (in time order) and scored on
+the rest. Modes:
+
+- ``ridge``: the reservoir, frozen, and a closed-form ridge readout (alpha by
+  leave-one-out cross-validation);
+- ``epochs``: the reservoir, frozen, and its readout trained by epochs (the
+  paper's reservoir protocol);
+- ``trained``: the model and its readout trained end to end (``trainable=True``).
+
+Baselines in every table: persistence (the last known value of the
+forecast series: the window's last value, or on the NARMA tasks, whose
+windows hold the input, the previous output), ridge on the raw window, and an
+ESN with as many units as a model's quantum reservoirs have qubits in all
+(``ensemble x (1 + hidden_size)``). The ESN model has no trainable weights,
+so its ``trained`` cell is left out of the grid.
+
+Columns: ``seconds`` is the wall-clock time of the cell's fit (choosing the
+input scaling, building the model, fitting; in modes ``epochs`` and
+``trained`` it includes the test-loss pass after every epoch that draws the
+learning curves); ``seconds_per_epoch`` is training only. Circuit
+evaluations count the forward passes that fit and predict (the training
+windows every epoch, the final predictions, the fits that choose the input
+scaling); the per-epoch test-loss passes and the backward passes (about two
+forward passes each with the adjoint method) are not counted.
+
+Outputs under ``[study] out``: ``results.csv`` and ``results.md`` (one row
+per cell), ``histories.json`` (per-epoch records), and PNG plots per task:
+test loss against epoch and against seconds, and predictions against the
+truth with the train/test boundary marked.
+
+Every finished cell is stored under ``OUT/cells/`` as it finishes; a run
+reuses the stored cells made with the same settings, so an interrupted study
+resumes, and ``--collect`` builds the tables from what is stored so far. A
+damaged stored cell (cut off, edited) is named in a warning and run again.
+
+Run: ``python -m experiments.study CONFIG.toml [--out DIR] [--quiet] [--ray [ADDRESS]] [--collect]``
+(``experiments/configs/quick.toml`` is the small one.)
+
+The package, one concept a file: :mod:`~experiments.study.config` (the TOML
+layout and its checks), :mod:`~experiments.study.tasks`,
+:mod:`~experiments.study.models`, :mod:`~experiments.study.grid`,
+:mod:`~experiments.study.cells` (one cell run), :mod:`~experiments.study.baselines`,
+:mod:`~experiments.study.store` (stored cells), :mod:`~experiments.study.runner`
+(the whole study), :mod:`~experiments.study.on_ray`, :mod:`~experiments.study.tables`,
+:mod:`~experiments.study.plots`, :mod:`~experiments.study.summary` (the sentences
+printed after a run) and :mod:`~experiments.study.cli`.
+"""
+from .baselines import baselines
+from .cells import circuit_evaluations, run_cell
+from .cli import main
+from .config import (INITS, MAX_QUBITS, MODES, OPTIMIZERS, RESERVOIR_DEFAULTS, StudyConfig, load_config,
+                     parse_config)
+from .grid import Cell, grid
+from .models import CLASSICAL, MODELS, QUANTUM, build_model, choose_input_scaling
+from .plots import COLOURS, write_plots
+from .runner import run
+from .store import _cell_path, cell_settings  # noqa: F401  (_cell_path, _data: the tests read them)
+from .summary import reading
+from .tables import COLUMNS, write_tables
+from .tasks import TASKS, _data, persistence, task_windows
+
+__all__ = ["CLASSICAL", "COLOURS", "COLUMNS", "INITS", "MAX_QUBITS", "MODELS", "MODES", "OPTIMIZERS", "QUANTUM",
+           "RESERVOIR_DEFAULTS", "TASKS", "Cell", "StudyConfig", "baselines", "build_model", "cell_settings",
+           "choose_input_scaling", "circuit_evaluations", "grid", "load_config", "main", "parse_config",
+           "persistence", "reading", "run", "run_cell", "task_windows", "write_plots", "write_tables"]

@@ -1,0 +1,89 @@
+"""One cell run: its model fitted and scored, its circuit evaluations counted."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from qrnn import ReservoirRegressor, TrainedRegressor
+from qrnn.backends import warm_up
+from qrnn.metrics import mse, nrmse
+from qrnn.tasks import split_point
+
+from .config import StudyConfig
+from .grid import Cell
+from .models import QUANTUM, build_model, choose_input_scaling
+from .tasks import _data, _shape
+
+_WARM = False
+
+
+def _warm() -> None:
+    """One-time costs of a process, paid outside every cell's timing: numba's kernels load
+    (``warm_up``), and torch's first optimizer imports its compiler stack (about 2 s)."""
+    global _WARM
+    if not _WARM:
+        import torch
+
+        warm_up()
+        torch.optim.RMSprop([torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))], lr=0.01)
+        _WARM = True
+
+
+def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:
+    """Fit one cell; return its results row and its per-epoch history (empty for ridge)."""
+    Xtr, Xte, ytr, yte = _data(cell.task, cfg.train_fraction)
+    _warm()
+    start = time.perf_counter()
+    scaling = choose_input_scaling(cell, cfg, Xtr, ytr)
+    model = build_model(cell, cfg, scaling)
+    if cell.mode == "ridge":
+        est = ReservoirRegressor(model, alpha="loo").fit(Xtr, ytr)
+        history, n_params = [], model.n_features + 1
+    else:
+        est = TrainedRegressor(model, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                               optimizer=cfg.optimizer, lr=cfg.lr, random_state=cell.seed, progress=False)
+        est.fit(Xtr, ytr, monitor=(Xte, yte))
+        history = est.history_
+        n_params = model.n_features + 1 + sum(p.numel() for p in est.model_.parameters() if p.requires_grad)
+    seconds = time.perf_counter() - start
+    p_tr, p_te = est.predict(Xtr), est.predict(Xte)
+    row = {
+        "task": cell.task, "model": cell.model, "init": cell.init, "mode": cell.mode, "seed": cell.seed,
+        "train_mse": mse(ytr, p_tr), "test_mse": mse(yte, p_te),
+        "train_nrmse": nrmse(ytr, p_tr), "test_nrmse": nrmse(yte, p_te),
+        "epochs": len(history), "epochs_to_5pct": _epochs_to_within(history, 0.05),
+        "seconds": seconds, "seconds_per_epoch": (sum(h["seconds"] for h in history) / len(history)
+                                                  if history else None),
+        "trained_params": n_params, "circuit_evaluations": circuit_evaluations(cell, cfg, len(history)),
+        "input_scaling": scaling if cell.model in QUANTUM else None,
+    }
+    return row, {"cell": cell.__dict__, "history": history, "predictions": np.concatenate([p_tr, p_te]).tolist()}
+
+
+def circuit_evaluations(cell: Cell, cfg: StudyConfig, epochs: int) -> int:
+    """Circuits evaluated (one circuit on one window's step) to fit a cell and predict with it.
+
+    The training windows' features at every epoch (``trained``; a frozen reservoir's once), every
+    window's features under the final model, and the ridge fits that choose the input scaling when
+    there are several; not the per-epoch test-loss passes, nor backward passes.
+    """
+    if cell.model not in QUANTUM:
+        return 0
+    n_windows, steps = _shape(cell.task)
+    n_train = split_point(n_windows, cfg.train_fraction)
+    per_window = QUANTUM[cell.model].n_circuits * cfg.ensemble * steps
+    # fitting (every epoch when the circuits train, once for a frozen reservoir), then predicting every window
+    fits = n_train * (epochs if cell.mode == "trained" else 1) + n_windows
+    if len(cfg.input_scalings) > 1:
+        fits += len(cfg.input_scalings) * n_train
+    return per_window * fits
+
+
+def _epochs_to_within(history, fraction: float):
+    """First epoch whose test (monitor) loss is within ``fraction`` of the final one."""
+    if not history:
+        return None
+    losses = [h["monitor_loss"] for h in history]
+    final = losses[-1]
+    return next(i + 1 for i, v in enumerate(losses) if abs(v - final) <= fraction * abs(final))

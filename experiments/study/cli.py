@@ -1,0 +1,42 @@
+"""The command line: ``python -m experiments.study CONFIG.toml [--out DIR] [--quiet] [--ray [ADDRESS]] [--collect]``."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from .config import load_config
+from .grid import grid
+from .runner import run
+from .summary import reading
+
+
+def main(argv=None) -> dict:
+    # the package's docstring describes the study
+    ap = argparse.ArgumentParser(prog="python -m experiments.study",
+                                 description=sys.modules[__package__].__doc__.splitlines()[0])
+    ap.add_argument("config", help="a study TOML file, e.g. experiments/configs/quick.toml")
+    ap.add_argument("--out", default=None, help="output folder (default: the config's [study] out)")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                    help="run the cells as Ray tasks: on a local Ray, or on the cluster at ADDRESS")
+    ap.add_argument("--collect", action="store_true",
+                    help="run nothing: build the tables and plots from the cells already stored")
+    args = ap.parse_args(argv)
+    cfg = load_config(args.config)  # every field is checked before any work starts
+    t0 = time.perf_counter()
+    result = run(cfg, args.out, progress=not args.quiet, ray=args.ray, collect_only=args.collect)
+    print((result["out"] / "results.md").read_text())
+    print("\n".join(reading(result["rows"])))
+    if result["reused"]:
+        print(f"\n{result['reused']} cells reused from {result['out'] / 'cells'} (same settings).")
+    if result["missing"]:
+        print(f"{len(result['missing'])} of {len(grid(cfg))} cells not run yet; "
+              f"tasks without any: {[t for t in cfg.tasks if t not in {r['task'] for r in result['rows']}]}.")
+    print(f"\n{len(result['rows'])} rows in {time.perf_counter() - t0:.0f} s; tables: {result['out']}/results.csv, "
+          f"results.md; plots: " + ", ".join(p.name for p in result["plots"]))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""A study's TOML config: its layout, and every field checked before any work starts."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qrnn.reservoir import FEATURES
+from qrnn.tasks import split_point
+
+from .models import MODELS, QUANTUM
+from .tasks import TASKS, _shape
+
+MODES = ("ridge", "epochs", "trained")
+INITS = ("normal", "uniform")
+OPTIMIZERS = ("rmsprop", "adam", "sgd")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A validated study configuration (see :func:`load_config` for the TOML layout)."""
+
+    name: str
+    tasks: tuple
+    models: tuple
+    modes: tuple
+    seeds: tuple
+    inits: tuple = ("normal",)
+    hidden_size: int = 3
+    esn_size: int = 100
+    train_fraction: float = 0.67
+    epochs: int = 100
+    batch_size: int = 10
+    optimizer: str = "rmsprop"
+    lr: float = 0.01
+    out: str = "results/study"
+    # [reservoir]: richer quantum reservoirs (the strong configuration); the defaults are the paper's
+    features: str = "output"
+    correlators: bool = False
+    ensemble: int = 1
+    input_scalings: tuple = (1.0,)
+    validation_fraction: float = 0.2
+
+
+# The [reservoir] fields and their paper defaults (see cell_settings).
+RESERVOIR_DEFAULTS = {"features": "output", "correlators": False, "ensemble": 1, "input_scalings": (1.0,),
+                      "validation_fraction": 0.2}
+
+
+_SCHEMA = {
+    "study": {"name": str, "out": str, "tasks": list, "models": list, "modes": list, "seeds": list,
+              "inits": list, "train_fraction": float},
+    "models": {"hidden_size": int, "esn_size": int},
+    "reservoir": {"features": str, "correlators": bool, "ensemble": int, "input_scalings": list,
+                  "validation_fraction": float},
+    "training": {"epochs": int, "batch_size": int, "optimizer": str, "lr": float},
+}
+
+
+def _field_error(where: str, message: str) -> ValueError:
+    return ValueError(f"config field {where}: {message}")
+
+
+def _choices(values, where: str, valid) -> tuple:
+    if not values:
+        raise _field_error(where, f"must name at least one of {list(valid)}")
+    for v in values:
+        if v not in valid:
+            raise _field_error(where, f"{v!r} is not one of {list(valid)}")
+    if len(set(values)) != len(values):
+        raise _field_error(where, f"has duplicates: {values}")
+    return tuple(values)
+
+
+def parse_config(raw: dict) -> StudyConfig:
+    """Check every field of a parsed TOML document before any work starts; errors name the field."""
+    if not isinstance(raw, dict):
+        raise ValueError("the config must be a TOML document")
+    for section in raw:
+        if section not in _SCHEMA:
+            raise _field_error(f"[{section}]", f"unknown section; expected {sorted(_SCHEMA)}")
+    values = {}
+    for section, fields in _SCHEMA.items():
+        table = raw.get(section, {})
+        if not isinstance(table, dict):
+            raise _field_error(f"[{section}]", "must be a table")
+        for key, value in table.items():
+            where = f"{section}.{key}"
+            if key not in fields:
+                raise _field_error(where, f"unknown field; [{section}] takes {sorted(fields)}")
+            want = fields[key]
+            ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
+            if want is float and isinstance(value, int) and not isinstance(value, bool):
+                value, ok = float(value), True
+            if not ok:
+                raise _field_error(where, f"must be of type {want.__name__}, got {type(value).__name__} {value!r}")
+            # TOML has inf and nan; no field means them
+            if any(isinstance(v, float) and not np.isfinite(v) for v in (value if want is list else [value])):
+                raise _field_error(where, f"must hold finite numbers, got {value!r}")
+            values[key] = value
+    for required in ("name", "tasks", "models", "modes", "seeds"):
+        if required not in values:
+            raise _field_error(f"study.{required}", "is required")
+    cfg = {
+        "name": values["name"],
+        "tasks": _choices(values["tasks"], "study.tasks", TASKS),
+        "models": _choices(values["models"], "study.models", MODELS),
+        "modes": _choices(values["modes"], "study.modes", MODES),
+        "inits": _choices(values.get("inits", ["normal"]), "study.inits", INITS),
+        "optimizer": _choices([values.get("optimizer", "rmsprop")], "training.optimizer", OPTIMIZERS)[0],
+    }
+    seeds = values["seeds"]
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise _field_error("study.seeds", f"must be a non-empty list of integers >= 0, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise _field_error("study.seeds", f"has duplicates: {seeds}")
+    cfg["seeds"] = tuple(seeds)
+    for key, low in (("hidden_size", 1), ("esn_size", 1), ("epochs", 1), ("batch_size", 1)):
+        if key in values and values[key] < low:
+            raise _field_error(f"{'training' if key in ('epochs', 'batch_size') else 'models'}.{key}",
+                               f"must be >= {low}, got {values[key]}")
+    if "lr" in values and not values["lr"] > 0:
+        raise _field_error("training.lr", f"must be > 0, got {values['lr']}")
+    if "train_fraction" in values and not 0 < values["train_fraction"] < 1:
+        raise _field_error("study.train_fraction", f"must be in (0, 1), got {values['train_fraction']}")
+    if "features" in values:
+        cfg["features"] = _choices([values["features"]], "reservoir.features", FEATURES)[0]
+    if "ensemble" in values and values["ensemble"] < 1:
+        raise _field_error("reservoir.ensemble", f"must be >= 1, got {values['ensemble']}")
+    if "input_scalings" in values:
+        scalings = values["input_scalings"]
+        if (not scalings or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0
+                                for v in scalings) or len(set(scalings)) != len(scalings)):
+            raise _field_error("reservoir.input_scalings",
+                               f"must be a non-empty list of distinct numbers > 0, got {scalings!r}")
+        cfg["input_scalings"] = tuple(float(v) for v in scalings)
+    if "validation_fraction" in values and not 0 < values["validation_fraction"] < 1:
+        raise _field_error("reservoir.validation_fraction",
+                           f"must be in (0, 1), got {values['validation_fraction']}")
+    for key in ("hidden_size", "esn_size", "train_fraction", "epochs", "batch_size", "lr", "out", "correlators",
+                "ensemble", "validation_fraction"):
+        if key in values:
+            cfg[key] = values[key]
+    return _check_against_tasks(StudyConfig(**cfg))
+
+
+# A quantum cell of hidden size H runs on 1 + H qubits; at 24 one state vector is 256 MiB per window.
+MAX_QUBITS = 24
+
+
+def _check_against_tasks(cfg: StudyConfig) -> StudyConfig:
+    """The fields that depend on the tasks' sizes: every split leaves data on both sides, and a
+    batch fits in the training windows of every task (nothing is shrunk silently); and the
+    quantum models' qubit count."""
+    if set(cfg.models) & set(QUANTUM) and 1 + cfg.hidden_size > MAX_QUBITS:
+        raise _field_error("models.hidden_size", f"{cfg.hidden_size} needs {1 + cfg.hidden_size} qubits for the "
+                           f"quantum models; the study runs them up to {MAX_QUBITS} (hidden_size <= {MAX_QUBITS - 1})")
+    for task in cfg.tasks:
+        n_windows = _shape(task)[0]
+        n_train = split_point(n_windows, cfg.train_fraction)
+        if n_train < 2 or n_train >= n_windows:
+            raise _field_error("study.train_fraction", f"{cfg.train_fraction} leaves {n_train} training and "
+                               f"{n_windows - n_train} test windows of the {n_windows} of task {task!r}; "
+                               "it needs at least 2 and 1")
+        if {"epochs", "trained"} & set(cfg.modes) and cfg.batch_size > n_train:
+            raise _field_error("training.batch_size", f"{cfg.batch_size} is larger than the {n_train} "
+                               f"training windows of task {task!r}")
+        if len(cfg.input_scalings) > 1:
+            n_fit = split_point(n_train, 1.0 - cfg.validation_fraction)
+            if n_fit < 2 or n_fit >= n_train:
+                raise _field_error("reservoir.validation_fraction",
+                                   f"{cfg.validation_fraction} leaves {n_fit} fitting and {n_train - n_fit} "
+                                   f"validation windows of the {n_train} training windows of task {task!r}; "
+                                   "it needs at least 2 and 1")
+    return cfg
+
+
+def load_config(path) -> StudyConfig:
+    """Read and validate a study config::
+
+        [study]
+        name = "quick"
+        out = "results/study-quick"        # optional
+        tasks = ["damped_shm", "narma5"]   # from experiments.study.TASKS
+        models = ["QRNN", "QLSTM", "QGRU", "RNN", "LSTM", "GRU", "ESN"]
+        modes = ["ridge", "epochs", "trained"]
+        seeds = [0]
+        inits = ["normal", "uniform"]      # quantum models; optional
+        train_fraction = 0.67              # optional
+
+        [models]
+        hidden_size = 3                    # quantum and classical cells; quantum: <= 23 (1 + hidden_size qubits)
+        esn_size = 100                     # the ESN model
+
+        [reservoir]                        # quantum models; optional, defaults are the paper's
+        features = "output"                # or "state", "all"
+        correlators = false                # add <Z_i Z_j> of the output circuit
+        ensemble = 1                       # reservoirs per model, features side by side
+        input_scalings = [1.0]             # several: chosen per cell on a validation split
+        validation_fraction = 0.2          # the last part of the training windows
+
+        [training]                         # modes "epochs" and "trained"
+        epochs = 100
+        batch_size = 10
+        optimizer = "rmsprop"
+        lr = 0.01
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no study config at {path}")
+    try:
+        raw = tomllib.loads(path.read_bytes().decode("utf-8"))  # TOML is UTF-8, whatever the locale
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not UTF-8 text, as TOML must be: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path} is not valid TOML: {exc}") from None
+    return parse_config(raw)

@@ -1,0 +1,115 @@
+"""The study's plots: learning curves and predictions, per task."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from qrnn.tasks import chronological_split
+
+from .config import StudyConfig
+from .tasks import task_windows
+
+
+# One colour per model in every plot; the init is the line style.
+COLOURS = {"QRNN": "tab:blue", "QLSTM": "tab:orange", "QGRU": "tab:green", "RNN": "tab:red",
+           "LSTM": "tab:purple", "GRU": "tab:brown", "ESN": "tab:pink"}
+_INIT_STYLE = {"-": "-", "normal": "-", "uniform": "--"}
+_MODE_TITLE = {"ridge": "reservoir + ridge", "epochs": "reservoir, readout trained by epochs",
+               "trained": "fully trained"}
+
+
+def write_plots(cfg: StudyConfig, rows, histories, out: Path, tasks=None) -> list[Path]:
+    """Per task, ``TASK-loss.png`` (test loss against epoch and against training seconds, one row per
+    trained mode, one line per model and init: the median over seeds, with the seeds' range shaded)
+    and ``TASK-predictions.png`` (every model's predictions against the truth, one panel per mode,
+    the first seed and init, the train/test boundary marked)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    paths = []
+    for task in cfg.tasks if tasks is None else tasks:
+        runs = [h for h in histories if h["cell"]["task"] == task]
+        here = [r for r in rows if r["task"] == task]
+        window = next((r["test_mse"] for r in here if r["model"] == "ridge on the raw window"), None)
+        ridge = {}  # each model's ridge readout on the same features, its best init (mean over seeds)
+        for r in here:
+            if r["mode"] == "ridge":
+                ridge.setdefault(r["model"], {}).setdefault(r["init"], []).append(r["test_mse"])
+        ridge = {m: min(float(np.mean(v)) for v in by_init.values()) for m, by_init in ridge.items()}
+
+        curves = {}
+        for h in runs:
+            if h["history"]:
+                c = h["cell"]
+                curves.setdefault((c["mode"], c["model"], c["init"]), []).append(h["history"])
+        modes = [m for m in ("epochs", "trained") if any(k[0] == m for k in curves)]
+        if modes:
+            fig, axes = plt.subplots(len(modes), 2, figsize=(13, 3.8 * len(modes)), squeeze=False,
+                                     sharey="row", layout="constrained")
+            for (mode, model, init), hs in curves.items():
+                n = min(len(h) for h in hs)
+                loss = np.array([[r["monitor_loss"] for r in h[:n]] for h in hs])
+                secs = np.array([np.cumsum([r["seconds"] for r in h[:n]]) for h in hs])
+                by_epoch, by_time = axes[modes.index(mode)]
+                style = dict(color=COLOURS[model], ls=_INIT_STYLE[init], lw=1.2)
+                epochs = np.arange(1, n + 1)
+                by_epoch.plot(epochs, np.median(loss, axis=0), **style)
+                by_time.plot(np.median(secs, axis=0), np.median(loss, axis=0), **style)
+                if len(hs) > 1:
+                    by_epoch.fill_between(epochs, loss.min(axis=0), loss.max(axis=0), color=COLOURS[model],
+                                          alpha=0.12, lw=0)
+            for row, mode in enumerate(modes):
+                by_epoch, by_time = axes[row]
+                for model in {k[1] for k in curves if k[0] == mode}:
+                    if mode == "epochs" and model in ridge:  # what training the readout by epochs converges to
+                        by_epoch.axhline(ridge[model], color=COLOURS[model], ls=":", lw=1)
+                if window is not None:
+                    for ax in (by_epoch, by_time):
+                        ax.axhline(window, color="k", ls="-.", lw=1)
+                by_epoch.set(yscale="log", xlabel="epoch", ylabel="test MSE",
+                             title=f"{task}: {_MODE_TITLE[mode]}, by epoch")
+                by_time.set(xlabel="training seconds", title="by wall-clock time")
+            models = [m for m in COLOURS if any(k[1] == m for k in curves)]
+            handles = [Line2D([], [], color=COLOURS[m], lw=2, label=m) for m in models]
+            if any(k[2] == "uniform" for k in curves):
+                handles += [Line2D([], [], color="grey", ls="-", label="normal init (quantum), classical"),
+                            Line2D([], [], color="grey", ls="--", label="uniform init")]
+            handles += [Line2D([], [], color="grey", ls=":", label="ridge readout, same model"),
+                        Line2D([], [], color="k", ls="-.", label="ridge on the raw window")]
+            n_seeds = max(len(hs) for hs in curves.values())
+            if n_seeds > 1:
+                handles.append(Patch(color="grey", alpha=0.3, label=f"median of {n_seeds} seeds; band: their range"))
+            fig.legend(handles=handles, loc="outside right center", fontsize=8)
+            paths.append(out / f"{task}-loss.png")
+            fig.savefig(paths[-1], dpi=110)
+            plt.close(fig)
+
+        X, y = task_windows(task)
+        n_train = len(chronological_split(X, y, cfg.train_fraction)[0])
+        shown = [h for h in runs if h["cell"]["seed"] == cfg.seeds[0] and h["cell"]["init"] in ("-", cfg.inits[0])]
+        pred_modes = [m for m in ("ridge", "epochs", "trained") if any(h["cell"]["mode"] == m for h in shown)]
+        if pred_modes:
+            fig, axes = plt.subplots(len(pred_modes), 1, figsize=(13, 2.8 * len(pred_modes)), squeeze=False,
+                                     sharex=True, sharey=True, layout="constrained")
+            for ax, mode in zip(axes[:, 0], pred_modes):
+                ax.plot(y, color="k", lw=2.2)
+                for h in shown:
+                    if h["cell"]["mode"] == mode:
+                        ax.plot(h["predictions"], color=COLOURS[h["cell"]["model"]], lw=0.9)
+                ax.axvline(n_train - 0.5, color="red", ls=":")
+                ax.set(ylabel="next value", title=f"{task}: {_MODE_TITLE[mode]}")
+            axes[-1, 0].set_xlabel(f"window (seed {cfg.seeds[0]}; quantum models: init {cfg.inits[0]})")
+            models = [m for m in COLOURS if any(h["cell"]["model"] == m for h in shown)]
+            handles = [Line2D([], [], color="k", lw=2.2, label="truth")]
+            handles += [Line2D([], [], color=COLOURS[m], lw=2, label=m) for m in models]
+            handles.append(Line2D([], [], color="red", ls=":", label="train | test"))
+            fig.legend(handles=handles, loc="outside right center", fontsize=8)
+            paths.append(out / f"{task}-predictions.png")
+            fig.savefig(paths[-1], dpi=110)
+            plt.close(fig)
+    return paths

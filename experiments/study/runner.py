@@ -1,0 +1,72 @@
+"""The whole study: the grid run (or resumed from its stored cells), then its tables, histories and plots."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .baselines import baselines
+from .cells import circuit_evaluations, run_cell
+from .config import StudyConfig
+from .grid import grid
+from .on_ray import _run_on_ray
+from .plots import write_plots
+from .store import _load_cell, _save_cell, cell_settings
+from .tables import write_tables
+
+
+def run(cfg: StudyConfig, out=None, progress: bool = True, ray=None, collect_only: bool = False) -> dict:
+    """Run the whole grid; write tables, histories and plots; return them.
+
+    Every finished cell is written at once to ``OUT/cells/`` (one JSON file
+    per cell, with the settings it was run with), and a run reuses the cells
+    it finds there that were run with the same settings: a long study that
+    is interrupted resumes where it stopped, and adding seeds or tasks to a
+    config runs only the new cells. ``collect_only=True`` runs nothing and
+    builds the tables and plots from the stored cells (``missing`` in the
+    result lists the cells not yet run).
+
+    ``ray=None`` runs the cells in this process. ``ray="local"`` starts a local
+    Ray and runs every cell as a Ray task; any other string is the address of
+    a running Ray cluster to join. The cells are independent and seeded, so
+    both give the same table (up to the last bits of floating-point sums
+    that a different thread count can reorder).
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(out or cfg.out)
+    store = out / "cells"
+    store.mkdir(parents=True, exist_ok=True)
+    cells = grid(cfg)
+    settings = cell_settings(cfg)
+    results = {c: _load_cell(store, c, settings) for c in cells}
+    todo = [c for c in cells if results[c] is None]
+    reused = len(cells) - len(todo)
+    if todo and not collect_only:
+        def keep(cell, result):
+            _save_cell(store, cell, settings, result)
+            results[cell] = result
+
+        bar = tqdm(total=len(todo), desc=f"study {cfg.name}", unit="cell", disable=None if progress else True)
+        if ray:
+            _run_on_ray(todo, cfg, ray, bar, keep)
+        else:
+            for cell in todo:
+                keep(cell, run_cell(cell, cfg))
+                bar.update()
+        bar.close()
+    missing = [c for c in cells if results[c] is None]
+    tasks = [t for t in cfg.tasks if any(c.task == t and results[c] is not None for c in cells)]
+    rows, histories = [], []
+    for task in tasks:
+        rows += baselines(task, cfg)
+    for cell in cells:
+        if results[cell] is not None:
+            # recounted from the settings, so that every stored cell counts the same way
+            results[cell][0]["circuit_evaluations"] = circuit_evaluations(cell, cfg, results[cell][0]["epochs"])
+            rows.append(results[cell][0])
+            histories.append(results[cell][1])
+    write_tables(rows, out)
+    (out / "histories.json").write_text(json.dumps(histories))
+    plots = write_plots(cfg, rows, histories, out, tasks)
+    return {"rows": rows, "histories": histories, "plots": plots, "out": out, "reused": reused,
+            "missing": missing}
