@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qrnn._files import atomic_write
+
 from .config import RESERVOIR_DEFAULTS, StudyConfig
 from .grid import Cell
 from .models import QUANTUM
@@ -87,8 +89,6 @@ def _check_stored(row, history, cell: Cell) -> None:
 
 
 def _save_cell(store: Path, cell: Cell, settings: dict, result) -> None:
-    path = _cell_path(store, cell)
-    tmp = path.with_suffix(".tmp")
     record = {"cell": cell.__dict__, "settings": settings, "row": result[0], "history": result[1]}
-    tmp.write_bytes(gzip.compress(json.dumps(record).encode(), mtime=0))
-    tmp.replace(path)  # atomic: a crash leaves the old file or the new one
+    # a crash leaves the old file or the new one, never a torn one
+    atomic_write(_cell_path(store, cell), gzip.compress(json.dumps(record).encode(), mtime=0))
