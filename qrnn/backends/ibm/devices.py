@@ -44,9 +44,9 @@ def choose_primitive(fake: bool) -> str:
     - Fake devices: ``"aer_local"``, Aer's own primitives on the ISA circuit
       restricted to the physical qubits its layout uses, with the device
       noise model restricted to them. The runtime's local mode (either
-      Estimator on a fake backend) did not finish one 6-sample call on
-      ``FakeKolkataV2`` in 300 s, as it simulates all 27 qubits; Aer's
-      ``EstimatorV2`` on the same ISA circuit takes under 0.1 s. Running the
+      Estimator on a fake backend) simulates every qubit of the device, which
+      is far slower on a large device (measured in ``benchmarks/RESULTS.md``,
+      "IBM rehearsal on fake devices"). Running the
       transpiled ISA circuits (not the logical ones on a plain simulator)
       also avoids the executor Estimator's wrong values on a plain
       ``AerSimulator`` when two or more qubits end with RY/U3 (issue 9).
