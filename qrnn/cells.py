@@ -4,6 +4,11 @@ Each cell holds the angles of its VQCs, drawn once from ``seed``, and asks its
 backend to evaluate them; it knows the cell equations, not how circuits run.
 VQCs that read the same input at the same step form one group and are
 evaluated together (QLSTM: VQC1-4, then VQC5-6; QGRU: VQC1-2, then VQC3).
+
+A new quantum cell is one subclass of :class:`QuantumReservoir` (see its
+"Writing a cell" section, and ``docs/extending.md``): its circuit groups and
+its step. It then runs on every backend, is saved and loaded once
+registered (:func:`qrnn.register_model`), and appears in the study by name.
 """
 from __future__ import annotations
 
@@ -15,11 +20,8 @@ import numpy as np
 import torch
 
 from ._validation import check_bool, check_choice, check_int, check_real, check_seed
-from .backends import Backend, TorchBackend, backend_from_config, get_backend
-from .backends._stream import LOCK as STREAM_LOCK
-from .backends._stream import kernels as stream_kernels
-from .backends._stream import lanes_for
-from .circuit import INITS, VQC, init_weights
+from .backends import Backend, backend_from_config, get_backend
+from .circuit import INITS, VQC, Ansatz, Encoding, init_weights
 from .reservoir import FEATURES, Reservoir, resolve_device, resolve_dtype
 
 
@@ -32,8 +34,9 @@ class QuantumReservoir(Reservoir):
         Width of each input vector ``x_t``.
     hidden_size : int
         Width of the hidden state; the circuits have ``input_size + hidden_size`` qubits.
-    n_layers : int, default 2
-        Variational layers per VQC.
+    n_layers : int, optional
+        Layers of the paper's ansatz per VQC (2 when not given); not given
+        with ``ansatz``.
     init : {"normal", "uniform"}, default "normal"
         ``0.01 * N(0, 1)`` angles (the paper author's code) or ``U(0, 2 pi)``.
     seed : int, optional
@@ -75,6 +78,16 @@ class QuantumReservoir(Reservoir):
         Deprecated name of ``use_torch_compile`` (it hid
         :meth:`torch.nn.Module.compile`); accepted with a
         ``DeprecationWarning`` for one release.
+    ansatz : Ansatz or qiskit.QuantumCircuit, optional
+        The variational part of every circuit of the cell, on
+        ``input_size + hidden_size`` wires; default the paper's
+        (``n_layers`` layers). A Qiskit circuit's free ``Parameter`` objects
+        are its weights, in its ``parameters`` order (converted once, here,
+        by :meth:`Ansatz.from_qiskit`); ``n_layers`` is then left unset.
+    encoding : {"paper", "angle"} or Encoding, default "paper"
+        How each circuit encodes its inputs: the paper's ``H``,
+        ``RY(arctan v)``, ``RZ(arctan v**2)``, or ``RY(scaling * v)``
+        (``Encoding("angle", scaling=...)``).
 
     Notes
     -----
@@ -83,6 +96,20 @@ class QuantumReservoir(Reservoir):
     built from (``load_state_dict``, an in-place edit, ``.to()``), on a
     different device or dtype, or with another backend: the check compares
     the weights' values once per call, so no edit can leave stale circuits.
+
+    Writing a cell
+    --------------
+    A subclass sets ``n_circuits`` (its VQCs) and ``groups``: one
+    ``(first, stop, readout)`` per group of VQCs ``first..stop-1`` that read
+    the same input at a step, in the order the step calls them
+    (``readout=True`` marks the group that also measures the correlators).
+    Its :meth:`make_step` receives one callable per group, each mapping
+    inputs ``(input_size + hidden_size, B)`` to ``(K, n_outputs, B)``
+    (batch last), and returns ``step(x_t, state) -> (features, state)``. A
+    cell whose state or features are not one ``hidden_size`` vector
+    overrides ``state_widths`` and ``n_features``. Backends may run the
+    whole recurrence faster (:meth:`Backend.run_recurrence`); a new cell
+    always has the general path.
     """
 
     n_circuits: int = 0
@@ -90,13 +117,18 @@ class QuantumReservoir(Reservoir):
     _param_attrs = {**Reservoir._param_attrs, "compile": "_compile_alias"}
     _compile_alias = None
 
-    def __init__(self, input_size, hidden_size, n_layers=2, init="normal", seed=None,
+    def __init__(self, input_size, hidden_size, n_layers=None, init="normal", seed=None,
                  backend="torch", shots=None, features="output", correlators=False, device="cpu",
-                 dtype="float64", trainable=False, use_torch_compile=False, input_scaling=1.0, compile=None):
+                 dtype="float64", trainable=False, use_torch_compile=False, input_scaling=1.0, compile=None,
+                 ansatz=None, encoding="paper"):
         super().__init__()
         self.input_size = check_int(input_size, "input_size", minimum=1)
         self.hidden_size = check_int(hidden_size, "hidden_size", minimum=1)
-        self.n_layers = check_int(n_layers, "n_layers", minimum=1)
+        self.n_layers = None if n_layers is None else check_int(n_layers, "n_layers", minimum=1)
+        self.ansatz, self.encoding = ansatz, encoding  # as given (get_params, clone)
+        circuit = _as_ansatz(ansatz, self.input_size + self.hidden_size)
+        if circuit is not None and n_layers is not None:
+            raise ValueError("n_layers sets the depth of the paper's ansatz; leave it unset with ansatz=")
         self.init = check_choice(init, "init", INITS)
         self.seed = check_seed(seed)
         self.features = check_choice(features, "features", FEATURES)
@@ -114,9 +146,9 @@ class QuantumReservoir(Reservoir):
         self._check_backend(self._backend, backend)
         self._device = resolve_device(device)
         self._dtype = resolve_dtype(dtype)
-        self.vqc = VQC(self.input_size + self.hidden_size, self.n_layers)
+        self.vqc = VQC(self.input_size + self.hidden_size, n_layers, ansatz=circuit, encoding=Encoding.of(encoding))
         # The readout group also measures the correlators, when asked for.
-        self._readout_vqc = VQC(self.vqc.n_qubits, self.n_layers, correlators=correlators)
+        self._readout_vqc = self.vqc.with_correlators(correlators)
         self._clear_cache()
         w = torch.as_tensor(init_weights(self.n_circuits, self.vqc, self.init, self.seed),
                             dtype=self._dtype, device=self._device)
@@ -154,6 +186,10 @@ class QuantumReservoir(Reservoir):
         params = self.get_params()
         if isinstance(params["backend"], Backend):
             params["backend"] = {"__backend__": params["backend"].to_config()}
+        if params.get("ansatz") is not None:  # a Qiskit circuit is saved as the ansatz it was converted to
+            params["ansatz"] = {"__ansatz__": self.vqc.ansatz.to_config()}
+        if isinstance(params.get("encoding"), Encoding):
+            params["encoding"] = {"__encoding__": params["encoding"].to_config()}
         return params
 
     @classmethod
@@ -161,6 +197,13 @@ class QuantumReservoir(Reservoir):
         params = dict(params)
         if isinstance(params.get("backend"), dict):
             params["backend"] = backend_from_config(params["backend"]["__backend__"])
+        for key, tag, build in (("ansatz", "__ansatz__", Ansatz.from_config),
+                                ("encoding", "__encoding__", Encoding.from_config)):
+            value = params.get(key)
+            if isinstance(value, dict):
+                if set(value) != {tag}:
+                    raise ValueError(f"not a saved {key}: keys {sorted(value)}")
+                params[key] = build(value[tag])
         return params
 
     def _reference_tensor(self):
@@ -176,41 +219,41 @@ class QuantumReservoir(Reservoir):
     def n_features(self) -> int:
         return self.hidden_size + self.n_correlators
 
-    def _state_widths(self):
+    def state_widths(self):
+        """Widths of the state tensors, in order (QRNN, QGRU: ``(hidden_size,)``)."""
         return (self.hidden_size,)
 
     def circuit_weights(self) -> list[np.ndarray]:
-        """Angles of every VQC in the order of docs/models.md, each ``(n_layers, n_qubits, 3)``.
+        """Angles of every VQC in the order of docs/models.md, each of the ansatz's ``weight_shape``.
 
-        ``[l, q]`` holds ``(a, b, c)`` of ``Rot(a, b, c) = RZ(c) RY(b) RZ(a)``
-        on wire ``q`` in layer ``l``.
+        For the paper's ansatz, ``(n_layers, n_qubits, 3)``: ``[l, q]`` holds
+        ``(a, b, c)`` of ``Rot(a, b, c) = RZ(c) RY(b) RZ(a)`` on wire ``q`` in
+        layer ``l``. For another, ``(n_weights,)``; for one converted from
+        Qiskit, in the circuit's ``parameters`` order.
         """
         w = self.weights.detach().cpu().numpy().astype(np.float64)
         return [w[k].copy() for k in range(self.n_circuits)]
 
-    def _compile(self, first: int, stop: int, readout: bool = False):
-        """The ``columns`` map of VQCs ``first..stop-1``: ``(n_inputs, B) -> (K, n_outputs, B)``.
+    def circuit(self, i: int) -> VQC:
+        """The circuit description of group ``i`` of :attr:`groups`."""
+        return self._readout_vqc if self.groups[i][2] else self.vqc
 
-        ``readout=True`` marks the group that feeds the readout: it measures
-        the correlators too when the cell has ``correlators=True``.
-
-        Frozen circuits are compiled once and kept (the paper's protocol calls
-        ``transform`` on many short windows); trainable ones are compiled on
-        every call, inside the autograd graph.
-        """
-        return partial(self._group(first, stop, readout).columns, bounded=True)
-
-    def _group(self, first: int, stop: int, readout: bool = False):
-        """The backend's compiled group of VQCs ``first..stop-1`` (kept while the weights are frozen)."""
+    def group(self, i: int):
+        """The backend's compiled group ``i`` of :attr:`groups` (kept while the weights are frozen)."""
+        first, stop, readout = self.groups[i]
         w = self.weights
-        vqc = self._readout_vqc if readout else self.vqc
+        vqc = self.circuit(i)
         if self.trainable and w.requires_grad:
             return self._backend.compile(vqc, w[first:stop])
-        key = (first, stop, readout)
+        key = ("group", i)
         if key not in self._compiled:
-            # columns(..., bounded=True): _run caps the inputs; every other circuit
-            # input is a tanh, a sigmoid product or an expectation value, all in [-1, 1].
             self._compiled[key] = self._backend.compile(vqc, w[first:stop])
+        return self._compiled[key]
+
+    def cached(self, key, build):
+        """``build()``, kept with the compiled circuits (dropped with them when the weights change)."""
+        if key not in self._compiled:
+            self._compiled[key] = build()
         return self._compiled[key]
 
     def _clear_cache(self):
@@ -235,17 +278,20 @@ class QuantumReservoir(Reservoir):
     def _run(self, x, state=None):
         # The recurrence runs batch-last, (width, B), matching the backends'
         # column layout, so that each step's elementwise work is contiguous.
-        cap = VQC.input_cap(x.dtype)
+        cap = self.vqc.encoding.input_cap(x.dtype)
         if self.input_scaling != 1:
             x = x * self.input_scaling
-        xs = x.permute(1, 2, 0).clamp(-cap, cap).contiguous()  # (T, input_size, B); same angles
+        xs = x.permute(1, 2, 0)  # (T, input_size, B)
+        xs = (xs if cap is None else xs.clamp(-cap, cap)).contiguous()  # capping changes no angle
         B = xs.shape[2]
         if state is None:
-            state = tuple(xs.new_zeros(w, B) for w in self._state_widths())
-        elif not isinstance(state, tuple) or [tuple(t.shape) for t in state] != [(w, B) for w in self._state_widths()]:
+            state = tuple(xs.new_zeros(w, B) for w in self.state_widths())
+        elif not isinstance(state, tuple) or [tuple(t.shape) for t in state] != [(w, B) for w in self.state_widths()]:
             raise ValueError(f"state does not belong to a batch of {B} sequences of this {type(self).__name__}")
-        if self._stream_kernel_applies(x, B):
-            return self._run_stream(xs, state)
+        self._validate_cache()  # a trainable cell's kernels (no-grad predictions) are cached too
+        done = self._backend.run_recurrence(self, xs, state)
+        if done is not None:
+            return done
         step = self._step()
         out = []
         for xt in xs:
@@ -253,46 +299,21 @@ class QuantumReservoir(Reservoir):
             out.append(feat)
         return torch.stack(out).permute(2, 0, 1).contiguous(), state  # (B, T, features)
 
-    # (first, stop, readout) of each group of a step, in order; the kernel's name in backends._stream
-    _GROUPS: tuple = ()
-    _KERNEL = ""
+    #: (first, stop, readout) of each group of VQCs a step calls, in order (see "Writing a cell").
+    groups: tuple = ()
 
-    def _stream_kernel_applies(self, x: torch.Tensor, B: int) -> bool:
-        """Whether this run goes through the compiled whole-recurrence kernel (backends._stream):
-        small batches of a frozen float64 reservoir on the CPU torch engine in the Heisenberg form."""
-        be = self._backend
-        return (isinstance(be, TorchBackend) and (be.stream_max_batch is None or B <= be.stream_max_batch)
-                and x.device.type == "cpu"
-                and x.dtype == torch.float64 and be.resolve_method(self.n_qubits) == "heisenberg"
-                and not (torch.is_grad_enabled() and (x.requires_grad or self.weights.requires_grad)))
+    def make_step(self, circuits):
+        """The cell's step ``(x_t (input_size, B), state) -> (features, state)``, given one callable
+        per group of :attr:`groups` (inputs ``(n_inputs, B)`` to ``(K, n_outputs, B)``)."""
+        raise NotImplementedError(f"{type(self).__name__} must define make_step (see QuantumReservoir)")
 
-    def _run_stream(self, xs: torch.Tensor, state):
-        self._validate_cache()
-        if "stream" not in self._compiled:
-            arrays, n_obs = [], []
-            for first, stop, readout in self._GROUPS:
-                g = self._group(first, stop, readout)
-                enc = g.encoding
-                if enc.m != 2 or not enc.identity_layout:  # pragma: no cover - every VQC of qrnn has this layout
-                    raise RuntimeError("the stream kernels need the paper's encoding layout")
-                arrays += [enc.bloch_maps.detach().numpy(), np.ascontiguousarray(g.coeffs.detach().numpy())]
-                n_obs.append(g.n_obs)
-            self._compiled["stream"] = (arrays, n_obs)
-        arrays, n_obs = self._compiled["stream"]
-        x = np.ascontiguousarray(xs.permute(2, 0, 1).numpy())  # (B, T, input_size)
-        B, T = x.shape[:2]
-        feats = np.empty((B, T, self.n_features))
-        s0 = [np.ascontiguousarray(s.T.numpy()) for s in state]
-        s1 = [np.empty_like(s) for s in s0]
-        kernel = stream_kernels()[self._KERNEL]
-        with STREAM_LOCK:  # numba's default thread pool must not be entered from two threads at once
-            self._call_kernel(kernel, x, s0, arrays, n_obs, feats, s1, lanes_for(B))
-        return torch.from_numpy(feats), tuple(torch.from_numpy(s.T.copy()) for s in s1)
+    def _make_step(self):
+        # columns(..., bounded=True): _run caps the inputs; every other circuit
+        # input is a tanh, a sigmoid product or an expectation value, all in [-1, 1].
+        return self.make_step([partial(self.group(i).columns, bounded=True) for i in range(len(self.groups))])
 
     def _step(self):
         """The cell's step ``(x_t (input_size, B), state) -> (features, state)``."""
-        if not (self.trainable and self.weights.requires_grad):
-            self._validate_cache()
         if not self.use_torch_compile:
             return self._make_step()
         # The compiled step closes over the compiled circuits, so it shares
@@ -300,6 +321,21 @@ class QuantumReservoir(Reservoir):
         if self._compiled_step is None:
             self._compiled_step = _CompiledStep(self._make_step())
         return self._compiled_step
+
+
+def _as_ansatz(ansatz, n_qubits: int):
+    """``ansatz=`` as an :class:`Ansatz` on ``n_qubits`` wires (a Qiskit circuit converted), or None."""
+    if ansatz is None:
+        return None
+    if not isinstance(ansatz, Ansatz):
+        if type(ansatz).__name__ != "QuantumCircuit":
+            raise TypeError(f"ansatz must be a qrnn.circuit.Ansatz or a qiskit QuantumCircuit, got "
+                            f"{type(ansatz).__name__}")
+        ansatz = Ansatz.from_qiskit(ansatz)
+    if ansatz.n_qubits != n_qubits:
+        raise ValueError(f"ansatz has {ansatz.n_qubits} qubits; this cell's circuits have input_size + hidden_size "
+                         f"= {n_qubits}")
+    return ansatz
 
 
 def on_backend(reservoir: Reservoir, backend) -> Reservoir:
@@ -379,14 +415,11 @@ class QRNN(QuantumReservoir):
     """
 
     n_circuits = 1
-    _GROUPS = ((0, 1, True),)
-    _KERNEL = "qrnn"
+    groups = ((0, 1, True),)
 
-    def _call_kernel(self, kernel, x, s0, arrays, n_obs, feats, s1, lanes):
-        kernel(x, s0[0], *arrays, n_obs[0], self.correlators, feats, s1[0], lanes)
-
-    def _make_step(self):
-        vqc, H, n, corr = self._compile(0, 1, readout=True), self.hidden_size, self.n_qubits, self.correlators
+    def make_step(self, circuits):
+        (vqc,) = circuits
+        H, n, corr = self.hidden_size, self.n_qubits, self.correlators
 
         def step(x, state):
             out = vqc(torch.cat((x, state[0])))[0]
@@ -417,23 +450,18 @@ class QLSTM(QuantumReservoir):
     """
 
     n_circuits = 6
-    _GROUPS = ((0, 4, False), (4, 6, True))
-    _KERNEL = "qlstm"
-
-    def _call_kernel(self, kernel, x, s0, arrays, n_obs, feats, s1, lanes):
-        mode = FEATURES.index(self.features)  # output, state, all
-        kernel(x, s0[0], s0[1], *arrays, n_obs[1], mode, self.correlators, feats, s1[0], s1[1], lanes)
+    groups = ((0, 4, False), (4, 6, True))
 
     @property
     def n_features(self) -> int:
         n, H = self.n_qubits, self.hidden_size
         return {"output": n, "state": H + n, "all": 2 * n + H}[self.features] + self.n_correlators
 
-    def _state_widths(self):
+    def state_widths(self):
         return (self.hidden_size, self.n_qubits)
 
-    def _make_step(self):
-        gates, heads = self._compile(0, 4), self._compile(4, 6, readout=True)
+    def make_step(self, circuits):
+        gates, heads = circuits
         H, n, features, corr = self.hidden_size, self.n_qubits, self.features, self.correlators
 
         def step(x, state):
@@ -469,14 +497,10 @@ class QGRU(QuantumReservoir):
     """
 
     n_circuits = 3
-    _GROUPS = ((0, 2, False), (2, 3, True))
-    _KERNEL = "qgru"
+    groups = ((0, 2, False), (2, 3, True))
 
-    def _call_kernel(self, kernel, x, s0, arrays, n_obs, feats, s1, lanes):
-        kernel(x, s0[0], *arrays, n_obs[0], n_obs[1], self.correlators, feats, s1[0], lanes)
-
-    def _make_step(self):
-        gates, cand = self._compile(0, 2), self._compile(2, 3, readout=True)
+    def make_step(self, circuits):
+        gates, cand = circuits
         Hs, n, corr = self.hidden_size, self.n_qubits, self.correlators
 
         def step(x, state):

@@ -67,11 +67,15 @@ def vqc_expvals(v, weights, correlators=False):
     return np.array([np.real(psi.conj() @ op @ psi) for op in ops])
 
 
+_paper = vqc_expvals  # the cell references take any circuit's expvals(v, w); the paper's by default
+
+
 def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def qrnn_reference(X, W, hidden):
+def qrnn_reference(X, W, hidden, expvals=None):
+    vqc_expvals = expvals or _paper
     out = np.zeros(X.shape[:2] + (hidden,))
     for b in range(X.shape[0]):
         h = np.zeros(hidden)
@@ -81,7 +85,8 @@ def qrnn_reference(X, W, hidden):
     return out
 
 
-def qlstm_reference(X, W, hidden, features="output"):
+def qlstm_reference(X, W, hidden, features="output", expvals=None):
+    vqc_expvals = expvals or _paper
     n = X.shape[2] + hidden
     rows = []
     for b in range(X.shape[0]):
@@ -103,7 +108,8 @@ def qlstm_reference(X, W, hidden, features="output"):
     return np.array(rows)
 
 
-def qgru_reference(X, W, hidden):
+def qgru_reference(X, W, hidden, expvals=None):
+    vqc_expvals = expvals or _paper
     out = np.zeros(X.shape[:2] + (hidden,))
     for b in range(X.shape[0]):
         Hs = np.zeros(hidden)

@@ -4,15 +4,19 @@ import pytest
 import torch
 
 from qrnn import QGRU, QLSTM, QRNN
-from qrnn.backends import TorchBackend
+from qrnn.backends import TorchBackend, _stream
 
 STEPWISE = TorchBackend(stream_max_batch=0)  # the batched, step-by-step torch path
+
+
+def applies(res, x):
+    return _stream.applies(res._backend, res, torch.as_tensor(x).permute(1, 2, 0))
 
 
 def used_kernel(res, X):
     x = torch.as_tensor(X, dtype=res.weights.dtype)
     with torch.no_grad():
-        return res._stream_kernel_applies(x, x.shape[0])
+        return applies(res, x)
 
 
 @pytest.mark.parametrize("cls", [QRNN, QLSTM, QGRU])
@@ -72,12 +76,12 @@ def test_when_the_kernel_is_not_used(rng):
     # gradients: the kernel has none, so a run that needs them stays in torch
     trained = QLSTM(1, 3, seed=0, trainable=True)
     x = torch.as_tensor(X)
-    assert not trained._stream_kernel_applies(x, 4)
+    assert not applies(trained, x)
     out = trained(x)
     out.sum().backward()
     assert trained.weights.grad is not None
     with torch.no_grad():  # ... but a trained model's predictions may use it
-        assert trained._stream_kernel_applies(x, 4)
+        assert applies(trained, x)
     np.testing.assert_allclose(trained.transform(X), QLSTM(1, 3, seed=0).transform(X), rtol=0, atol=1e-12)
 
 
@@ -98,3 +102,36 @@ def test_kernel_from_several_threads_at_once(rng):
         outs = list(pool.map(lambda _: res.transform(X), range(8)))
     for out in outs:
         np.testing.assert_allclose(out, ref, rtol=0, atol=1e-12)
+
+
+def test_a_subclass_runs_its_own_step_not_its_parents_kernel(rng):
+    """The kernels implement the built-in cells' equations: a subclass, which may change them, takes the
+    general path (and a subclass that changes nothing gets the same numbers by it)."""
+    class Same(QLSTM):
+        pass
+
+    class Scaled(QRNN):
+        def make_step(self, circuits):
+            inner = super().make_step(circuits)
+
+            def step(x, state):
+                h, _ = inner(x, state)
+                return 0.5 * h, (0.5 * h,)
+
+            return step
+
+    X = rng.normal(size=(3, 6, 1))
+    assert not used_kernel(Same(1, 3, seed=2), X) and used_kernel(QLSTM(1, 3, seed=2), X)
+    np.testing.assert_allclose(Same(1, 3, seed=2).transform(X), QLSTM(1, 3, seed=2).transform(X), rtol=0, atol=1e-12)
+    ref = QRNN(1, 3, seed=2, backend=STEPWISE)
+    F, G = Scaled(1, 3, seed=2).transform(X), ref.transform(X)
+    assert np.abs(F - G).max() > 1e-3  # its own equations, not QRNN's kernel
+    np.testing.assert_allclose(F[:, 0], 0.5 * G[:, 0], rtol=0, atol=1e-12)
+
+
+def test_the_angle_encoding_is_not_the_kernels(rng):
+    X = rng.normal(size=(2, 5, 1))
+    res = QRNN(1, 3, seed=1, encoding="angle")
+    assert not used_kernel(res, X)
+    np.testing.assert_allclose(res.transform(X), QRNN(1, 3, seed=1, encoding="angle", backend=STEPWISE).transform(X),
+                               rtol=0, atol=0)

@@ -37,10 +37,22 @@ _KERNELS = None
 
 # gate codes within a fused block, and where a gate's angle comes from
 _CODES = {"H": 0, "RX": 1, "RY": 2, "RZ": 3}
-_SOURCES = {None: 0, "x": 1, "w": 2}
+_SOURCES = {None: 0, "x": 1, "w": 2, "c": 2}  # constants are read as weights (see VQC.with_constants)
 # Up to this many qubits a run of CNOTs is one precomputed permutation (2^n indices, and
 # its inverse: 1 MiB at 16); beyond, each CNOT is applied by swaps, which needs no memory.
 PERMUTATION_MAX_QUBITS = 16
+
+
+def unsupported(vqc) -> str | None:
+    """Why the kernels cannot run ``vqc`` (None when they can): they know the paper's encoding,
+    the one-wire gates H, RX, RY, RZ, and CNOT and SWAP (SWAP as a permutation, up to
+    :data:`PERMUTATION_MAX_QUBITS`)."""
+    if vqc.encoding.kind != "paper":
+        return f"the {vqc.encoding.kind!r} encoding"
+    gates = vqc.gate_names() - set(_CODES) - {"CNOT"}
+    if gates - {"SWAP"} or (gates and vqc.n_qubits > PERMUTATION_MAX_QUBITS):
+        return f"gates {sorted(gates)}"
+    return None
 
 
 class Program:
@@ -104,7 +116,17 @@ class Program:
                 perm = None
 
         index = np.arange(2**n) if n <= PERMUTATION_MAX_QUBITS else None
+        why = unsupported(vqc)
+        if why is not None:
+            raise ValueError(f"the adjoint kernels cannot run a circuit with {why}")
         for op in vqc.ops():
+            if op.name == "SWAP":
+                flush_blocks()
+                for a, b in op.wires:
+                    ba, bb = (index >> (n - 1 - a)) & 1, (index >> (n - 1 - b)) & 1
+                    p = index ^ ((ba ^ bb) << (n - 1 - a)) ^ ((ba ^ bb) << (n - 1 - b))
+                    perm = p if perm is None else perm[p]
+                continue
             if op.name == "CNOT":
                 flush_blocks()
                 for c, t in op.wires:
@@ -122,7 +144,7 @@ class Program:
             flush_perm()
             for i, q in enumerate(op.wires):
                 ref = None if op.params is None else op.params[i]
-                src, idx = (0, -1) if ref is None else (_SOURCES[ref[0]], ref[1])
+                src, idx = (0, -1) if ref is None else (_SOURCES[ref[0]], ref[1] if ref[0] == "x" else vqc.slot(ref))
                 pending.setdefault(q, []).append((_CODES[op.name], src, idx))
         flush_blocks()
         flush_perm()

@@ -8,7 +8,7 @@ import numpy as np
 
 from .._optional import require
 from .._validation import check_choice, check_int, check_seed
-from ..circuit import VQC
+from ..circuit import GATES, VQC
 from .base import Backend, NumpyCompiled
 
 
@@ -23,14 +23,13 @@ def build_qiskit_circuit(vqc: VQC, weights_flat: np.ndarray, measure: bool = Fal
 
     x = ParameterVector("x", vqc.n_angles)
     qc = qiskit.QuantumCircuit(vqc.n_qubits)
+    w = vqc.with_constants(np.asarray(weights_flat, dtype=np.float64))
     for name, wires, ref in vqc.gates():
-        if name == "CNOT":
-            qc.cx(*wires)
-        elif name == "H":
-            qc.h(wires[0])
+        method = getattr(qc, GATES[name].qiskit)
+        if ref is None:
+            method(*wires)
         else:
-            angle = x[ref[1]] if ref[0] == "x" else float(weights_flat[ref[1]])
-            getattr(qc, name.lower())(angle, wires[0])
+            method(x[ref[1]] if ref[0] == "x" else float(w[vqc.slot(ref)]), *wires)
     if measure:
         qc.measure_all()
     return qc

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._optional import require
-from ..circuit import VQC
+from ..circuit import GATES, VQC
 from .base import Backend, NumpyCompiled
 
 
@@ -79,9 +79,9 @@ class PennyLaneBackend(Backend):
         self.check_weights(vqc, weights)
         qml = require("pennylane", "backend 'pennylane'")
         dev = self._device(vqc.n_qubits)
-        w = weights.detach().cpu().numpy().reshape(weights.shape[0], -1).astype(np.float64)
+        w = vqc.with_constants(weights.detach().cpu().numpy().reshape(weights.shape[0], -1).astype(np.float64))
         gates = list(vqc.gates())
-        classes = {"H": qml.Hadamard, "RX": qml.RX, "RY": qml.RY, "RZ": qml.RZ, "CNOT": qml.CNOT}
+        classes = {name: getattr(qml, GATES[name].pennylane) for name in vqc.gate_names()}
         measurements = [qml.expval(qml.prod(*[qml.Z(w) for w in wires]) if len(wires) > 1 else qml.Z(wires[0]))
                         for wires in vqc.observables()]
         n = vqc.n_outputs
@@ -96,8 +96,8 @@ class PennyLaneBackend(Backend):
                     if ref is None:
                         ops.append(classes[name](wires=list(wires)))
                     else:
-                        value = angles[:, ref[1]] if ref[0] == "x" else float(wk[ref[1]])
-                        ops.append(classes[name](value, wires=wires[0]))
+                        value = angles[:, ref[1]] if ref[0] == "x" else float(wk[vqc.slot(ref)])
+                        ops.append(classes[name](value, wires=list(wires)))
                 tapes.append(qml.tape.QuantumScript(ops, measurements))
             results = qml.execute(tapes, dev, diff_method=None)
             # One measurement comes back bare, several as a tuple; B = 1 may drop the axis.

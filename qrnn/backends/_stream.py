@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
+import torch
+
 
 _KERNELS = None
 # The cell kernels run their sequences in parallel on numba's thread pool;
@@ -46,3 +49,64 @@ def _build():
     from . import _stream_kernels
 
     return _stream_kernels.KERNELS
+
+
+def _qrnn(kernel, cell, x, s0, arrays, n_obs, feats, s1, lanes):
+    kernel(x, s0[0], *arrays, n_obs[0], cell.correlators, feats, s1[0], lanes)
+
+
+def _qlstm(kernel, cell, x, s0, arrays, n_obs, feats, s1, lanes):
+    mode = ("output", "state", "all").index(cell.features)
+    kernel(x, s0[0], s0[1], *arrays, n_obs[1], mode, cell.correlators, feats, s1[0], s1[1], lanes)
+
+
+def _qgru(kernel, cell, x, s0, arrays, n_obs, feats, s1, lanes):
+    kernel(x, s0[0], *arrays, n_obs[0], n_obs[1], cell.correlators, feats, s1[0], lanes)
+
+
+# The cells these kernels implement, by exact class: a subclass may change the step
+# equations, so it runs by its own step (the general path), never by its parent's kernel.
+CELLS = {"qrnn.cells.QRNN": ("qrnn", _qrnn), "qrnn.cells.QLSTM": ("qlstm", _qlstm),
+         "qrnn.cells.QGRU": ("qgru", _qgru)}
+
+
+def applies(backend, cell, xs) -> bool:
+    """Whether ``run`` takes this recurrence: a frozen float64 reservoir of a cell in :data:`CELLS` on the
+    CPU, the paper's encoding, circuits in the Heisenberg form, a batch up to ``stream_max_batch``."""
+    B = xs.shape[2]
+    vqc = cell.circuit(0)
+    return (f"{type(cell).__module__}.{type(cell).__qualname__}" in CELLS
+            and (backend.stream_max_batch is None or B <= backend.stream_max_batch)
+            and xs.device.type == "cpu" and xs.dtype == torch.float64
+            and vqc.encoding.kind == "paper"
+            and backend.resolve_method(vqc.n_qubits) == "heisenberg"
+            and not (torch.is_grad_enabled() and (xs.requires_grad or cell.weights.requires_grad)))
+
+
+def run(backend, cell, xs, state):
+    """The recurrence of ``cell`` over inputs ``xs (T, input_size, B)`` from ``state``, or None if no kernel applies."""
+    if not applies(backend, cell, xs):
+        return None
+    name, call = CELLS[f"{type(cell).__module__}.{type(cell).__qualname__}"]
+
+    def build():
+        arrays, n_obs = [], []
+        for i in range(len(cell.groups)):
+            g = cell.group(i)
+            enc = g.encoding
+            if enc.m != 2 or not enc.identity_layout:  # pragma: no cover - the paper's encoding has this layout
+                raise RuntimeError("the stream kernels need the paper's encoding layout")
+            arrays += [enc.bloch_maps.detach().numpy(), np.ascontiguousarray(g.coeffs.detach().numpy())]
+            n_obs.append(g.n_obs)
+        return arrays, n_obs
+
+    arrays, n_obs = cell.cached("stream", build)
+    x = np.ascontiguousarray(xs.permute(2, 0, 1).numpy())  # (B, T, input_size)
+    B, T = x.shape[:2]
+    feats = np.empty((B, T, cell.n_features))
+    s0 = [np.ascontiguousarray(s.T.numpy()) for s in state]
+    s1 = [np.empty_like(s) for s in s0]
+    kernel = kernels()[name]
+    with LOCK:  # numba's default thread pool must not be entered from two threads at once
+        call(kernel, cell, x, s0, arrays, n_obs, feats, s1, lanes_for(B))
+    return torch.from_numpy(feats), tuple(torch.from_numpy(s.T.copy()) for s in s1)

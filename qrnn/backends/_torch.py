@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from .._validation import check_choice, check_int
-from ..circuit import VQC
+from ..circuit import GATES, VQC
 from .base import Backend, check_circuit_inputs
 
 METHODS = ("auto", "heisenberg", "unitary", "gates")  # the last three: _GROUPS below
@@ -180,6 +180,18 @@ def _cnot_perm(n: int, control: int, target: int) -> np.ndarray:
     return idx ^ (cbit << (n - 1 - target))
 
 
+def _swap_perm(n: int, a: int, b: int) -> np.ndarray:
+    idx = np.arange(2**n)
+    ba, bb = (idx >> (n - 1 - a)) & 1, (idx >> (n - 1 - b)) & 1
+    return idx ^ ((ba ^ bb) << (n - 1 - a)) ^ ((ba ^ bb) << (n - 1 - b))
+
+
+def _pair_index(n: int, a: int, b: int) -> np.ndarray:
+    """``(2^n,)``: ``2 bit_a + bit_b`` of every basis state (the row of a two-wire diagonal)."""
+    idx = np.arange(2**n)
+    return 2 * ((idx >> (n - 1 - a)) & 1) + ((idx >> (n - 1 - b)) & 1)
+
+
 @functools.lru_cache(maxsize=64)
 def _z_signs(n: int, observables) -> np.ndarray:
     """``(n_obs, 2^n)``: entry ``[o, b]`` is the eigenvalue of the Z product ``o`` on basis state ``b``.
@@ -318,21 +330,24 @@ def _batched_kron(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 class _Variational:
     """The weight-only suffix, fused.
 
-    Each CNOT block becomes one index permutation. The single-qubit gates
-    between them become one 2x2 per wire, then Kronecker blocks over up to
-    ``fuse`` consecutive wires (16x16 for 4). One block is one batched matrix
-    product over the state, so a layer takes ``n / fuse`` passes over memory
-    instead of ``n``; the state is memory-bound at many wires.
+    Each block of permutation gates (CNOT, SWAP) becomes one index
+    permutation, each run of diagonal gates (CZ, CRZ, RZZ) one diagonal. The
+    single-qubit gates between them become one 2x2 per wire, then Kronecker
+    blocks over up to ``fuse`` consecutive wires (16x16 for 4). One block is
+    one batched matrix product over the state, so a layer takes ``n / fuse``
+    passes over memory instead of ``n``; the state is memory-bound at many
+    wires.
     """
 
     def __init__(self, vqc: VQC, weights: torch.Tensor, cdtype, fuse: int = 4):
-        self.n = vqc.n_qubits
+        self.n = n = vqc.n_qubits
         self.K = K = weights.shape[0]
-        flat = weights.reshape(K, -1)
+        flat = vqc.with_constants(weights.reshape(K, -1))
         device = weights.device
         steps: list = []
         pending: dict[int, torch.Tensor] = {}
         perm = None
+        diag = None
 
         def flush_local():
             wires = sorted(pending)
@@ -353,18 +368,43 @@ class _Variational:
                 steps.append(("perm", torch.as_tensor(perm, device=device)))
                 perm = None
 
+        def flush_diag():
+            nonlocal diag
+            if diag is not None:
+                steps.append(("diag", diag.unsqueeze(-1)))
+                diag = None
+
         for op in vqc.variational_ops():
-            if op.name == "CNOT":
+            spec = GATES[op.name]
+            if spec.kind == "permutation":
                 flush_local()
-                for c, t in op.wires:
-                    p = _cnot_perm(self.n, c, t)
+                flush_diag()
+                for a, b in op.wires:
+                    p = _cnot_perm(n, a, b) if op.name == "CNOT" else _swap_perm(n, a, b)
                     perm = p if perm is None else perm[p]
+            elif spec.kind == "diagonal":
+                flush_local()
+                flush_perm()
+                for i, (a, b) in enumerate(op.wires):
+                    local = _pair_index(n, a, b)  # (2^n,) in 0..3
+                    coef = torch.as_tensor(np.asarray(spec.phases)[local], dtype=flat.dtype, device=device)
+                    if spec.n_params == 0:
+                        d = coef.to(cdtype).expand(K, -1)
+                    else:
+                        theta = flat[:, vqc.slot(op.params[i])]
+                        d = torch.polar(torch.ones_like(coef).expand(K, -1), theta[:, None] * coef).to(cdtype)
+                    diag = d if diag is None else diag * d
             else:
                 flush_perm()
-                if any(ref[0] != "w" for ref in op.params):
-                    raise ValueError("variational gates may only take weights")
-                # every wire's matrix at once: a trainable group rebuilds these on each forward pass
-                gates = _gate_matrix(op.name, flat[:, [ref[1] for ref in op.params]], cdtype)  # (K, wires, 2, 2)
+                flush_diag()
+                if spec.kind == "fixed":
+                    gates = torch.as_tensor(_FIXED_SU2[op.name], dtype=cdtype, device=device).expand(
+                        K, len(op.wires), 2, 2)
+                else:
+                    if any(ref[0] not in ("w", "c") for ref in op.params):
+                        raise ValueError("variational gates may only take weights and constants")
+                    # every wire's matrix at once: a trainable group rebuilds these on each forward pass
+                    gates = _gate_matrix(op.name, flat[:, [vqc.slot(ref) for ref in op.params]], cdtype)
                 new = [q for q in op.wires if q not in pending]
                 old = [i for i, q in enumerate(op.wires) if q in pending]
                 if old:
@@ -373,6 +413,7 @@ class _Variational:
                 pending.update({q: gates[:, op.wires.index(q)] for q in new})
         flush_local()
         flush_perm()
+        flush_diag()
         self.steps = steps
 
     def apply(self, state: torch.Tensor) -> torch.Tensor:
@@ -382,6 +423,9 @@ class _Variational:
         for step in self.steps:
             if step[0] == "perm":
                 state = state.index_select(1, step[1])
+                continue
+            if step[0] == "diag":
+                state = state * step[1]
                 continue
             _, q0, k, mat = step
             a, d, c = 2**q0, 2**k, 2 ** (n - q0 - k) * B
@@ -633,7 +677,9 @@ class _Adjoint(_CompiledGroup):
         from ._adjoint import AdjointCircuits
 
         cap = None if bounded else self.vqc.input_cap(v.dtype)
-        return AdjointCircuits.apply(v, self.weights.reshape(self.K, -1), self.prog, self.zsigns_c, cap)
+        # constant angles ride along as weights; autograd drops their gradient at the concatenation
+        w = self.vqc.with_constants(self.weights.reshape(self.K, -1))
+        return AdjointCircuits.apply(v, w, self.prog, self.zsigns_c, cap)
 
 
 _GROUPS = {cls.method: cls for cls in (_Heisenberg, _Unitary, _GateByGate)}
@@ -730,13 +776,24 @@ class TorchBackend(Backend):
             return "unitary"
         return "gates"
 
+    def run_recurrence(self, cell, xs, state):
+        """A frozen float64 reservoir of a built-in cell on the CPU in the Heisenberg form runs its whole
+        recurrence in one compiled kernel (``qrnn.backends._stream``); anything else returns None."""
+        from . import _stream
+
+        return _stream.run(self, cell, xs, state)
+
     def compile(self, vqc: VQC, weights: torch.Tensor):
         self.check_weights(vqc, weights)
         if self.gradient != "autograd" and weights.requires_grad and torch.is_grad_enabled():
-            supported = weights.device.type == "cpu" and weights.dtype == torch.float64
-            if supported:
+            from ._adjoint import unsupported
+
+            why = unsupported(vqc)
+            if weights.device.type != "cpu" or weights.dtype != torch.float64:
+                why = f"weights on {weights.device.type!r} in {weights.dtype} (it runs on the CPU in float64)"
+            if why is None:
                 return _Adjoint(self, vqc, weights)
             if self.gradient == "adjoint":
-                raise ValueError(f"gradient='adjoint' runs on the CPU in float64, got weights on "
-                                 f"{weights.device.type!r} in {weights.dtype}; use gradient='auto' or 'autograd'")
+                raise ValueError(f"gradient='adjoint' cannot run this circuit group: {why}; use gradient='auto' "
+                                 "(which falls back to autograd) or 'autograd'")
         return _GROUPS[self.resolve_method(vqc.n_qubits)](self, vqc, weights)

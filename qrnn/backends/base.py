@@ -41,6 +41,19 @@ class Backend(abc.ABC):
     def to_config(self) -> dict:
         """JSON-serialisable constructor arguments, with ``"kind"``, for saving models."""
 
+    def run_recurrence(self, cell, xs: torch.Tensor, state):
+        """The whole recurrence of ``cell`` in one go, or ``None`` to let the cell step through it.
+
+        A backend may offer a faster way to run a cell over a sequence than
+        one circuit call per step (the torch engine compiles whole
+        recurrences of the built-in cells). ``xs`` is ``(T, input_size, B)``
+        (capped and scaled), ``state`` the cell's state tuple, batch last; the
+        result is ``(features (B, T, n_features), state)``. The default, and
+        the answer for any cell or setting a backend has no kernel for, is
+        ``None``: the cell then runs its own step, the general path.
+        """
+        return None
+
     def lockstep_key(self):
         """``None``, or an object whose ``run_lockstep(fns)`` runs several reservoirs' transforms together.
 
@@ -56,7 +69,7 @@ class Backend(abc.ABC):
             raise TypeError("weights must be a real floating-point torch.Tensor")
         if weights.dtype not in COMPUTE_DTYPES:  # half precision cannot hold the input cap
             raise TypeError(f"weights must have a dtype in {list(COMPUTE_DTYPES)}, got {weights.dtype}")
-        if weights.ndim != 4 or tuple(weights.shape[1:]) != vqc.weight_shape:
+        if weights.ndim != 1 + len(vqc.weight_shape) or tuple(weights.shape[1:]) != vqc.weight_shape:
             raise ValueError(
                 f"weights must have shape (K, {', '.join(map(str, vqc.weight_shape))}), "
                 f"got {tuple(weights.shape)}"
