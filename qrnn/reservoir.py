@@ -100,18 +100,25 @@ def _unbuilt_backend(params: dict) -> dict | None:
     Never built from a file: IBM devices (a device, a store, a budget), and
     PennyLane devices other than the local simulators or with device options.
     """
+    from .backends import BACKENDS
+
+    def local(kind) -> bool:  # a registered backend a file may build (unknown kinds fail when built)
+        return kind not in BACKENDS or BACKENDS.entry(kind).info["from_file"]
+
     backend = params.get("backend")
     if isinstance(backend, str):
         kind, _, device = backend.partition(":")
         if kind == "ibm":
             return {"kind": "ibm", "device": device, "shots": params.get("shots"), "seed": params.get("seed")}
+        if not local(kind):
+            return {"kind": kind, "device": device} if device else {"kind": kind}
         if kind == "pennylane" and device and device not in LOCAL_PENNYLANE_DEVICES:
             return {"kind": "pennylane", "device": device}
         return None
     config = backend.get("__backend__") if isinstance(backend, dict) else None
     if not isinstance(config, dict):
         return None
-    if config.get("kind") == "ibm":
+    if config.get("kind") == "ibm" or not local(config.get("kind")):
         return dict(config)
     if config.get("kind") == "pennylane" and (config.get("device") not in LOCAL_PENNYLANE_DEVICES
                                               or set(config) - {"kind", "device"}):
