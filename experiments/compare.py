@@ -31,11 +31,11 @@ TASKS = {
 }
 
 
-def target_windows(series, target, window: int = 4):
-    """Windows of ``series`` and what each predicts: the series' next value, or, with a ``target``
-    (NARMA: windows of the input u ending at t), the target's next value y_{t+1}."""
-    X, y = make_windows(series, window=window, horizon=1)
-    return (X, y) if target is None else (X, target[window:window + len(X)])
+def target_windows(series, target, window: int = 4, horizon: int = 1):
+    """Windows of ``series`` and what each predicts: the series' value ``horizon`` steps after the
+    window, or, with a ``target`` (NARMA: windows of the input u ending at t), the target's y_{t+horizon}."""
+    X, y = make_windows(series, window=window, horizon=horizon)
+    return (X, y) if target is None else (X, target[window - 1 + horizon:window - 1 + horizon + len(X)])
 
 
 def task_windows(name):

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-QUANTUM = ("QRNN", "QLSTM", "QGRU")
-CLASSICAL = ("RNN", "LSTM", "GRU")
+from qrnn.circuit import INITS
+from qrnn.registry import MODELS
 
 
 def _read(path: Path) -> list[dict]:
@@ -59,6 +59,8 @@ def _fmt(v, spec=".2e"):
 
 
 def reading(full_rows: list[dict], strong_rows: list[dict]) -> str:
+    # the registered cells, so that a cell of your own is read as the built-in ones are
+    quantum, classical = MODELS.names(tag="quantum"), MODELS.names(tag="classical")
     full, strong = _group(full_rows), _group(strong_rows)
     tasks = list(dict.fromkeys(r["task"] for r in full_rows))
     lines = ["# The study, read from its tables", "",
@@ -73,18 +75,18 @@ def reading(full_rows: list[dict], strong_rows: list[dict]) -> str:
         esn100 = _mean(full.get((task, "ESN", "-", "ridge"), []))
         lines += [f"ESN(100) + ridge: {_fmt(esn100)}.", "",
                   "| model | init | ridge | epochs | trained | strong | n |", "|---|---|---|---|---|---|---|"]
-        for model in QUANTUM + CLASSICAL:
-            for init in (("normal", "uniform") if model in QUANTUM else ("-",)):
+        for model in quantum + classical:
+            for init in (INITS if model in quantum else ("-",)):
                 cells = {mode: full.get((task, model, init, mode), []) for mode in ("ridge", "epochs", "trained")}
                 if not any(cells.values()):
                     continue
-                st = strong.get((task, model, init, "ridge"), []) if model in QUANTUM else []
+                st = strong.get((task, model, init, "ridge"), []) if model in quantum else []
                 n = max(len(v) for v in cells.values())
                 lines.append(f"| {model} | {init} | " + " | ".join(_fmt(_mean(cells[m])) for m in cells)
                              + f" | {_fmt(_mean(st)) if st else '–'} | {n} |")
                 r, e, t = (_mean(cells[m]) for m in ("ridge", "epochs", "trained"))
                 complete = len({len(v) for v in cells.values()}) == 1  # every mode has every seed
-                if model in QUANTUM and complete and None not in (r, t):
+                if model in quantum and complete and None not in (r, t):
                     best_res = min(x for x in (r, e) if x is not None)
                     claims[1].append((task, model, init, best_res, t))
                     sec_r = np.mean([_num(c["seconds"]) for c in cells["ridge"]])
@@ -117,8 +119,8 @@ def reading(full_rows: list[dict], strong_rows: list[dict]) -> str:
     if claims[3]:
         per_task = []
         for task in tasks:
-            q = [c[3] for c in claims[3] if c[0] == task and c[1] in QUANTUM and c[3] is not None]
-            cl = [c[3] for c in claims[3] if c[0] == task and c[1] not in QUANTUM and c[3] is not None]
+            q = [c[3] for c in claims[3] if c[0] == task and c[1] in quantum and c[3] is not None]
+            cl = [c[3] for c in claims[3] if c[0] == task and c[1] not in quantum and c[3] is not None]
             if q and cl:
                 per_task.append((task, float(np.mean(q)), float(np.mean(cl))))
         if per_task:

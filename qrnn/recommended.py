@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 from ._validation import check_choice, check_int
-from .cells import QGRU, QLSTM, QRNN
 from .ensemble import Ensemble
-
-MODELS = {"QRNN": QRNN, "QLSTM": QLSTM, "QGRU": QGRU}
+from .registry import MODELS
 
 # What the strong-configuration study chose (experiments/configs/strong.toml,
 # results in experiments/results/strong/): five reservoirs side by side, the
@@ -56,8 +54,10 @@ def recommended_reservoir(model, input_size, seed=None, **overrides):
 
     Parameters
     ----------
-    model : {"QRNN", "QLSTM", "QGRU"}
-        The kind of quantum reservoir.
+    model : str
+        The kind of quantum reservoir: a quantum cell of
+        :data:`qrnn.registry.MODELS` (``"QRNN"``, ``"QLSTM"``, ``"QGRU"``, or
+        one of your own registered with :func:`qrnn.registry.register_model`).
     input_size : int
         Width of each input vector.
     seed : int, optional
@@ -85,7 +85,7 @@ def recommended_reservoir(model, input_size, seed=None, **overrides):
     >>> recommended_reservoir("QRNN", 1, seed=0, members=1, input_scaling=1.0).input_scaling
     1.0
     """
-    cls = MODELS[check_choice(model, "model", MODELS)]
+    cls = MODELS[check_choice(model, "model", MODELS.names(tag="quantum"))]
     settings = {**RECOMMENDED}
     cell_kwargs = {}
     # input_size and seed are this function's own; 'compile' is the deprecated use_torch_compile

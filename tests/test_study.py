@@ -3,10 +3,14 @@ import csv
 import gzip
 import json
 
+import numpy as np
 import pytest
 
 from experiments import study
-from experiments.study import runner  # run() looks run_cell up here
+from experiments.study import cells, runner  # run() looks run_cell up in runner, run_cell the rest in cells
+from qrnn import QRNN, ReservoirRegressor
+from qrnn.metrics import mse
+from qrnn.registry import MODELS, register_model
 
 MINI = """
 [study]
@@ -100,8 +104,6 @@ def _with(section, **fields):
     (_with("training", optimizer="lbfgs"), "training.optimizer: 'lbfgs' is not one of"),
     (_with("training", lr=-0.1), "training.lr: must be > 0"),
     (_with("models", hidden_size=0), "models.hidden_size: must be >= 1"),
-    (_with("models", hidden_size=30), r"models.hidden_size: 30 needs 31 qubits for the quantum models; the study "
-                                      r"runs them up to 24 \(hidden_size <= 23\)"),
     ({"study": {"tasks": ["sine"]}}, "study.name: is required"),
     ({**BASE, "ray": {}}, r"\[ray\]: unknown section"),
     (_with("reservoir", features="everything"), r"reservoir.features: 'everything' is not one of \['output'"),
@@ -114,8 +116,6 @@ def _with(section, **fields):
     (_with("study", seeds=[0, 1, 0]), r"study.seeds: has duplicates: \[0, 1, 0\]"),
     (_with("study", train_fraction=0.005), r"study.train_fraction: 0.005 leaves 0 training and 196 test windows "
                                            r"of the 196 of task 'sine'"),
-    ({**_with("study", modes=["ridge", "trained"]), "training": {"batch_size": 200}},
-     "training.batch_size: 200 is larger than the 131 training windows of task 'sine'"),
     (_with("reservoir", input_scalings=[1.0, 2.0], validation_fraction=0.99),
      "reservoir.validation_fraction: 0.99 leaves 1 fitting and 130 validation windows of the 131 training"),
 ])
@@ -124,14 +124,27 @@ def test_config_errors_name_the_field(raw, match):
         study.parse_config(raw)
 
 
-def test_a_wide_classical_model_needs_no_qubits():
-    cfg = study.parse_config({**_with("study", models=["ESN", "GRU"]), "models": {"hidden_size": 30}})
-    assert cfg.hidden_size == 30
+@pytest.mark.parametrize("field,value,accepted,refused,match", [
+    # the qubit bound holds for the quantum models only
+    ("hidden_size", 30, {"study": {"models": ["ESN", "GRU"]}, "models": {"hidden_size": 30}},
+     {"study": {"models": ["QRNN", "GRU"]}, "models": {"hidden_size": 30}},
+     r"models.hidden_size: 30 needs 31 qubits for the quantum models; the study runs them up to 24 "
+     r"\(hidden_size <= 23\)"),
+    # a batch is bounded by the training windows only where something trains by batches
+    ("batch_size", 200, {"study": {"modes": ["ridge"]}, "training": {"batch_size": 200}},
+     {"study": {"modes": ["ridge", "trained"]}, "training": {"batch_size": 200}},
+     "training.batch_size: 200 is larger than the 131 training windows of task 'sine'"),
+])
+def test_a_bound_holds_only_where_it_applies(field, value, accepted, refused, match):
+    def raw(fields):
+        out = json.loads(json.dumps(BASE))
+        for section, values in fields.items():
+            out.setdefault(section, {}).update(values)
+        return out
 
-
-def test_a_batch_larger_than_the_data_is_fine_where_nothing_trains_by_batches():
-    cfg = study.parse_config({**_with("study", modes=["ridge"]), "training": {"batch_size": 200}})
-    assert cfg.batch_size == 200
+    assert getattr(study.parse_config(raw(accepted)), field) == value
+    with pytest.raises(ValueError, match=match):
+        study.parse_config(raw(refused))
 
 
 def test_an_unknown_task_is_named_with_the_valid_ones():
@@ -163,18 +176,19 @@ def test_quick_config_is_valid():
     assert len(study.grid(cfg)) == 2 * (6 * 3 + 2)
 
 
-def test_ray_gives_the_same_table(tmp_path):
-    """``--ray`` from the command line: a local Ray started for the run, one task per cell."""
+def test_ray_gives_the_same_table(tmp_path, my_qrnn):
+    """``--ray`` from the command line: a local Ray started for the run, one task per cell; the workers
+    get this process's registrations (a cell of the user's own)."""
     ray = pytest.importorskip("ray")
-    import numpy as np
 
     text = """
 [study]
 name = "ray"
 tasks = ["sine"]
-models = ["QGRU", "LSTM", "ESN"]
+models = ["QGRU", "MyQRNN", "LSTM", "ESN"]
 modes = ["ridge", "epochs", "trained"]
 seeds = [1]
+inits = ["uniform"]
 
 [training]
 epochs = 2
@@ -237,11 +251,21 @@ def test_strong_configuration_ensembles_rich_features_and_chosen_scaling(tmp_pat
     model = study.build_model(cell, cfg, 3.0)
     assert [m.seed for m in model.members] == [2, 3] and model.n_features == 2 * (2 * 4 + 3 + 6)
     assert all(m.input_scaling == 3.0 and m.correlators for m in model.members)
-    # the scaling is judged on the training windows only: hide the test windows and nothing changes
+    # the scaling whose reservoir + ridge forecasts the last 20 % of the training windows best
     Xtr, Xte, ytr, yte = study._data("sine", cfg.train_fraction)
-    chosen = study.choose_input_scaling(cell, cfg, Xtr, ytr)
-    assert chosen in (0.5, 3.0)
+    assert len(Xtr) == 131
+    Xa, Xv, ya, yv = Xtr[:104], Xtr[104:], ytr[:104], ytr[104:]  # 131 training windows: 104 fit, 27 judge
+    scores = {s: mse(yv, ReservoirRegressor(study.build_model(cell, cfg, s, trainable=False), alpha="loo")
+                     .fit(Xa, ya).predict(Xv)) for s in (0.5, 3.0)}
+    assert scores[0.5] != scores[3.0]
+    chosen = min(scores, key=scores.get)
+    assert study.choose_input_scaling(cell, cfg, Xtr, ytr) == chosen
+    # a cell hands it the training windows only: the test windows are never seen
+    seen = []
+    real = cells.choose_input_scaling
+    monkeypatch.setattr(cells, "choose_input_scaling", lambda c, f, X, y: seen.append((X, y)) or real(c, f, X, y))
     rows = study.run(cfg, tmp_path, progress=False)["rows"]
+    assert len(seen) == 2 and all(np.array_equal(X, Xtr) and np.array_equal(y, ytr) for X, y in seen)  # QLSTM, GRU
     q = next(r for r in rows if r["model"] == "QLSTM")
     assert q["input_scaling"] == chosen and q["trained_params"] == model.n_features + 1
     # every member's circuits: the two scalings' fits and the final fit on the training windows, then
@@ -294,3 +318,70 @@ def test_a_damaged_stored_cell_is_named_and_run_again(tmp_path, monkeypatch):
             again = study.run(cfg, tmp_path, progress=False)
         assert [c.mode for c in ran] == ["epochs"] and again["reused"] == 1 and ridge.exists()
         assert [r["test_mse"] for r in again["rows"]] == [r["test_mse"] for r in first["rows"]]
+
+
+@pytest.fixture
+def my_qrnn():
+    """A user's quantum cell with QRNN's constructor, registered under a name of its own (and removed after)."""
+    @register_model
+    class MyQRNN(QRNN):
+        pass
+
+    yield MyQRNN
+    MODELS.unregister("MyQRNN")
+
+
+def test_a_registered_quantum_cell_is_a_study_model_by_name(tmp_path, my_qrnn):
+    assert study.model_names()[:4] == ("QRNN", "QLSTM", "QGRU", "MyQRNN") and study.is_quantum("MyQRNN")
+    cfg = study.parse_config({"study": {"name": "mine", "tasks": ["sine"], "models": ["QRNN", "MyQRNN"],
+                                        "modes": ["ridge"], "seeds": [0], "inits": ["normal", "uniform"]}})
+    result = study.run(cfg, tmp_path, progress=False)
+    mine, theirs = ([r for r in result["rows"] if r["model"] == m] for m in ("MyQRNN", "QRNN"))
+    assert [r["init"] for r in mine] == ["normal", "uniform"]  # a quantum model: every init
+    # the same circuits as QRNN: the same numbers (up to the last bits: a subclass may take another of the
+    # engine's forms), counted the same way
+    for key in ("test_mse", "train_mse"):
+        np.testing.assert_allclose([r[key] for r in mine], [r[key] for r in theirs], rtol=1e-9, atol=0, err_msg=key)
+    for key in ("circuit_evaluations", "trained_params", "input_scaling"):
+        assert [r[key] for r in mine] == [r[key] for r in theirs], key
+    assert mine[0]["circuit_evaluations"] > 0 and [p.name for p in result["plots"]] == ["sine-predictions.png"]
+
+
+def test_a_registered_task_runs_and_its_data_keys_its_stored_cells(tmp_path):
+    data = {"series": np.sin(0.3 * np.arange(80.0))}
+    study.register_task("wave", lambda: (data["series"], None, 5), horizon=2, train_fraction=0.5)
+    try:
+        X, y = study.task_windows("wave")
+        # 80 - 5 - 2 + 1 windows; each forecasts the value 2 steps after its last
+        assert X.shape == (74, 5, 1) and (y == data["series"][6:]).all() and (X[:, -1, 0] == data["series"][4:78]).all()
+        assert (study.persistence("wave") == X[:, -1, 0]).all()
+        cfg = study.parse_config({"study": {"name": "wave", "tasks": ["wave", "sine"], "models": ["QRNN"],
+                                            "modes": ["ridge"], "seeds": [0]}})
+        first = study.run(cfg, tmp_path, progress=False)
+        q = next(r for r in first["rows"] if r["task"] == "wave" and r["model"] == "QRNN")
+        # the task's own train_fraction: 37 of the 74 windows train (the study's 0.67 would be 49)
+        assert q["circuit_evaluations"] == QRNN.n_circuits * 5 * (37 + 74)
+        assert study.run(cfg, tmp_path, progress=False)["reused"] == 2
+        data["series"] = 2 * data["series"]  # the function's data changed: its cells run again, sine's do not
+        again = study.run(cfg, tmp_path, progress=False)
+        assert again["reused"] == 1
+        assert next(r for r in again["rows"] if r["task"] == "wave" and r["model"] == "QRNN")["test_mse"] != q["test_mse"]
+    finally:
+        study.TASKS.unregister("wave")
+    with pytest.raises(ValueError, match=r"study.tasks: 'wave' is not one of \['sine'"):
+        study.parse_config({"study": {"name": "w", "tasks": ["wave"], "models": ["QRNN"], "modes": ["ridge"],
+                                      "seeds": [0]}})
+
+
+@pytest.mark.parametrize("args,kwargs,error,match", [
+    (("sine", lambda: None), {}, ValueError, "the study task name 'sine' is already registered"),
+    (("my task", lambda: None), {}, ValueError, "a study task name must be letters, digits"),
+    (("a/b", lambda: None), {}, ValueError, "a study task name must be letters, digits"),
+    (("mine", [1, 2, 3]), {}, TypeError, r"task 'mine': fn must be a function of no arguments"),
+    (("mine", lambda: None), {"horizon": 0}, ValueError, "horizon must be >= 1"),
+    (("mine", lambda: None), {"train_fraction": 1.0}, ValueError, r"train_fraction must be in \(0, 1\)"),
+])
+def test_register_task_refuses_what_it_cannot_run(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        study.register_task(*args, **kwargs)
+    assert "mine" not in study.TASKS and "sine" in study.TASKS

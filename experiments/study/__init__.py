@@ -54,15 +54,16 @@ from .cli import main
 from .config import (INITS, MAX_QUBITS, MODES, OPTIMIZERS, RESERVOIR_DEFAULTS, StudyConfig, load_config,
                      parse_config)
 from .grid import Cell, grid
-from .models import CLASSICAL, MODELS, QUANTUM, build_model, choose_input_scaling
+from .models import build_model, choose_input_scaling, classical_models, is_quantum, model_names, quantum_models
 from .plots import COLOURS, write_plots
 from .runner import run
 from .store import _cell_path, cell_settings  # noqa: F401  (_cell_path, _data: the tests read them)
 from .summary import reading
 from .tables import COLUMNS, write_tables
-from .tasks import TASKS, _data, persistence, task_windows
+from .tasks import TASKS, _data, persistence, register_task, task_windows
 
-__all__ = ["CLASSICAL", "COLOURS", "COLUMNS", "INITS", "MAX_QUBITS", "MODELS", "MODES", "OPTIMIZERS", "QUANTUM",
-           "RESERVOIR_DEFAULTS", "TASKS", "Cell", "StudyConfig", "baselines", "build_model", "cell_settings",
-           "choose_input_scaling", "circuit_evaluations", "grid", "load_config", "main", "parse_config",
-           "persistence", "reading", "run", "run_cell", "task_windows", "write_plots", "write_tables"]
+__all__ = ["COLOURS", "COLUMNS", "INITS", "MAX_QUBITS", "MODES", "OPTIMIZERS", "RESERVOIR_DEFAULTS", "TASKS", "Cell",
+           "StudyConfig", "baselines", "build_model", "cell_settings", "choose_input_scaling", "circuit_evaluations",
+           "classical_models", "grid", "is_quantum", "load_config", "main", "model_names", "parse_config",
+           "persistence", "quantum_models", "reading", "register_task", "run", "run_cell", "task_windows",
+           "write_plots", "write_tables"]

@@ -6,13 +6,13 @@ from qrnn.classical import ESN
 from qrnn.metrics import mse, nrmse
 
 from .config import StudyConfig
-from .tasks import _data, persistence
+from .tasks import _data, persistence, task_train_fraction
 
 
 def baselines(task: str, cfg: StudyConfig) -> list[dict]:
     """Persistence, ridge on the raw window, and an ESN with as many units as a model's quantum
     reservoirs have qubits in all."""
-    Xtr, Xte, ytr, yte = _data(task, cfg.train_fraction)
+    Xtr, Xte, ytr, yte = _data(task, task_train_fraction(task, cfg))
     last = persistence(task)
     rows = []
     lin = Ridge(alpha="loo").fit(Xtr[:, :, 0], ytr)

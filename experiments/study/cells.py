@@ -12,8 +12,8 @@ from qrnn.tasks import split_point
 
 from .config import StudyConfig
 from .grid import Cell
-from .models import QUANTUM, build_model, choose_input_scaling
-from .tasks import _data, _shape
+from .models import build_model, choose_input_scaling, is_quantum, model_class
+from .tasks import _data, _shape, task_train_fraction
 
 _WARM = False
 
@@ -32,7 +32,7 @@ def _warm() -> None:
 
 def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:
     """Fit one cell; return its results row and its per-epoch history (empty for ridge)."""
-    Xtr, Xte, ytr, yte = _data(cell.task, cfg.train_fraction)
+    Xtr, Xte, ytr, yte = _data(cell.task, task_train_fraction(cell.task, cfg))
     _warm()
     start = time.perf_counter()
     scaling = choose_input_scaling(cell, cfg, Xtr, ytr)
@@ -56,7 +56,7 @@ def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:
         "seconds": seconds, "seconds_per_epoch": (sum(h["seconds"] for h in history) / len(history)
                                                   if history else None),
         "trained_params": n_params, "circuit_evaluations": circuit_evaluations(cell, cfg, len(history)),
-        "input_scaling": scaling if cell.model in QUANTUM else None,
+        "input_scaling": scaling if is_quantum(cell.model) else None,
     }
     return row, {"cell": cell.__dict__, "history": history, "predictions": np.concatenate([p_tr, p_te]).tolist()}
 
@@ -68,11 +68,11 @@ def circuit_evaluations(cell: Cell, cfg: StudyConfig, epochs: int) -> int:
     window's features under the final model, and the ridge fits that choose the input scaling when
     there are several; not the per-epoch test-loss passes, nor backward passes.
     """
-    if cell.model not in QUANTUM:
+    if not is_quantum(cell.model):
         return 0
     n_windows, steps = _shape(cell.task)
-    n_train = split_point(n_windows, cfg.train_fraction)
-    per_window = QUANTUM[cell.model].n_circuits * cfg.ensemble * steps
+    n_train = split_point(n_windows, task_train_fraction(cell.task, cfg))
+    per_window = model_class(cell.model).n_circuits * cfg.ensemble * steps
     # fitting (every epoch when the circuits train, once for a frozen reservoir), then predicting every window
     fits = n_train * (epochs if cell.mode == "trained" else 1) + n_windows
     if len(cfg.input_scalings) > 1:

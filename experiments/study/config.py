@@ -7,15 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
+from qrnn.circuit import INITS
 from qrnn.reservoir import FEATURES
 from qrnn.tasks import split_point
+from qrnn.trainer import OPTIMIZERS
 
-from .models import MODELS, QUANTUM
-from .tasks import TASKS, _shape
+from .models import is_quantum, model_names
+from .tasks import TASKS, _shape, task_train_fraction
 
 MODES = ("ridge", "epochs", "trained")
-INITS = ("normal", "uniform")
-OPTIMIZERS = ("rmsprop", "adam", "sgd")
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,8 @@ def parse_config(raw: dict) -> StudyConfig:
             raise _field_error(f"study.{required}", "is required")
     cfg = {
         "name": values["name"],
-        "tasks": _choices(values["tasks"], "study.tasks", TASKS),
-        "models": _choices(values["models"], "study.models", MODELS),
+        "tasks": _choices(values["tasks"], "study.tasks", TASKS.names()),
+        "models": _choices(values["models"], "study.models", model_names()),
         "modes": _choices(values["modes"], "study.modes", MODES),
         "inits": _choices(values.get("inits", ["normal"]), "study.inits", INITS),
         "optimizer": _choices([values.get("optimizer", "rmsprop")], "training.optimizer", OPTIMIZERS)[0],
@@ -154,14 +154,18 @@ def _check_against_tasks(cfg: StudyConfig) -> StudyConfig:
     """The fields that depend on the tasks' sizes: every split leaves data on both sides, and a
     batch fits in the training windows of every task (nothing is shrunk silently); and the
     quantum models' qubit count."""
-    if set(cfg.models) & set(QUANTUM) and 1 + cfg.hidden_size > MAX_QUBITS:
+    if any(is_quantum(m) for m in cfg.models) and 1 + cfg.hidden_size > MAX_QUBITS:
         raise _field_error("models.hidden_size", f"{cfg.hidden_size} needs {1 + cfg.hidden_size} qubits for the "
                            f"quantum models; the study runs them up to {MAX_QUBITS} (hidden_size <= {MAX_QUBITS - 1})")
     for task in cfg.tasks:
         n_windows = _shape(task)[0]
-        n_train = split_point(n_windows, cfg.train_fraction)
+        fraction = task_train_fraction(task, cfg)
+        n_train = split_point(n_windows, fraction)
         if n_train < 2 or n_train >= n_windows:
-            raise _field_error("study.train_fraction", f"{cfg.train_fraction} leaves {n_train} training and "
+            entry = TASKS.entry(task)
+            where = ("study.train_fraction" if entry.info["train_fraction"] is None
+                     else f"tasks.{task}.train_fraction" if "file" in entry.tags else f"task {task!r}'s train_fraction")
+            raise _field_error(where, f"{fraction} leaves {n_train} training and "
                                f"{n_windows - n_train} test windows of the {n_windows} of task {task!r}; "
                                "it needs at least 2 and 1")
         if {"epochs", "trained"} & set(cfg.modes) and cfg.batch_size > n_train:
@@ -183,7 +187,8 @@ def load_config(path) -> StudyConfig:
         [study]
         name = "quick"
         out = "results/study-quick"        # optional
-        tasks = ["damped_shm", "narma5"]   # from experiments.study.TASKS
+        tasks = ["damped_shm", "narma5"]   # names in experiments.study.TASKS (register_task adds one)
+        # the quantum and classical cells of qrnn.registry.MODELS (register_model adds one), and ESN
         models = ["QRNN", "QLSTM", "QGRU", "RNN", "LSTM", "GRU", "ESN"]
         modes = ["ridge", "epochs", "trained"]
         seeds = [0]

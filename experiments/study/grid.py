@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import StudyConfig
-from .models import QUANTUM
+from .models import is_quantum
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ def grid(cfg: StudyConfig) -> list[Cell]:
             for mode in cfg.modes:
                 if model == "ESN" and mode == "trained":
                     continue  # nothing to train but the readout
-                inits = cfg.inits if model in QUANTUM else ("-",)
+                inits = cfg.inits if is_quantum(model) else ("-",)
                 for seed in cfg.seeds:
                     for init in inits:
                         cells.append(Cell(task, model, mode, seed, init))

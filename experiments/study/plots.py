@@ -8,12 +8,14 @@ import numpy as np
 from qrnn.tasks import chronological_split
 
 from .config import StudyConfig
-from .tasks import task_windows
+from .tasks import task_train_fraction, task_windows
 
 
 # One colour per model in every plot; the init is the line style.
 COLOURS = {"QRNN": "tab:blue", "QLSTM": "tab:orange", "QGRU": "tab:green", "RNN": "tab:red",
            "LSTM": "tab:purple", "GRU": "tab:brown", "ESN": "tab:pink"}
+# models of your own (registered cells) take these, in the order of the config
+_MORE_COLOURS = ("tab:olive", "tab:cyan", "tab:gray", "gold", "navy", "lime", "teal", "maroon")
 _INIT_STYLE = {"-": "-", "normal": "-", "uniform": "--"}
 _MODE_TITLE = {"ridge": "reservoir + ridge", "epochs": "reservoir, readout trained by epochs",
                "trained": "fully trained"}
@@ -31,6 +33,7 @@ def write_plots(cfg: StudyConfig, rows, histories, out: Path, tasks=None) -> lis
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
+    colours = _colours(cfg.models)
     paths = []
     for task in cfg.tasks if tasks is None else tasks:
         runs = [h for h in histories if h["cell"]["task"] == task]
@@ -56,26 +59,26 @@ def write_plots(cfg: StudyConfig, rows, histories, out: Path, tasks=None) -> lis
                 loss = np.array([[r["monitor_loss"] for r in h[:n]] for h in hs])
                 secs = np.array([np.cumsum([r["seconds"] for r in h[:n]]) for h in hs])
                 by_epoch, by_time = axes[modes.index(mode)]
-                style = dict(color=COLOURS[model], ls=_INIT_STYLE[init], lw=1.2)
+                style = dict(color=colours[model], ls=_INIT_STYLE[init], lw=1.2)
                 epochs = np.arange(1, n + 1)
                 by_epoch.plot(epochs, np.median(loss, axis=0), **style)
                 by_time.plot(np.median(secs, axis=0), np.median(loss, axis=0), **style)
                 if len(hs) > 1:
-                    by_epoch.fill_between(epochs, loss.min(axis=0), loss.max(axis=0), color=COLOURS[model],
+                    by_epoch.fill_between(epochs, loss.min(axis=0), loss.max(axis=0), color=colours[model],
                                           alpha=0.12, lw=0)
             for row, mode in enumerate(modes):
                 by_epoch, by_time = axes[row]
                 for model in {k[1] for k in curves if k[0] == mode}:
                     if mode == "epochs" and model in ridge:  # what training the readout by epochs converges to
-                        by_epoch.axhline(ridge[model], color=COLOURS[model], ls=":", lw=1)
+                        by_epoch.axhline(ridge[model], color=colours[model], ls=":", lw=1)
                 if window is not None:
                     for ax in (by_epoch, by_time):
                         ax.axhline(window, color="k", ls="-.", lw=1)
                 by_epoch.set(yscale="log", xlabel="epoch", ylabel="test MSE",
                              title=f"{task}: {_MODE_TITLE[mode]}, by epoch")
                 by_time.set(xlabel="training seconds", title="by wall-clock time")
-            models = [m for m in COLOURS if any(k[1] == m for k in curves)]
-            handles = [Line2D([], [], color=COLOURS[m], lw=2, label=m) for m in models]
+            models = [m for m in colours if any(k[1] == m for k in curves)]
+            handles = [Line2D([], [], color=colours[m], lw=2, label=m) for m in models]
             if any(k[2] == "uniform" for k in curves):
                 handles += [Line2D([], [], color="grey", ls="-", label="normal init (quantum), classical"),
                             Line2D([], [], color="grey", ls="--", label="uniform init")]
@@ -90,7 +93,7 @@ def write_plots(cfg: StudyConfig, rows, histories, out: Path, tasks=None) -> lis
             plt.close(fig)
 
         X, y = task_windows(task)
-        n_train = len(chronological_split(X, y, cfg.train_fraction)[0])
+        n_train = len(chronological_split(X, y, task_train_fraction(task, cfg))[0])
         shown = [h for h in runs if h["cell"]["seed"] == cfg.seeds[0] and h["cell"]["init"] in ("-", cfg.inits[0])]
         pred_modes = [m for m in ("ridge", "epochs", "trained") if any(h["cell"]["mode"] == m for h in shown)]
         if pred_modes:
@@ -100,16 +103,22 @@ def write_plots(cfg: StudyConfig, rows, histories, out: Path, tasks=None) -> lis
                 ax.plot(y, color="k", lw=2.2)
                 for h in shown:
                     if h["cell"]["mode"] == mode:
-                        ax.plot(h["predictions"], color=COLOURS[h["cell"]["model"]], lw=0.9)
+                        ax.plot(h["predictions"], color=colours[h["cell"]["model"]], lw=0.9)
                 ax.axvline(n_train - 0.5, color="red", ls=":")
                 ax.set(ylabel="next value", title=f"{task}: {_MODE_TITLE[mode]}")
             axes[-1, 0].set_xlabel(f"window (seed {cfg.seeds[0]}; quantum models: init {cfg.inits[0]})")
-            models = [m for m in COLOURS if any(h["cell"]["model"] == m for h in shown)]
+            models = [m for m in colours if any(h["cell"]["model"] == m for h in shown)]
             handles = [Line2D([], [], color="k", lw=2.2, label="truth")]
-            handles += [Line2D([], [], color=COLOURS[m], lw=2, label=m) for m in models]
+            handles += [Line2D([], [], color=colours[m], lw=2, label=m) for m in models]
             handles.append(Line2D([], [], color="red", ls=":", label="train | test"))
             fig.legend(handles=handles, loc="outside right center", fontsize=8)
             paths.append(out / f"{task}-predictions.png")
             fig.savefig(paths[-1], dpi=110)
             plt.close(fig)
     return paths
+
+
+def _colours(models) -> dict:
+    """:data:`COLOURS`, then a colour for each other model (cycling when there are many)."""
+    others = [m for m in models if m not in COLOURS]
+    return {**COLOURS, **{m: _MORE_COLOURS[i % len(_MORE_COLOURS)] for i, m in enumerate(others)}}

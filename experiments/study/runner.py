@@ -37,13 +37,13 @@ def run(cfg: StudyConfig, out=None, progress: bool = True, ray=None, collect_onl
     store = out / "cells"
     store.mkdir(parents=True, exist_ok=True)
     cells = grid(cfg)
-    settings = cell_settings(cfg)
-    results = {c: _load_cell(store, c, settings) for c in cells}
+    settings = {task: cell_settings(cfg, task) for task in cfg.tasks}
+    results = {c: _load_cell(store, c, settings[c.task]) for c in cells}
     todo = [c for c in cells if results[c] is None]
     reused = len(cells) - len(todo)
     if todo and not collect_only:
         def keep(cell, result):
-            _save_cell(store, cell, settings, result)
+            _save_cell(store, cell, settings[cell.task], result)
             results[cell] = result
 
         bar = tqdm(total=len(todo), desc=f"study {cfg.name}", unit="cell", disable=None if progress else True)

@@ -13,13 +13,17 @@ from qrnn._files import atomic_write
 
 from .config import RESERVOIR_DEFAULTS, StudyConfig
 from .grid import Cell
-from .models import QUANTUM
+from .models import is_quantum
 from .tables import COLUMNS
-from .tasks import _shape
+from .tasks import _shape, task_fingerprint
 
 
-def cell_settings(cfg: StudyConfig) -> dict:
-    """What a cell's result depends on besides the cell itself: a stored cell is reused only if these match."""
+def cell_settings(cfg: StudyConfig, task: str | None = None) -> dict:
+    """What a cell's result depends on besides the cell itself: a stored cell is reused only if these match.
+
+    With ``task``, a task that is not built in adds its data's fingerprint
+    (:func:`~experiments.study.tasks.task_fingerprint`) under ``"task"``.
+    """
     settings = {"hidden_size": cfg.hidden_size, "esn_size": cfg.esn_size, "train_fraction": cfg.train_fraction,
                 "epochs": cfg.epochs, "batch_size": cfg.batch_size, "optimizer": cfg.optimizer, "lr": cfg.lr}
     # [reservoir] fields only where they differ from the paper's defaults, so that
@@ -28,6 +32,9 @@ def cell_settings(cfg: StudyConfig) -> dict:
         value = getattr(cfg, key)
         if value != default:
             settings[key] = list(value) if isinstance(value, tuple) else value
+    fingerprint = None if task is None else task_fingerprint(task)
+    if fingerprint is not None:
+        settings["task"] = fingerprint
     return settings
 
 
@@ -60,7 +67,7 @@ def _load_cell(store: Path, cell: Cell, settings: dict):
                       stacklevel=2)
         return None
     # cells stored before the input_scaling column existed ran at the paper's scaling
-    record["row"].setdefault("input_scaling", 1.0 if cell.model in QUANTUM else None)
+    record["row"].setdefault("input_scaling", 1.0 if is_quantum(cell.model) else None)
     return record["row"], record["history"]
 
 
