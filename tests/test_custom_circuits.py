@@ -247,3 +247,26 @@ def test_a_custom_circuit_on_a_fake_ibm_device(rng):
     res = QRNN(1, 3, seed=4, ansatz=qc, backend=IBMBackend("fake_manila", noise=False, seed=0))
     ref = reference.qrnn_reference(X, np.stack(res.circuit_weights()), 3, expvals=statevector_expvals(qc))
     np.testing.assert_allclose(res.transform(X), ref, rtol=0, atol=1e-10)
+
+
+def test_an_ibm_store_knows_its_circuits_gates(tmp_path, rng):
+    """A store keys its groups on the circuit's gates: another ansatz of the same size and seed is another
+    reservoir (refused), never served the first one's paid results; the same one resumes for free."""
+    from qrnn.backends import IBMBackend
+
+    pytest.importorskip("qiskit_ibm_runtime")
+    X = rng.normal(size=(2, 2, 1))
+    other = cz_rx()
+    other.h(1)
+
+    def run(qc):
+        be = IBMBackend("fake_manila", shots=200, seed=1, store=tmp_path)
+        return QRNN(1, 3, seed=4, ansatz=qc, backend=be).transform(X), be
+
+    first, be = run(cz_rx())
+    assert len(be.calls) == 2
+    again, be = run(cz_rx())
+    np.testing.assert_array_equal(again, first)
+    assert [c["how"] for c in be.calls] == ["replayed", "replayed"]  # nothing paid again
+    with pytest.raises(ValueError, match="was made for another reservoir"):
+        run(other)
