@@ -12,7 +12,7 @@ from . import classical
 from ._optional import MissingExtraError
 from .backends import AerBackend, Backend, PennyLaneBackend, TorchBackend, get_backend
 from .cells import QGRU, QLSTM, QRNN
-from .circuit import VQC, init_weights
+from .circuit import VQC, Ansatz, Encoding, Weight, init_weights
 from .ensemble import Ensemble
 from .io import load, save
 from .readout import Ridge
@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 _LAZY = {"ReservoirRegressor": "qrnn.estimator", "TrainedRegressor": "qrnn.trainer"}
 
 __all__ = [
-    "QRNN", "QLSTM", "QGRU", "Ensemble", "recommended_reservoir", "register_model", "MODELS", "VQC", "init_weights", "ReservoirRegressor", "TrainedRegressor", "Ridge", "load", "save", "classical",
+    "QRNN", "QLSTM", "QGRU", "Ensemble", "recommended_reservoir", "register_model", "MODELS", "VQC", "Ansatz", "Weight", "Encoding", "init_weights", "ReservoirRegressor", "TrainedRegressor", "Ridge", "load", "save", "classical",
     "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend", "get_backend", "MissingExtraError",
 ]
 
