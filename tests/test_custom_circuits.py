@@ -70,33 +70,50 @@ def test_qiskit_and_own_descriptions_are_one_circuit():
 
 @pytest.mark.parametrize("name", GATES.names())
 def test_every_gate_on_every_backend(name, rng):
-    """Each registered gate, alone between random rotations, on every exact backend and form (Lightning's
-    per-gate kernel comparison): a new gate is covered by registering it."""
+    """Each registered gate, alone between random rotations and a constant one, on every exact backend and
+    form (Lightning's per-gate kernel comparison): a new gate is covered by registering it."""
     spec = GATES[name]
     wires = (1,) if spec.n_wires == 1 else (2, 0)
     t = ParameterVector("t", 7)
     qc = qiskit.QuantumCircuit(3)
     for q in range(3):
         qc.ry(t[q], q)
+    qc.rz(0.4, 1)  # a constant angle
     getattr(qc, spec.qiskit)(*([t[3]] if spec.n_params else []), *wires)
     for q in range(3):
         qc.rx(t[4 + q], q)
     ansatz = Ansatz.from_qiskit(qc)
-    assert [op.name for op in ansatz.ops][3] == name
+    assert [op.name for op in ansatz.ops][4] == name
     vqc = VQC(3, n_inputs=2, ansatz=ansatz)
+    # weight j is qc.parameters[j], sorted by name: t[3] (the gate's angle) is the fourth
     w = rng.uniform(0, 2 * np.pi, size=(2, qc.num_parameters))
     x = rng.normal(size=(5, 2)) * 2
     ref = np.stack([[statevector_expvals(qc)(v, wk) for v in x] for wk in w])
-    # weight j is qc.parameters[j], sorted by name: t[3] (the gate's angle) is the fourth
     backends = [TorchBackend(m) for m in ("heisenberg", "unitary", "gates")] + [PennyLaneBackend(), AerBackend()]
     for be in backends:
         out = be.compile(vqc, torch.as_tensor(w))(torch.as_tensor(x)).numpy()
         np.testing.assert_allclose(out, ref, rtol=0, atol=1e-10, err_msg=f"{name} on {be!r}")
-    # trained: the adjoint kernels where they know the gate, autograd otherwise; gradients from both
-    wt = torch.as_tensor(w).requires_grad_(True)
+    # trained: the adjoint kernels where they know the gate, autograd otherwise; both against finite differences
+    R = torch.as_tensor(rng.normal(size=ref.shape))
+    xt = torch.as_tensor(x)
+
+    def loss(weights, gradient="autograd"):
+        return (TorchBackend(gradient=gradient).compile(vqc, weights)(xt) * R).sum()
+
+    h, fd = 1e-6, np.zeros_like(w)
+    for idx in np.ndindex(*w.shape):
+        for sign in (1, -1):
+            wp = w.copy()
+            wp[idx] += sign * h
+            fd[idx] += sign * float(loss(torch.as_tensor(wp))) / (2 * h)
     for gradient in ("auto", "autograd"):
-        out = TorchBackend(gradient=gradient).compile(vqc, wt)(torch.as_tensor(x))
-        np.testing.assert_allclose(out.detach().numpy(), ref, rtol=0, atol=1e-10)
+        wt = torch.as_tensor(w).requires_grad_(True)
+        group = TorchBackend(gradient=gradient).compile(vqc, wt)
+        assert type(group).__name__ == ("_Adjoint" if gradient == "auto" and name not in ("CZ", "CRZ", "RZZ")
+                                        else "_Heisenberg")
+        np.testing.assert_allclose(group(xt).detach().numpy(), ref, rtol=0, atol=1e-10)
+        loss(wt, gradient).backward()
+        np.testing.assert_allclose(wt.grad.numpy(), fd, rtol=0, atol=1e-7, err_msg=f"gradient={gradient}")
 
 
 def cell_backends(trainable_ok=True):
