@@ -5,7 +5,7 @@ import torch
 
 from qrnn import QGRU, QLSTM, QRNN, VQC, TrainedRegressor, init_weights, load
 from qrnn.backends import GRADIENTS, TorchBackend, backend_from_config, warm_up
-from qrnn.backends._adjoint import Program
+from qrnn.backends.torch.adjoint import Program
 from tests.conftest import random_inputs
 
 
@@ -141,19 +141,19 @@ def test_training_is_the_same_with_either_gradient(cell, tmp_path):
 
 def test_cnots_one_by_one_give_the_same_as_permutations(monkeypatch, rng):
     """Above PERMUTATION_MAX_QUBITS a program applies each CNOT by swaps instead of keeping 2^n indices."""
-    from qrnn.backends import _adjoint
+    from qrnn.backends.torch import adjoint
 
     vqc = VQC(5, 2, 3, correlators=True)
     w0 = torch.as_tensor(init_weights(2, vqc, "uniform", seed=8))
     x0 = torch.as_tensor(random_inputs(rng, (4, 3)))
-    _adjoint.program.cache_clear()
+    adjoint.program.cache_clear()
     ref = value_and_grads(TorchBackend(), vqc, w0, x0)
-    monkeypatch.setattr(_adjoint, "PERMUTATION_MAX_QUBITS", 2)
-    _adjoint.program.cache_clear()
+    monkeypatch.setattr(adjoint, "PERMUTATION_MAX_QUBITS", 2)
+    adjoint.program.cache_clear()
     try:
-        assert 2 in _adjoint.program(vqc).kinds and _adjoint.program(vqc).perms.size == 0
+        assert 2 in adjoint.program(vqc).kinds and adjoint.program(vqc).perms.size == 0
         swaps = value_and_grads(TorchBackend(), vqc, w0, x0)
     finally:
-        _adjoint.program.cache_clear()
+        adjoint.program.cache_clear()
     for a, b in zip(ref[1:], swaps[1:]):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-14)

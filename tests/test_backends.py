@@ -62,7 +62,7 @@ def test_batches_above_the_memory_budget_give_the_same_numbers(method, rng):
 
 
 def test_small_groups_do_not_read_the_free_memory(monkeypatch):
-    import qrnn.backends._torch as engine
+    import qrnn.backends.torch.backend as engine
 
     monkeypatch.setattr(engine, "free_memory", lambda device: pytest.fail("free memory read"))
     vqc = VQC(4, 2)

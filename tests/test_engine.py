@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from qrnn import VQC, init_weights
-from qrnn.backends import TorchBackend, _torch
+from qrnn.backends import TorchBackend
+from qrnn.backends.torch import allocator, forms
 from tests.conftest import random_inputs
 
 
@@ -20,7 +21,7 @@ def test_each_method_compiles_to_its_own_class():
     assert {m: g.method for m, g in groups.items()} == {m: m for m in groups}
     assert len({type(g) for g in groups.values()}) == 3
     for g in groups.values():  # the contract the cells use
-        assert isinstance(g, _torch._CompiledGroup)
+        assert isinstance(g, forms._CompiledGroup)
         assert g.K == 2 and g.vqc == vqc and callable(g.columns)
 
 
@@ -121,15 +122,15 @@ class _FakeLibc:
 
 @pytest.fixture
 def untuned(monkeypatch):
-    monkeypatch.setattr(_torch, "_ALLOCATOR_TUNED", False)
+    monkeypatch.setattr(allocator, "_ALLOCATOR_TUNED", False)
 
 
 def test_tune_allocator_applies_once_and_remembers(untuned, monkeypatch):
     libc = _FakeLibc(1)
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setattr(ctypes, "CDLL", lambda name: libc)
-    assert _torch.tune_allocator() is True
-    assert _torch.tune_allocator() is True
+    assert allocator.tune_allocator() is True
+    assert allocator.tune_allocator() is True
     assert libc.calls == [(-3, 32 * 2**20), (-1, 128 * 2**20)]  # not repeated
 
 
@@ -137,7 +138,7 @@ def test_tune_allocator_is_a_no_op_off_linux(untuned, monkeypatch):
     libc = _FakeLibc(1)
     monkeypatch.setattr(sys, "platform", "darwin")
     monkeypatch.setattr(ctypes, "CDLL", lambda name: libc)
-    assert _torch.tune_allocator() is False
+    assert allocator.tune_allocator() is False
     assert libc.calls == []
 
 
@@ -148,8 +149,8 @@ def test_tune_allocator_without_glibc_or_refused(untuned, monkeypatch):
         raise OSError(f"{name}: cannot open shared object file")
 
     monkeypatch.setattr(ctypes, "CDLL", no_glibc)  # e.g. musl
-    assert _torch.tune_allocator() is False
+    assert allocator.tune_allocator() is False
     refusing = _FakeLibc(0)  # mallopt returns 0 on error
     monkeypatch.setattr(ctypes, "CDLL", lambda name: refusing)
-    assert _torch.tune_allocator() is False
-    assert _torch._ALLOCATOR_TUNED is False  # a later call tries again
+    assert allocator.tune_allocator() is False
+    assert allocator._ALLOCATOR_TUNED is False  # a later call tries again

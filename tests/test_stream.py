@@ -1,16 +1,17 @@
-"""The compiled whole-recurrence kernels (qrnn.backends._stream) against the batched torch path."""
+"""The compiled whole-recurrence kernels (qrnn.backends.torch.stream) against the batched torch path."""
 import numpy as np
 import pytest
 import torch
 
 from qrnn import QGRU, QLSTM, QRNN
-from qrnn.backends import TorchBackend, _stream
+from qrnn.backends import TorchBackend
+from qrnn.backends.torch import stream
 
 STEPWISE = TorchBackend(stream_max_batch=0)  # the batched, step-by-step torch path
 
 
 def applies(res, x):
-    return _stream.applies(res._backend, res, torch.as_tensor(x).permute(1, 2, 0))
+    return stream.applies(res._backend, res, torch.as_tensor(x).permute(1, 2, 0))
 
 
 def used_kernel(res, X):

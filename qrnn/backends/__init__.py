@@ -16,9 +16,9 @@ from .._validation import check_bool, check_choice, check_int
 from ..registry import Registry
 from ._aer import AerBackend
 from ._pennylane import PennyLaneBackend
-from ._torch import GRADIENTS, MemoryBudgetError, TorchBackend, free_memory, tune_allocator
 from .base import Backend
 from .ibm import IBMBackend, JobFailedError, StoreLockedError
+from .torch import GRADIENTS, MemoryBudgetError, TorchBackend, free_memory, tune_allocator
 
 #: Backends by name (the part of a name before any ``":<device>"``, and the "kind" of a saved config).
 BACKENDS = Registry("backend")
@@ -177,7 +177,7 @@ def warm_up() -> None:
     >>> from qrnn.backends import warm_up
     >>> warm_up()
     """
-    from . import _adjoint, _stream
+    from .torch import adjoint, stream
 
-    _stream.kernels()
-    _adjoint.warm_up()
+    stream.kernels()
+    adjoint.warm_up()

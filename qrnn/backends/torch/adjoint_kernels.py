@@ -1,4 +1,4 @@
-"""Numba kernels of ``qrnn.backends._adjoint``, at module level so that numba's disk cache serves them.
+"""Numba kernels of ``qrnn.backends.torch.adjoint``, at module level so that numba's disk cache serves them.
 
 (Kernels defined inside a function close over the jitted helpers they call,
 and numba keys its cache on those closure values, which differ per process:

@@ -1,4 +1,4 @@
-"""Numba kernels of ``qrnn.backends._stream``, at module level so that numba's disk cache serves them.
+"""Numba kernels of ``qrnn.backends.torch.stream``, at module level so that numba's disk cache serves them.
 
 (Kernels defined inside a function close over the jitted helpers they call,
 and numba keys its cache on those closure values, which differ per process:
@@ -138,7 +138,7 @@ def load_inputs(v, xs, t, h, seqs, nl):
 def qrnn(xs, h0, maps, coeffs, n_obs, corr, feats, h_out, lanes):
     """QRNN over ``xs (B, T, I)`` from ``h0 (B, H)``; writes ``feats (B, T, F)`` and ``h_out``.
 
-    ``lanes`` (1 or ``LANES``) sequences advance together in a thread (``qrnn.backends._stream.lanes_for``)."""
+    ``lanes`` (1 or ``LANES``) sequences advance together in a thread (``qrnn.backends.torch.stream.lanes_for``)."""
     B, T, I = xs.shape
     H = h0.shape[1]
     n = maps.shape[0]

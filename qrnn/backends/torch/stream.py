@@ -37,18 +37,18 @@ def kernels():
 
 
 def lanes_for(B: int) -> int:
-    """Sequences per thread: two (``_stream_kernels.LANES``), unless that would leave threads idle."""
+    """Sequences per thread: two (``stream_kernels.LANES``), unless that would leave threads idle."""
     from numba import get_num_threads
 
-    from ._stream_kernels import LANES
+    from .stream_kernels import LANES
 
     return LANES if B >= LANES * get_num_threads() else 1
 
 
 def _build():
-    from . import _stream_kernels
+    from . import stream_kernels
 
-    return _stream_kernels.KERNELS
+    return stream_kernels.KERNELS
 
 
 def _qrnn(kernel, cell, x, s0, arrays, n_obs, feats, s1, lanes):

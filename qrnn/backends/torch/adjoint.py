@@ -31,7 +31,7 @@ import functools
 import numpy as np
 import torch
 
-from ._stream import LOCK
+from .stream import LOCK
 
 _KERNELS = None
 
@@ -184,9 +184,9 @@ def kernels():
 
 
 def _build():
-    from . import _adjoint_kernels
+    from . import adjoint_kernels
 
-    return _adjoint_kernels.KERNELS
+    return adjoint_kernels.KERNELS
 
 
 _WARM = False
@@ -197,7 +197,7 @@ def warm_up() -> None:
     global _WARM
     if _WARM:
         return
-    from ..circuit import VQC
+    from ...circuit import VQC
 
     vqc = VQC(2, n_layers=1)
     inputs = torch.zeros(vqc.n_inputs, 1, dtype=torch.float64, requires_grad=True)

@@ -1,0 +1,127 @@
+""":class:`TorchBackend`: the torch engine's options, and the form it compiles each circuit group into."""
+from __future__ import annotations
+
+import torch
+
+from ..._validation import check_choice, check_int
+from ...circuit import VQC
+from ..base import Backend
+from .budget import free_memory
+from .forms import _GROUPS, _Adjoint
+
+
+METHODS = ("auto", "heisenberg", "unitary", "gates")  # the last three: forms._GROUPS
+GRADIENTS = ("auto", "adjoint", "autograd")
+
+
+class TorchBackend(Backend):
+    """Exact state-vector engine on torch, batched over samples and circuits.
+
+    Parameters
+    ----------
+    method : {"auto", "heisenberg", "unitary", "gates"}, default "auto"
+        How a circuit group is compiled (see :mod:`qrnn.backends.torch`).
+    heisenberg_max_qubits, unitary_max_qubits : int
+        ``"auto"`` uses the Heisenberg form up to the first, the dense unitary
+        up to the second, and gate-by-gate beyond.
+    chunk_bytes : int, optional
+        The memory budget, in bytes, of one circuit group's evaluation: every
+        method splits its batches into chunks that fit it (results do not
+        depend on the split), and a group whose operator, or whose single
+        sample, does not fit raises :class:`MemoryBudgetError` naming the
+        qubits, the budget and the need. Default: half the memory free on
+        the group's device, read when a group's operator or batch first
+        needs more than 64 MiB (:func:`free_memory`); smaller ones are not
+        checked against it.
+    stream_max_batch : int or None, default None
+        A frozen float64 reservoir on the CPU whose circuits take the
+        Heisenberg form (up to ``heisenberg_max_qubits``) runs its whole
+        recurrence in a compiled kernel (``qrnn.backends.torch.stream``, numba,
+        parallel over sequences) instead of step by step in torch, for
+        batches up to this size (None: any size; 0: never). Measured
+        (``benchmarks/bench_stream.py``, QLSTM, 4 qubits, 2-core CPU), the
+        kernel is ahead at every batch size tried: 146x the torch path at
+        B = 1 (T = 100), 7x to 13x at 64, 1.5x to 2x from 1024 to 4096.
+        It takes precedence over ``use_torch_compile``.
+    gradient : {"auto", "adjoint", "autograd"}, default "auto"
+        How gradients of circuits with trainable weights are computed (in
+        training). ``"adjoint"``: each circuit group is one operation whose
+        forward pass simulates the state vectors and whose backward pass is
+        the adjoint method, both compiled (numba; CPU and float64 only).
+        ``"autograd"``: torch differentiates through the compiled form that
+        ``method`` picks (any device and dtype, and higher derivatives).
+        ``"auto"`` takes ``"adjoint"`` where it applies and ``"autograd"``
+        elsewhere. So ``method`` chooses how circuits are evaluated without
+        gradients (frozen reservoirs, predictions); with the default
+        ``gradient``, training on the CPU in float64 does not use it. Both give
+        the same gradients to rounding (``tests/test_adjoint.py``); the
+        adjoint path trains the paper's 4-qubit QLSTM several times faster
+        (``benchmarks/bench_training.py``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from qrnn.circuit import VQC
+    >>> vqc = VQC(3)
+    >>> run = TorchBackend().compile(vqc, torch.zeros(2, 2, 3, 3, dtype=torch.float64))
+    >>> tuple(run(torch.zeros(5, 3, dtype=torch.float64)).shape)
+    (2, 5, 3)
+    """
+
+    name = "torch"
+    exact = True
+    differentiable = True
+
+    def __init__(self, method: str = "auto", heisenberg_max_qubits: int = 5,
+                 unitary_max_qubits: int = 7, chunk_bytes=None, stream_max_batch=None, gradient: str = "auto"):
+        self.method = check_choice(method, "method", METHODS)
+        self.heisenberg_max_qubits = check_int(heisenberg_max_qubits, "heisenberg_max_qubits", minimum=0)
+        self.unitary_max_qubits = check_int(unitary_max_qubits, "unitary_max_qubits", minimum=0)
+        self.chunk_bytes = None if chunk_bytes is None else check_int(chunk_bytes, "chunk_bytes", minimum=1)
+        self.stream_max_batch = (None if stream_max_batch is None
+                                 else check_int(stream_max_batch, "stream_max_batch", minimum=0))
+        self.gradient = check_choice(gradient, "gradient", GRADIENTS)
+
+    def __repr__(self) -> str:
+        extra = "" if self.gradient == "auto" else f", gradient={self.gradient!r}"
+        return f"TorchBackend(method={self.method!r}{extra})"
+
+    def to_config(self) -> dict:
+        return {"kind": "torch", "method": self.method, "heisenberg_max_qubits": self.heisenberg_max_qubits,
+                "unitary_max_qubits": self.unitary_max_qubits, "chunk_bytes": self.chunk_bytes,
+                "stream_max_batch": self.stream_max_batch, "gradient": self.gradient}
+
+    def memory_budget(self, device) -> int:
+        """Bytes one group's evaluation may use on ``device`` (``chunk_bytes``, or half the free memory)."""
+        return self.chunk_bytes if self.chunk_bytes is not None else free_memory(device) // 2
+
+    def resolve_method(self, n_qubits: int) -> str:
+        if self.method != "auto":
+            return self.method
+        if n_qubits <= self.heisenberg_max_qubits:
+            return "heisenberg"
+        if n_qubits <= self.unitary_max_qubits:
+            return "unitary"
+        return "gates"
+
+    def run_recurrence(self, cell, xs, state):
+        """A frozen float64 reservoir of a built-in cell on the CPU in the Heisenberg form runs its whole
+        recurrence in one compiled kernel (``qrnn.backends.torch.stream``); anything else returns None."""
+        from . import stream
+
+        return stream.run(self, cell, xs, state)
+
+    def compile(self, vqc: VQC, weights: torch.Tensor):
+        self.check_weights(vqc, weights)
+        if self.gradient != "autograd" and weights.requires_grad and torch.is_grad_enabled():
+            from .adjoint import unsupported
+
+            why = unsupported(vqc)
+            if weights.device.type != "cpu" or weights.dtype != torch.float64:
+                why = f"weights on {weights.device.type!r} in {weights.dtype} (it runs on the CPU in float64)"
+            if why is None:
+                return _Adjoint(self, vqc, weights)
+            if self.gradient == "adjoint":
+                raise ValueError(f"gradient='adjoint' cannot run this circuit group: {why}; use gradient='auto' "
+                                 "(which falls back to autograd) or 'autograd'")
+        return _GROUPS[self.resolve_method(vqc.n_qubits)](self, vqc, weights)
