@@ -1,7 +1,7 @@
 """qrnn: reservoir computing with quantum recurrent neural networks.
 
-``import qrnn`` costs little more than ``import torch``: scikit-learn (more
-than a second to import) is loaded on first use of the estimators,
+``import qrnn`` costs little more than ``import torch`` (``benchmarks/RESULTS.md``,
+"Import time"): scikit-learn, slow to import, is loaded on first use of the estimators,
 and PennyLane and Qiskit only when a backend that needs them is built.
 """
 from __future__ import annotations

@@ -57,8 +57,8 @@ def check_fitted(obj, attributes) -> None:
 
     The same exception and message as ``sklearn.utils.validation.check_is_fitted``,
     for every fitted object of qrnn (estimators and readouts alike).
-    scikit-learn is imported only to raise: importing it costs more than a
-    second, which ``import qrnn`` should not pay.
+    scikit-learn is imported only to raise: it is slow to import
+    (``benchmarks/RESULTS.md``, "Import time"), which ``import qrnn`` should not pay.
     """
     names = (attributes,) if isinstance(attributes, str) else tuple(attributes)
     if all(hasattr(obj, a) for a in names):

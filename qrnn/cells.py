@@ -65,10 +65,10 @@ class QuantumReservoir(Reservoir):
     use_torch_compile : bool, default False
         Compile one cell step with ``torch.compile`` (frozen reservoirs on the
         torch backend). It fuses the step's elementwise work into generated
-        C++: about 1.6 times the throughput at 4 qubits, B = 1024 (see
-        ``benchmarks/RESULTS.md``), after a one-time compilation of several
-        seconds per input shape. Without a working compiler it falls back to
-        the uncompiled step with a warning.
+        C++, for a higher throughput of the step-by-step path (figures:
+        ``benchmarks/RESULTS.md``, "QLSTM reservoir throughput, 4 qubits"),
+        after a one-time compilation per input shape. Without a working
+        compiler it falls back to the uncompiled step with a warning.
     input_scaling : float, default 1.0
         A factor applied to every input ``x_t`` before it is encoded (the
         paper encodes ``x_t`` as it is, factor 1). Other factors move the

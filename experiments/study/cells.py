@@ -20,7 +20,8 @@ _WARM = False
 
 def _warm() -> None:
     """One-time costs of a process, paid outside every cell's timing: numba's kernels load
-    (``warm_up``), and torch's first optimizer imports its compiler stack (about 2 s)."""
+    (``warm_up``), and torch's first optimizer imports its compiler stack (both times:
+    ``benchmarks/RESULTS.md``, "One-time costs and small engine details")."""
     global _WARM
     if not _WARM:
         import torch

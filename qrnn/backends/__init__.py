@@ -167,10 +167,11 @@ def warm_up() -> None:
     """Compile, or load from numba's disk cache, the torch engine's compiled kernels now.
 
     The stream kernels of frozen reservoirs and the adjoint kernels of
-    trained circuits are built on first use: about 40 s of compilation the
-    first time on a machine (then cached on disk), about a second to load
-    in a new process. Call this before timing anything, so that the first
-    timed transform or epoch does not pay for it. Needs numba.
+    trained circuits are built on first use: compiled the first time on a
+    machine (then cached on disk), loaded from that cache in a new process
+    (both times: ``benchmarks/RESULTS.md``, "One-time costs and small engine
+    details"). Call this before timing anything, so that the first timed
+    transform or epoch does not pay for it. Needs numba.
 
     Examples
     --------

@@ -19,7 +19,8 @@ expensive part once per call of a cell and each time step is cheap:
     permutation, each run of single-qubit gates fused into one 2x2 matrix per
     wire. Cost ``~ K L n 2^(n+1)`` per sample; the only choice for many wires.
 
-``"auto"`` picks by qubit count (thresholds from ``benchmarks/RESULTS.md``).
+``"auto"`` picks by qubit count (thresholds from ``benchmarks/RESULTS.md``,
+"Torch engine scaling, 2 to 20 qubits").
 Everything is made of differentiable torch operations, so gradients reach
 both the inputs and the weights.
 

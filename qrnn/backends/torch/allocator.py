@@ -15,15 +15,14 @@ def tune_allocator() -> bool:
     method that builds a fresh state vector every time step (``"unitary"``,
     ``"gates"``) page-faults on new memory at every call. This sets glibc's
     mmap threshold to 32 MiB (its own dynamic ceiling) and its trim threshold
-    to 128 MiB, so those temporaries are reused from the heap. Measured on a
-    2-core EPYC VM (``python -m benchmarks.bench_throughput --allocator-ab``,
-    see ``benchmarks/RESULTS.md``), one group of 6 circuits at B = 1024:
-    ``"unitary"`` at 4 and 6 qubits 3.1 -> 2.0 ms and 14.5 -> 11.0 ms per
-    call (about 900 and 3000 page faults per call -> 0), ``"gates"`` at 4
-    qubits x1.1 to x1.8. No measurable gain for the Heisenberg form
+    to 128 MiB, so those temporaries are reused from the heap: the page
+    faults go, and with them part of the call time of ``"unitary"`` and
+    ``"gates"`` at a few qubits. No measurable gain for the Heisenberg form
     (``"auto"`` up to 5 qubits, so the default 4-qubit QLSTM), which
     allocates little, nor where one temporary exceeds 32 MiB (``"gates"`` at
-    10 qubits).
+    10 qubits). The figures (``python -m benchmarks.bench_throughput
+    --allocator-ab``) are in ``benchmarks/RESULTS.md``, "What made it fast",
+    the ``mallopt`` row.
 
     It changes the allocator of the whole process, including every other
     library in it, and cannot be undone; that is why qrnn never calls it by

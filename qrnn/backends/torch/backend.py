@@ -38,11 +38,13 @@ class TorchBackend(Backend):
         Heisenberg form (up to ``heisenberg_max_qubits``) runs its whole
         recurrence in a compiled kernel (``qrnn.backends.torch.stream``, numba,
         parallel over sequences) instead of step by step in torch, for
-        batches up to this size (None: any size; 0: never). Measured
-        (``benchmarks/bench_stream.py``, QLSTM, 4 qubits, 2-core CPU), the
-        kernel is ahead at every batch size tried: 146x the torch path at
-        B = 1 (T = 100), 7x to 13x at 64, 1.5x to 2x from 1024 to 4096.
-        It takes precedence over ``use_torch_compile``.
+        batches up to this size (None: any size; 0: never). The default
+        takes it at every size because the kernel led the torch path at
+        every batch size measured, by most at the smallest
+        (``benchmarks/bench_stream.py``; the figures are in
+        ``benchmarks/RESULTS.md``, "One long stream and small batches:
+        compiled recurrence kernels"). It takes precedence over
+        ``use_torch_compile``.
     gradient : {"auto", "adjoint", "autograd"}, default "auto"
         How gradients of circuits with trainable weights are computed (in
         training). ``"adjoint"``: each circuit group is one operation whose
@@ -56,7 +58,7 @@ class TorchBackend(Backend):
         ``gradient``, training on the CPU in float64 does not use it. Both give
         the same gradients to rounding (``tests/test_adjoint.py``); the
         adjoint path trains the paper's 4-qubit QLSTM several times faster
-        (``benchmarks/bench_training.py``).
+        (``benchmarks/RESULTS.md``, "Training a fully trained QLSTM").
 
     Examples
     --------

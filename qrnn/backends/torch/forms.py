@@ -104,8 +104,9 @@ class _CompiledGroup(abc.ABC):
 
     def _fits(self, nbytes: int) -> bool:
         # Under the default budget, amounts below _UNCHECKED_BYTES are not checked
-        # against the free memory: reading it costs ~50 us, and trainable groups
-        # are compiled on every forward pass. An explicit chunk_bytes is always applied.
+        # against the free memory: reading it is a system call and a parse (its cost:
+        # benchmarks/RESULTS.md, "One-time costs and small engine details"), and trainable
+        # groups are compiled on every forward pass. An explicit chunk_bytes is always applied.
         if self._chunk_bytes is None and nbytes <= _UNCHECKED_BYTES:
             return True
         return nbytes <= self.budget

@@ -1,17 +1,20 @@
 """Whole recurrences of frozen quantum reservoirs in compiled code, for small batches.
 
 The batched torch path pays Python and operator dispatch at every time step
-(about 40 small operations for a QLSTM step), which dominates when the batch
+(dozens of small operations for a QLSTM step), which dominates when the batch
 is small: one long stream (streaming NARMA-10, Mackey-Glass) runs at B = 1.
-The arithmetic of a 4-qubit QLSTM step is a few thousand multiply-adds, a
-microsecond or two. These kernels run the entire recurrence, every step of
-every sequence (sequences in parallel), in one call compiled by numba, from the same Heisenberg-picture
+The arithmetic of a 4-qubit QLSTM step is a few thousand multiply-adds, far
+less than that dispatch (where the eager step's time goes:
+``benchmarks/RESULTS.md``, "QLSTM reservoir throughput, 4 qubits"). These
+kernels run the entire recurrence, every step of every sequence (sequences
+in parallel), in one call compiled by numba, from the same Heisenberg-picture
 coefficients the torch engine builds (``_Heisenberg``), so the results agree
 with the batched path to rounding (tested to 1e-12).
 
-Numba is imported on first use only (it costs about half a second), and the
+Numba is imported on first use only (importing it is not free), and the
 compiled kernels are cached on disk (``cache=True``), so only the first run on
-a machine pays for compilation.
+a machine pays for compilation (both costs: ``benchmarks/RESULTS.md``,
+"One-time costs and small engine details").
 """
 from __future__ import annotations
 

@@ -13,8 +13,8 @@ from numba import njit, prange
 # Two sequences advance together in each thread ("lanes"; LANES is 2 throughout): the dot products
 # against the Heisenberg coefficients, most of a step's arithmetic, then load
 # each coefficient once for both, and keep 8 independent accumulators in
-# flight. Measured on the 2-core EPYC (Zen 1), one 64 x 64 coefficient block:
-# 881 ns per sample one row at a time, 529 ns per sample in pairs.
+# flight: faster than one sequence a row at a time (the per-sample times of one coefficient
+# block: benchmarks/RESULTS.md, "One long stream and small batches: compiled recurrence kernels").
 LANES = 2
 
 # reassociation lets LLVM vectorise the dot products (no finite-math assumptions; agreement

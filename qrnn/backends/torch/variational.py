@@ -138,8 +138,9 @@ class _Variational:
                 state = torch.bmm(mat, state.reshape(K, d, c)).reshape(K, D, B)
                 continue
             # A (d, d) matrix against a (a, d, c) batch of (d, c) slices, in place
-            # in memory order: no transposed copies of the state (2x faster than
-            # bringing the block's axis forward at 20 qubits, same numbers).
+            # in memory order: no transposed copies of the state (faster than bringing
+            # the block's axis forward at many qubits, same numbers; benchmarks/RESULTS.md,
+            # "One-time costs and small engine details").
             view = state.reshape(K, a, d, c)
             if torch.is_grad_enabled() and (view.requires_grad or mat.requires_grad):
                 state = torch.stack([torch.matmul(mat[k], view[k]) for k in range(K)]).reshape(K, D, B)
