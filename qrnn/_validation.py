@@ -169,7 +169,11 @@ def as_array(X, name: str) -> np.ndarray:
 
 def check_batch(X, input_size: int, name: str = "X") -> np.ndarray:
     """Validate a batch of equal-length sequences of shape (batch, T, input_size)."""
-    arr = as_array(X, name)
+    return check_batch_shape(as_array(X, name), input_size, name)
+
+
+def check_batch_shape(arr: np.ndarray, input_size: int, name: str = "X") -> np.ndarray:
+    """The shape checks of :func:`check_batch`, for an array whose values were checked already."""
     if arr.ndim != 3:
         raise ValueError(
             f"{name} must have shape (batch, T, input_size={input_size}), got an array of "
@@ -237,3 +241,37 @@ def tensor_to_numpy(value):
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().numpy()
     return value
+
+
+def rule(check, *args, optional: bool = False, **kwargs):
+    """One entry of a parameter table: ``check(value, name, *args, **kwargs)``, or None when ``optional``.
+
+    Tables map each constructor parameter to its rule (scikit-learn's
+    ``_parameter_constraints``, with qrnn's own checks and messages), so that
+    a class states its parameters' domains in one place; see
+    :func:`check_params`.
+
+    Examples
+    --------
+    >>> table = {"epochs": rule(check_int, minimum=1), "lr": rule(check_real, low=0.0, low_open=True),
+    ...          "patience": rule(check_int, minimum=1, optional=True)}
+    >>> class Opts: epochs, lr, patience = 3, 0.1, None
+    >>> check_params(Opts(), table)
+    >>> Opts.lr = 0.0
+    >>> check_params(Opts(), table)
+    Traceback (most recent call last):
+    ...
+    ValueError: lr must be > 0, got 0.0
+    """
+    def apply(value, name):
+        if optional and value is None:
+            return None
+        return check(value, name, *args, **kwargs)
+
+    return apply
+
+
+def check_params(obj, table: dict) -> None:
+    """Check each attribute of ``obj`` named in ``table`` by its rule (see :func:`rule`)."""
+    for name, apply in table.items():
+        apply(getattr(obj, name), name)

@@ -5,8 +5,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 
 from . import metrics
-from ._validation import (as_array, check_batch, check_choice, check_fitted, check_int, check_numeric,
+from ._validation import (as_array, check_batch, check_batch_shape, check_choice, check_fitted, check_int, check_numeric,
+                          check_params, rule,
                           friendly_ragged, ndim, tensor_to_numpy)
+from .batch import SequenceBatch
 from .io import save
 from .readout import Ridge
 from .reservoir import Reservoir
@@ -33,6 +35,13 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
 
     _model_param = "reservoir"
     _fitted_attr = "ridge_"  # set by fit: what check_fitted looks for
+    #: The domain of each constructor parameter, checked at fit (see qrnn._validation.rule); a subclass
+    #: extends it. Rules that tie two parameters together stay in ``_check_params``.
+    _parameters = {"readout": rule(check_choice, READOUTS), "washout": rule(check_int, minimum=0)}
+
+    def _check_params(self):
+        self._check_model()
+        check_params(self, self._parameters)
 
     @property
     def _model(self):
@@ -94,8 +103,13 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
                                  f"{arr.shape[1]}, which needs a reservoir with input_size=1; this one has "
                                  f"input_size={d}: pass X as (batch, T, {d})")
             arr = arr[:, :, None]
-        arr = check_batch(arr, d, "X")
+        arr = check_batch_shape(arr, d, "X")  # validate_data / check_numeric checked the values
         return arr, list(arr)
+
+    def _batch(self, arr, seqs) -> SequenceBatch:
+        """The checked sequences as one batch, for the model to trust (no second scan of the values)."""
+        d = self._model.input_size
+        return SequenceBatch(arr) if arr is not None else SequenceBatch.padded(seqs, d)
 
     def _forget_n_features(self):
         # Only readout="last" on an array of sequences has a fixed T (n_features_in_) and column
@@ -296,14 +310,13 @@ class ReservoirRegressor(SequenceRegressor):
         self.chunk_size = chunk_size
 
     # -- checks --
+    _parameters = {**SequenceRegressor._parameters, "chunk_size": rule(check_int, minimum=1, optional=True)}
+
     def _check_params(self):
-        self._check_model()
-        check_choice(self.readout, "readout", READOUTS)
-        check_int(self.washout, "washout", minimum=0)
-        if self.chunk_size is not None:
-            check_int(self.chunk_size, "chunk_size", minimum=1)
-            if self.readout != "all":
-                raise ValueError("chunk_size applies to readout='all' (long streams)")
+        super()._check_params()
+        Ridge(self.alpha, self.alphas)  # the readout checks alpha and alphas (once, here, before any work)
+        if self.chunk_size is not None and self.readout != "all":
+            raise ValueError("chunk_size applies to readout='all' (long streams)")
 
     # -- fitting --
     def fit(self, X, y):
@@ -336,7 +349,7 @@ class ReservoirRegressor(SequenceRegressor):
         return self
 
     def _features(self, arr, seqs):
-        return list(self.reservoir.transform(arr if arr is not None else seqs))
+        return list(self.reservoir.transform(self._batch(arr, seqs)))
 
     def _chunks(self, arr, seqs):
         """Yield ``(block, start, features (b, chunk, F))`` over time chunks, carrying the state.
@@ -348,7 +361,7 @@ class ReservoirRegressor(SequenceRegressor):
         for b, block in enumerate(blocks):
             state = None
             for start in range(0, block.shape[1], self.chunk_size):
-                F, state = self.reservoir.transform(block[:, start:start + self.chunk_size], state=state,
+                F, state = self.reservoir.transform(SequenceBatch(block[:, start:start + self.chunk_size]), state=state,
                                                     return_state=True)
                 yield b, start, F
 

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from . import io
-from ._validation import as_array, check_batch, check_choice, check_real_tensor, check_tensor_batch
+from ._validation import check_choice, check_real_tensor, check_tensor_batch
+from .batch import SequenceBatch
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 # What a cell can give the readout: the paper's readout input, the full
@@ -327,7 +328,7 @@ class Reservoir(torch.nn.Module, metaclass=abc.ABCMeta):
 
         Parameters
         ----------
-        X : array-like of shape (batch, T, input_size), or list of arrays (T_i, input_size)
+        X : array-like of shape (batch, T, input_size), list of arrays (T_i, input_size), or SequenceBatch
         state : tuple of torch.Tensor, optional
             The state returned by an earlier call with ``return_state=True``:
             the run continues those sequences instead of starting from zero,
@@ -349,33 +350,18 @@ class Reservoir(torch.nn.Module, metaclass=abc.ABCMeta):
             ``state`` holds NaN or infinities, is on another device, or belongs
             to another batch or reservoir.
         """
-        if isinstance(X, (list, tuple)) and X and all(
-            isinstance(s, (np.ndarray, torch.Tensor)) and s.ndim == 2 for s in X
-        ):
-            if state is not None or return_state:
-                raise ValueError("state and return_state need an array X of equal-length sequences")
-            return self._transform_ragged(X)
-        arr = check_batch(X, self.input_size, "X")
+        batch = SequenceBatch.of(X, self.input_size, "X")  # an estimator's batch comes checked: no second scan
+        if batch.ragged and (state is not None or return_state):
+            raise ValueError("state and return_state need an array X of equal-length sequences")
         if state is not None:
             _check_state(state, self._dtype, self._device)
-        feats, new_state = self._features_numpy(arr, state)
+        feats, new_state = self._features_numpy(batch.values, state)
+        feats = batch.split(feats)
         return (feats, new_state) if return_state else feats
 
-    def _transform_ragged(self, seqs) -> list:
-        arrays = []
-        for i, s in enumerate(seqs):
-            a = check_batch(as_array(s, f"X[{i}]")[None], self.input_size, f"X[{i}]")[0]
-            arrays.append(a)
-        lengths = [len(a) for a in arrays]
-        padded = np.zeros((len(arrays), max(lengths), self.input_size))
-        for i, a in enumerate(arrays):
-            padded[i, : len(a)] = a
-        feats = self._features_numpy(padded)[0]
-        return [feats[i, :L] for i, L in enumerate(lengths)]
-
     def _features_numpy(self, arr: np.ndarray, state=None):
-        # np.require copies read-only input (a memmap, say), which torch cannot wrap
-        x = torch.as_tensor(np.require(arr, np.float64, ["W"]), dtype=self._dtype, device=self._device)
+        # a SequenceBatch's values are float64 and writeable: torch wraps them without a copy on the CPU
+        x = torch.as_tensor(arr, dtype=self._dtype, device=self._device)
         with torch.no_grad():
             out, new_state = self._run(x, state)
-        return out.detach().cpu().numpy().astype(np.float64), new_state
+        return np.asarray(out.detach().cpu().numpy(), dtype=np.float64), new_state  # float64: no copy

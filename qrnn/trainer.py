@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from ._validation import check_bool, check_choice, check_fitted, check_int, check_real, check_seed, rng_from
+from ._validation import check_bool, check_choice, check_fitted, check_int, check_real, check_seed, rng_from, rule
 from .estimator import SequenceRegressor
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
@@ -128,25 +128,23 @@ class TrainedRegressor(SequenceRegressor):
         self.readout = readout
         self.washout = washout
 
+    _parameters = {
+        "epochs": rule(check_int, minimum=1),
+        "batch_size": rule(check_int, minimum=1),
+        "optimizer": rule(check_choice, OPTIMIZERS),
+        "lr": rule(check_real, low=0.0, low_open=True),
+        "clip_grad_norm": rule(check_real, low=0.0, low_open=True, optional=True),
+        "validation_fraction": rule(check_real, low=0.0, high=1.0, low_open=True, high_open=True, optional=True),
+        "patience": rule(check_int, minimum=1, optional=True),
+        "random_state": rule(check_seed, random_state=True),
+        "progress": rule(check_bool),
+        **SequenceRegressor._parameters,
+    }
+
     def _check_params(self):
-        self._check_model()
-        check_int(self.epochs, "epochs", minimum=1)
-        check_int(self.batch_size, "batch_size", minimum=1)
-        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
-        check_real(self.lr, "lr", low=0.0, low_open=True)
-        if self.clip_grad_norm is not None:
-            check_real(self.clip_grad_norm, "clip_grad_norm", low=0.0, low_open=True)
-        if self.validation_fraction is not None:
-            check_real(self.validation_fraction, "validation_fraction", low=0.0, high=1.0,
-                       low_open=True, high_open=True)
-        if self.patience is not None:
-            check_int(self.patience, "patience", minimum=1)
-            if self.validation_fraction is None:
-                raise ValueError("patience needs validation_fraction: early stopping watches the validation loss")
-        check_seed(self.random_state, "random_state", random_state=True)
-        check_bool(self.progress, "progress")
-        check_choice(self.readout, "readout", READOUTS)
-        check_int(self.washout, "washout", minimum=0)
+        super()._check_params()
+        if self.patience is not None and self.validation_fraction is None:
+            raise ValueError("patience needs validation_fraction: early stopping watches the validation loss")
         if self.washout and self.readout != "all":
             raise ValueError("washout applies to readout='all' (a prediction at every step)")
 
@@ -275,7 +273,7 @@ class TrainedRegressor(SequenceRegressor):
         (a list for unequal lengths) with ``"all"``, at every step, washout included."""
         check_fitted(self, "coef_")
         arr, seqs = self._sequences(X, fitting=False)
-        F = self.model_.transform(arr if arr is not None else seqs)
+        F = self.model_.transform(self._batch(arr, seqs))
         if self.readout == "last":
             out = np.stack([f[-1] for f in F]) @ self.coef_ + self.intercept_
             return out[:, 0] if self.y_ndim_ == 1 else out
