@@ -12,6 +12,15 @@ from qrnn import QRNN, ReservoirRegressor
 from qrnn.metrics import mse
 from qrnn.registry import MODELS, register_model
 
+@pytest.fixture(autouse=True)
+def _no_file_tasks_left():
+    """A config's tasks from files stay registered in the process; each test starts without another's."""
+    yield
+    for name in study.TASKS.names():
+        if "file" in study.TASKS.entry(name).tags:
+            study.TASKS.unregister(name)
+
+
 MINI = """
 [study]
 name = "mini"
@@ -178,14 +187,14 @@ def test_quick_config_is_valid():
 
 def test_ray_gives_the_same_table(tmp_path, my_qrnn):
     """``--ray`` from the command line: a local Ray started for the run, one task per cell; the workers
-    get this process's registrations (a cell of the user's own)."""
+    get this process's registrations (a cell of the user's own, a task from a file)."""
     ray = pytest.importorskip("ray")
 
     text = """
 [study]
 name = "ray"
-tasks = ["sine"]
-models = ["QGRU", "MyQRNN", "LSTM", "ESN"]
+tasks = ["sine", "mine"]
+models = ["MyQRNN", "LSTM", "ESN"]
 modes = ["ridge", "epochs", "trained"]
 seeds = [1]
 inits = ["uniform"]
@@ -193,7 +202,13 @@ inits = ["uniform"]
 [training]
 epochs = 2
 batch_size = 16
+
+[tasks.mine]
+csv = "mine.csv"
+column = 1
+window = 4
 """
+    _write_csv(tmp_path / "mine.csv", _csv_values(40))
     (tmp_path / "ray.toml").write_text(text)
     cfg = study.load_config(tmp_path / "ray.toml")
     on_ray = study.main([str(tmp_path / "ray.toml"), "--out", str(tmp_path / "ray"), "--ray", "--quiet"])["rows"]
@@ -365,7 +380,8 @@ def test_a_registered_task_runs_and_its_data_keys_its_stored_cells(tmp_path):
         data["series"] = 2 * data["series"]  # the function's data changed: its cells run again, sine's do not
         again = study.run(cfg, tmp_path, progress=False)
         assert again["reused"] == 1
-        assert next(r for r in again["rows"] if r["task"] == "wave" and r["model"] == "QRNN")["test_mse"] != q["test_mse"]
+        rerun = next(r for r in again["rows"] if r["task"] == "wave" and r["model"] == "QRNN")
+        assert rerun["test_mse"] != q["test_mse"]
     finally:
         study.TASKS.unregister("wave")
     with pytest.raises(ValueError, match=r"study.tasks: 'wave' is not one of \['sine'"):
@@ -377,11 +393,226 @@ def test_a_registered_task_runs_and_its_data_keys_its_stored_cells(tmp_path):
     (("sine", lambda: None), {}, ValueError, "the study task name 'sine' is already registered"),
     (("my task", lambda: None), {}, ValueError, "a study task name must be letters, digits"),
     (("a/b", lambda: None), {}, ValueError, "a study task name must be letters, digits"),
-    (("mine", [1, 2, 3]), {}, TypeError, r"task 'mine': fn must be a function of no arguments"),
-    (("mine", lambda: None), {"horizon": 0}, ValueError, "horizon must be >= 1"),
-    (("mine", lambda: None), {"train_fraction": 1.0}, ValueError, r"train_fraction must be in \(0, 1\)"),
+    (("ours", [1, 2, 3]), {}, TypeError, r"task 'ours': fn must be a function of no arguments"),
+    (("ours", lambda: None), {"horizon": 0}, ValueError, "horizon must be >= 1"),
+    (("ours", lambda: None), {"train_fraction": 1.0}, ValueError, r"train_fraction must be in \(0, 1\)"),
 ])
 def test_register_task_refuses_what_it_cannot_run(args, kwargs, error, match):
     with pytest.raises(error, match=match):
         study.register_task(*args, **kwargs)
-    assert "mine" not in study.TASKS and "sine" in study.TASKS
+    assert "ours" not in study.TASKS and "sine" in study.TASKS
+
+
+# -- tasks on the user's own data ([tasks.NAME] tables) --
+
+def _csv_values(n=60):
+    t = np.arange(n)
+    return np.sin(t / 3.0) + 0.05 * t
+
+
+def _write_csv(path, values, header="t,y"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + "\n" + "".join(f"{i},{float(v)!r}\n" for i, v in enumerate(values)))
+
+
+CSV_STUDY = """
+[study]
+name = "own"
+tasks = ["mine", "sine"]
+models = ["QRNN", "GRU", "ESN"]
+modes = ["ridge", "epochs"]
+seeds = [0]
+
+[models]
+hidden_size = 2
+esn_size = 10
+
+[training]
+epochs = 2
+batch_size = 8
+
+[tasks.mine]
+csv = "data/mine.csv"
+column = "y"
+window = 4
+train_fraction = 0.6
+scale = "standard"
+"""
+
+
+def test_a_study_on_a_csv_task_runs(tmp_path, monkeypatch):
+    values = _csv_values()
+    _write_csv(tmp_path / "cfg" / "data" / "mine.csv", values)
+    (tmp_path / "cfg" / "own.toml").write_text(CSV_STUDY)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the csv path is relative to the config file, not the working dir
+    result = study.main([str(tmp_path / "cfg" / "own.toml"), "--out", str(tmp_path / "out"), "--quiet"])
+    mine = [r for r in result["rows"] if r["task"] == "mine"]
+    assert [(r["model"], r["mode"]) for r in mine] == [
+        ("persistence", "baseline"), ("ridge on the raw window", "baseline"), ("ESN(3)", "baseline"),
+        ("QRNN", "ridge"), ("QRNN", "epochs"), ("GRU", "ridge"), ("GRU", "epochs"), ("ESN", "ridge"), ("ESN", "epochs")]
+    # 60 values make 56 windows of 4, 33 of them train (the task's 0.6); the training windows see values 0..36,
+    # so those set the scale
+    X, y = study.task_windows("mine")
+    scaled = (values - values[:37].mean()) / values[:37].std()
+    np.testing.assert_allclose(X[:, :, 0], np.lib.stride_tricks.sliding_window_view(scaled, 4)[:56], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(y, scaled[4:], rtol=0, atol=1e-12)
+    persistence = mine[0]
+    assert persistence["test_mse"] == pytest.approx(np.mean((scaled[3 + 33:59] - scaled[4 + 33:]) ** 2), rel=1e-12)
+    q = next(r for r in mine if r["model"] == "QRNN" and r["mode"] == "ridge")
+    assert q["circuit_evaluations"] == QRNN.n_circuits * 4 * (33 + 56)
+    assert {p.name for p in result["plots"]} >= {"mine-loss.png", "mine-predictions.png"}
+    with open(tmp_path / "out" / "results.csv") as fh:
+        assert sum(r["task"] == "mine" for r in csv.DictReader(fh)) == 9
+
+
+def test_a_changed_csv_file_runs_its_cells_again(tmp_path, monkeypatch):
+    path = tmp_path / "data" / "mine.csv"
+    values = _csv_values()
+    _write_csv(path, values)
+    (tmp_path / "own.toml").write_text(CSV_STUDY.replace('modes = ["ridge", "epochs"]', 'modes = ["ridge"]')
+                                       .replace('models = ["QRNN", "GRU", "ESN"]', 'models = ["GRU"]'))
+    ran = []
+    real = study.run_cell
+    monkeypatch.setattr(runner, "run_cell", lambda cell, c: ran.append(cell.task) or real(cell, c))
+    first = study.run(study.load_config(tmp_path / "own.toml"), tmp_path / "out", progress=False)
+    assert sorted(ran) == ["mine", "sine"]
+    ran.clear()
+    assert study.run(study.load_config(tmp_path / "own.toml"), tmp_path / "out", progress=False)["reused"] == 2
+    assert ran == []
+    # one value of the test part changed: the training part (and the scale) is the same, the file's data is not
+    changed = values.copy()
+    changed[-1] += 1.0
+    _write_csv(path, changed)
+    again = study.run(study.load_config(tmp_path / "own.toml"), tmp_path / "out", progress=False)
+    assert ran == ["mine"] and again["reused"] == 1
+    gru = [next(r for r in res["rows"] if r["task"] == "mine" and r["model"] == "GRU") for res in (first, again)]
+    assert gru[0]["test_mse"] != gru[1]["test_mse"]
+    # written back as it was: the first run's cells are gone (overwritten), so it runs again, and agrees
+    _write_csv(path, values)
+    ran.clear()
+    back = study.run(study.load_config(tmp_path / "own.toml"), tmp_path / "out", progress=False)
+    assert ran == ["mine"]
+    assert [r["test_mse"] for r in back["rows"] if r["task"] == "mine" and r["model"] == "GRU"] == [gru[0]["test_mse"]]
+
+
+def test_npy_tasks_one_and_two_dimensional(tmp_path):
+    values = _csv_values(40)
+    np.save(tmp_path / "one.npy", values)
+    np.save(tmp_path / "two.npy", np.stack([np.zeros(40), values], axis=1))
+    raw = {"study": {"name": "npy", "tasks": ["one", "two"], "models": ["GRU"], "modes": ["ridge"], "seeds": [0]},
+           "tasks": {"one": {"npy": "one.npy", "window": 3, "horizon": 2},
+                     "two": {"npy": str(tmp_path / "two.npy"), "column": 1, "window": 3, "horizon": 2}}}
+    cfg = study.parse_config(raw, root=tmp_path)
+    assert [t.name for t in cfg.file_tasks] == ["one", "two"] and cfg.file_tasks[0].sha256 == cfg.file_tasks[1].sha256
+    for task in ("one", "two"):
+        X, y = study.task_windows(task)
+        # 40 - 3 - 2 + 1 windows; each forecasts the value 2 steps after its last
+        assert X.shape == (36, 3, 1) and (X[:, 0, 0] == values[:36]).all() and (y == values[4:]).all()
+    # a task from another config's file is not this one's
+    with pytest.raises(ValueError, match=r"study.tasks: 'one' is not one of \['sine'.*'narma10_stream'\]"):
+        study.parse_config({"study": {**raw["study"], "tasks": ["one"]}})
+
+
+def _own(table, files=None):
+    """A config with one task from a file, and the files to write first (name -> bytes or text)."""
+    return ({"study": {"name": "x", "tasks": ["mine"], "models": ["GRU"], "modes": ["ridge"], "seeds": [0]},
+             "tasks": {"mine": table}}, files or {})
+
+
+_GOOD = "t,y\n" + "".join(f"{i},{np.sin(i / 3):.6f}\n" for i in range(30))
+
+
+@pytest.mark.parametrize("raw,files,error,match", [
+    (*_own({"csv": "none.csv", "column": "y", "window": 4}), FileNotFoundError,
+     r"config field tasks.mine.csv: no file at .*none.csv"),
+    (*_own({"csv": "d.csv", "column": "kw", "window": 4}, {"d.csv": _GOOD}), ValueError,
+     r"tasks.mine.column: .*d.csv has no column 'kw'; its columns: \['t', 'y'\]"),
+    (*_own({"csv": "d.csv", "column": 2, "window": 4}, {"d.csv": _GOOD}), ValueError,
+     r"tasks.mine.column: .*d.csv has no column 2; its first row has 2"),
+    (*_own({"csv": "d.csv", "window": 4}, {"d.csv": _GOOD}), ValueError, "tasks.mine.column: is required with csv"),
+    (*_own({"csv": "d.csv", "column": "y", "window": 4}, {"d.csv": "1,2\n3,4\n"}), ValueError,
+     r"tasks.mine.column: .*d.csv has no header row"),
+    (*_own({"csv": "d.csv", "column": "y", "window": 4}, {"d.csv": _GOOD.replace("\n5,", "\n5,abc,")}), ValueError,
+     r"tasks.mine.csv: .*d.csv line 7, column 'y': 'abc' is not a number"),
+    (*_own({"csv": "d.csv", "column": 1, "window": 4}, {"d.csv": _GOOD.replace("\n5,", "\n5,,")}), ValueError,
+     r"tasks.mine.csv: .*d.csv line 7, column 1: '' is not a number"),
+    (*_own({"csv": "d.csv", "column": "y", "window": 4}, {"d.csv": _GOOD + "30\n"}), ValueError,
+     r"tasks.mine.csv: .*d.csv line 32 has 1 fields; column 'y' is missing there"),
+    (*_own({"csv": "d.csv", "column": "y", "window": 4}, {"d.csv": _GOOD + "30,nan\n"}), ValueError,
+     r"tasks.mine.csv: .*d.csv holds nan at value 30 of column 'y'; every value must be finite"),
+    (*_own({"csv": "d.csv", "column": "y", "window": 4}, {"d.csv": _GOOD + "30,-inf\n"}), ValueError,
+     r"tasks.mine.csv: .*d.csv holds -inf at value 30"),
+    (*_own({"csv": "d.csv", "column": "y", "window": 4}, {"d.csv": "t,y\n1,2\n2,3\n3,4\n4,5\n5,6\n"}), ValueError,
+     r"tasks.mine.csv: .*d.csv holds 5 values; window = 4 and horizon = 1 need at least 7"),
+    (*_own({"csv": "d.csv", "column": "y", "window": 4}, {"d.csv": b"t,y\n1,\xe9\n"}), ValueError,
+     r"tasks.mine.csv: .*d.csv is not UTF-8 text"),
+    (*_own({"csv": "d.csv", "column": "y", "window": 4, "delimiter": ";"}, {"d.csv": _GOOD}), ValueError,
+     r"tasks.mine.delimiter: unknown field; \[tasks.mine\] takes \['column', 'csv', 'horizon', 'npy', 'scale'"),
+    (*_own({"csv": "d.csv", "npy": "d.npy", "column": "y", "window": 4}), ValueError,
+     "tasks.mine: takes one file: csv or npy, not both"),
+    (*_own({"column": "y", "window": 4}), ValueError, r"tasks.mine: needs one file: csv = \"path\" or npy"),
+    (*_own({"csv": "d.csv", "column": "y"}, {"d.csv": _GOOD}), ValueError, "tasks.mine.window: is required"),
+    (*_own({"csv": "d.csv", "column": "y", "window": 1}), ValueError, "tasks.mine.window: must be >= 2, got 1"),
+    (*_own({"csv": "d.csv", "column": "y", "window": 4.0}), ValueError,
+     "tasks.mine.window: must be an int, got float 4.0"),
+    (*_own({"csv": "d.csv", "column": "y", "window": 4, "horizon": 0}), ValueError,
+     "tasks.mine.horizon: must be >= 1, got 0"),
+    (*_own({"csv": "d.csv", "column": True, "window": 4}), ValueError,
+     r"tasks.mine.column: must be a column name \(str\) or a 0-based index \(int\), got bool True"),
+    (*_own({"csv": "d.csv", "column": -1, "window": 4}), ValueError, "tasks.mine.column: must be a 0-based index >= 0"),
+    (*_own({"csv": "d.csv", "column": "y", "window": 4, "train_fraction": 1.0}), ValueError,
+     r"tasks.mine.train_fraction: must be in \(0, 1\), got 1.0"),
+    (*_own({"csv": "d.csv", "column": "y", "window": 4, "scale": "minmax"}), ValueError,
+     r"tasks.mine.scale: 'minmax' is not one of \['none', 'standard'\]"),
+    (*_own({"csv": "d.csv", "column": "y", "window": 4, "scale": "standard"},
+           {"d.csv": "t,y\n" + "".join(f"{i},{1.0 if i < 25 else i}\n" for i in range(30))}), ValueError,
+     r"tasks.mine.scale: the training part of .*d.csv \(21 values\) is constant"),
+    (*_own({"csv": "d.csv", "column": "y", "window": 4, "train_fraction": 0.05}, {"d.csv": _GOOD}), ValueError,
+     r"tasks.mine.train_fraction: 0.05 leaves 1 training and 25 test windows of the 26 of task 'mine'"),
+    (*_own({"npy": "d.npy", "window": 4}, {"d.npy": "2d"}), ValueError,
+     r"tasks.mine.column: .*d.npy holds a 2-D array of shape \(30, 2\): column must be a 0-based index"),
+    (*_own({"npy": "d.npy", "column": 2, "window": 4}, {"d.npy": "2d"}), ValueError,
+     r"tasks.mine.column: .*d.npy has 2 columns \(0-based indices 0 to 1\), got 2"),
+    (*_own({"npy": "d.npy", "column": 0, "window": 4}, {"d.npy": "1d"}), ValueError,
+     r"tasks.mine.column: .*d.npy holds a 1-D array: it has no columns"),
+    (*_own({"npy": "d.npy", "window": 4}, {"d.npy": "complex"}), ValueError,
+     r"tasks.mine.npy: .*d.npy holds complex128 values; the series must be real numbers"),
+    (*_own({"npy": "d.npy", "window": 4}, {"d.npy": "object"}), ValueError,
+     r"tasks.mine.npy: .*d.npy is not a numeric .npy array"),
+    (*_own({"npy": "d.npy", "window": 4}, {"d.npy": _GOOD}), ValueError, r"tasks.mine.npy: .*d.npy is not a numeric"),
+    ({"study": BASE["study"], "tasks": {"sine": {"csv": "d.csv", "column": "y", "window": 4}}}, {}, ValueError,
+     r"config field \[tasks.sine\]: 'sine' is a built-in task; a task from a file needs a name of its own"),
+    ({"study": BASE["study"], "tasks": {"my data": {"csv": "d.csv", "column": "y", "window": 4}}}, {}, ValueError,
+     r"config field \[tasks.my data\]: a task name must be letters, digits"),
+    ({"study": BASE["study"], "tasks": {"csv": "d.csv"}}, {}, ValueError,
+     r"config field tasks.csv: must be a table \[tasks.csv\]"),
+])
+def test_file_task_errors_name_the_file_and_field(tmp_path, raw, files, error, match):
+    for name, content in files.items():
+        if name.endswith(".npy"):
+            array = {"2d": np.zeros((30, 2)), "1d": np.arange(30.0), "complex": np.zeros(30, dtype=complex),
+                     "object": np.array([1, "a"] * 15, dtype=object)}.get(content)
+            if array is None:
+                (tmp_path / name).write_text(content)
+            else:
+                np.save(tmp_path / name, array, allow_pickle=True)
+        else:
+            (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(error, match=match):
+        study.parse_config(raw, root=tmp_path)
+
+
+def test_the_study_packages_examples_run():
+    """The examples in experiments.study's docstrings: the default suite collects doctests under qrnn/ and
+    tests/ only (pyproject's testpaths), so they run here."""
+    import doctest
+    import importlib
+    import pkgutil
+
+    attempted = failed = 0
+    for info in pkgutil.iter_modules(study.__path__):
+        if info.name != "__main__":  # importing it runs the command line
+            result = doctest.testmod(importlib.import_module(f"experiments.study.{info.name}"))
+            attempted, failed = attempted + result.attempted, failed + result.failed
+    assert failed == 0 and attempted >= 20  # the failures are printed above

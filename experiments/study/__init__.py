@@ -41,6 +41,7 @@ Run: ``python -m experiments.study CONFIG.toml [--out DIR] [--quiet] [--ray [ADD
 
 The package, one concept a file: :mod:`~experiments.study.config` (the TOML
 layout and its checks), :mod:`~experiments.study.tasks`,
+:mod:`~experiments.study.file_tasks` (``[tasks.NAME]``: tasks on your own data),
 :mod:`~experiments.study.models`, :mod:`~experiments.study.grid`,
 :mod:`~experiments.study.cells` (one cell run), :mod:`~experiments.study.baselines`,
 :mod:`~experiments.study.store` (stored cells), :mod:`~experiments.study.runner`
@@ -53,6 +54,7 @@ from .cells import circuit_evaluations, run_cell
 from .cli import main
 from .config import (INITS, MAX_QUBITS, MODES, OPTIMIZERS, RESERVOIR_DEFAULTS, StudyConfig, load_config,
                      parse_config)
+from .file_tasks import FileTask
 from .grid import Cell, grid
 from .models import build_model, choose_input_scaling, classical_models, is_quantum, model_names, quantum_models
 from .plots import COLOURS, write_plots
@@ -63,7 +65,7 @@ from .tables import COLUMNS, write_tables
 from .tasks import TASKS, _data, persistence, register_task, task_windows
 
 __all__ = ["COLOURS", "COLUMNS", "INITS", "MAX_QUBITS", "MODES", "OPTIMIZERS", "RESERVOIR_DEFAULTS", "TASKS", "Cell",
-           "StudyConfig", "baselines", "build_model", "cell_settings", "choose_input_scaling", "circuit_evaluations",
-           "classical_models", "grid", "is_quantum", "load_config", "main", "model_names", "parse_config",
-           "persistence", "quantum_models", "reading", "register_task", "run", "run_cell", "task_windows",
-           "write_plots", "write_tables"]
+           "FileTask", "StudyConfig", "baselines", "build_model", "cell_settings", "choose_input_scaling",
+           "circuit_evaluations", "classical_models", "grid", "is_quantum", "load_config", "main", "model_names",
+           "parse_config", "persistence", "quantum_models", "reading", "register_task", "run", "run_cell",
+           "task_windows", "write_plots", "write_tables"]

@@ -12,6 +12,7 @@ from qrnn.reservoir import FEATURES
 from qrnn.tasks import split_point
 from qrnn.trainer import OPTIMIZERS
 
+from .file_tasks import read_file_task, register_file_tasks
 from .models import is_quantum, model_names
 from .tasks import TASKS, _shape, task_train_fraction
 
@@ -42,6 +43,8 @@ class StudyConfig:
     ensemble: int = 1
     input_scalings: tuple = (1.0,)
     validation_fraction: float = 0.2
+    # [tasks.NAME]: tasks read from files (file_tasks.FileTask), in the order of the config
+    file_tasks: tuple = ()
 
 
 # The [reservoir] fields and their paper defaults (see cell_settings).
@@ -74,13 +77,19 @@ def _choices(values, where: str, valid) -> tuple:
     return tuple(values)
 
 
-def parse_config(raw: dict) -> StudyConfig:
-    """Check every field of a parsed TOML document before any work starts; errors name the field."""
+def parse_config(raw: dict, root=None) -> StudyConfig:
+    """Check every field of a parsed TOML document before any work starts; errors name the field.
+
+    The files of ``[tasks.NAME]`` tables are read here, their relative paths
+    from ``root`` (:func:`load_config` passes the config file's folder; None:
+    the working directory), and their tasks registered (see
+    :mod:`experiments.study.file_tasks`).
+    """
     if not isinstance(raw, dict):
         raise ValueError("the config must be a TOML document")
     for section in raw:
-        if section not in _SCHEMA:
-            raise _field_error(f"[{section}]", f"unknown section; expected {sorted(_SCHEMA)}")
+        if section not in _SCHEMA and section != "tasks":
+            raise _field_error(f"[{section}]", f"unknown section; expected {sorted([*_SCHEMA, 'tasks'])}")
     values = {}
     for section, fields in _SCHEMA.items():
         table = raw.get(section, {})
@@ -105,7 +114,6 @@ def parse_config(raw: dict) -> StudyConfig:
             raise _field_error(f"study.{required}", "is required")
     cfg = {
         "name": values["name"],
-        "tasks": _choices(values["tasks"], "study.tasks", TASKS.names()),
         "models": _choices(values["models"], "study.models", model_names()),
         "modes": _choices(values["modes"], "study.modes", MODES),
         "inits": _choices(values.get("inits", ["normal"]), "study.inits", INITS),
@@ -125,6 +133,15 @@ def parse_config(raw: dict) -> StudyConfig:
         raise _field_error("training.lr", f"must be > 0, got {values['lr']}")
     if "train_fraction" in values and not 0 < values["train_fraction"] < 1:
         raise _field_error("study.train_fraction", f"must be in (0, 1), got {values['train_fraction']}")
+    tables = raw.get("tasks", {})
+    if not isinstance(tables, dict):
+        raise _field_error("[tasks]", "must be tables [tasks.NAME], one a task read from a file")
+    study_fraction = values.get("train_fraction", StudyConfig.train_fraction)
+    cfg["file_tasks"] = tuple(read_file_task(name, table, Path.cwd() if root is None else root, study_fraction)
+                              for name, table in tables.items())
+    # built-in and registered tasks, and this config's own from files (not another config's)
+    valid = [n for n in TASKS.names() if "file" not in TASKS.entry(n).tags] + [t.name for t in cfg["file_tasks"]]
+    cfg["tasks"] = _choices(values["tasks"], "study.tasks", valid)
     if "features" in values:
         cfg["features"] = _choices([values["features"]], "reservoir.features", FEATURES)[0]
     if "ensemble" in values and values["ensemble"] < 1:
@@ -143,7 +160,9 @@ def parse_config(raw: dict) -> StudyConfig:
                 "ensemble", "validation_fraction"):
         if key in values:
             cfg[key] = values[key]
-    return _check_against_tasks(StudyConfig(**cfg))
+    cfg = StudyConfig(**cfg)
+    register_file_tasks(cfg.file_tasks, cfg.train_fraction)
+    return _check_against_tasks(cfg)
 
 
 # A quantum cell of hidden size H runs on 1 + H qubits; at 24 one state vector is 256 MiB per window.
@@ -211,6 +230,16 @@ def load_config(path) -> StudyConfig:
         batch_size = 10
         optimizer = "rmsprop"
         lr = 0.01
+
+        [tasks.load]                       # a task on your own data: "load" goes in study.tasks
+        csv = "data/load.csv"              # relative to this file; or npy = "data/load.npy" (1-D, or 2-D with column)
+        column = "kw"                      # a header's name or a 0-based index
+        window = 24                        # >= 2
+        horizon = 1                        # optional: forecast this many steps ahead
+        train_fraction = 0.8               # optional: this task's own
+        scale = "standard"                 # optional: "none" (default), or z-score by the training part
+
+    The ``[tasks.NAME]`` layout and checks are in :mod:`experiments.study.file_tasks`.
     """
     path = Path(path)
     if not path.is_file():
@@ -221,4 +250,4 @@ def load_config(path) -> StudyConfig:
         raise ValueError(f"{path} is not UTF-8 text, as TOML must be: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path} is not valid TOML: {exc}") from None
-    return parse_config(raw)
+    return parse_config(raw, root=path.parent)

@@ -7,6 +7,7 @@ from pathlib import Path
 from .baselines import baselines
 from .cells import circuit_evaluations, run_cell
 from .config import StudyConfig
+from .file_tasks import register_file_tasks
 from .grid import grid
 from .on_ray import _run_on_ray
 from .plots import write_plots
@@ -33,6 +34,8 @@ def run(cfg: StudyConfig, out=None, progress: bool = True, ray=None, collect_onl
     """
     from tqdm.auto import tqdm
 
+    # this config's tasks from files, even if another config's of the same name was loaded since
+    register_file_tasks(cfg.file_tasks, cfg.train_fraction)
     out = Path(out or cfg.out)
     store = out / "cells"
     store.mkdir(parents=True, exist_ok=True)
