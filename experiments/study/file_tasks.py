@@ -37,7 +37,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +66,7 @@ class FileTask:
     horizon: int
     train_fraction: float | None  # None: the study's
     scale: str
-    values: tuple
+    values: tuple = field(repr=False)  # a long series would fill a config's repr
     sha256: str  # of the values as little-endian float64
 
     def train_part(self, train_fraction: float) -> int:

@@ -47,6 +47,11 @@ def model_names() -> tuple:
 
 
 def is_quantum(model: str) -> bool:
+    """Whether a study model is a registered quantum cell (its cells run every init of the config).
+
+    >>> is_quantum("QGRU"), is_quantum("GRU"), is_quantum("ESN")
+    (True, False, False)
+    """
     return model in _REGISTRY and "quantum" in _REGISTRY.entry(model).tags
 
 

@@ -160,6 +160,16 @@ def task_fingerprint(task: str) -> dict | None:
     fraction: a stored cell is reused only while they match, so a changed
     file or function never returns old results. Built-in tasks are fixed
     generators; their cells carry no fingerprint, as before tasks could be added.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> task_fingerprint("sine") is None
+    True
+    >>> _ = register_task("steps", lambda: (np.arange(30.0) // 5, None, 4))
+    >>> sorted(task_fingerprint("steps"))
+    ['data_sha256', 'horizon', 'train_fraction', 'window']
+    >>> TASKS.unregister("steps")
     """
     entry = TASKS.entry(task)
     if "builtin" in entry.tags:
