@@ -86,16 +86,3 @@ def test_two_qubit_closed_form(backend, rng):
     out = run(backend, vqc, w, x)[0]
     np.testing.assert_allclose(out, np.stack([z0, z1], axis=1), rtol=0, atol=1e-12)
 
-
-def test_unencoded_wires_stay_zero(rng):
-    # Two of four wires carry input; with identity weights the others read <Z> = +1.
-    vqc = VQC(4, n_layers=1, n_inputs=2)
-    w = np.zeros((1, 1, 4, 3))
-    x = rng.normal(size=(3, 2))
-    outs = [run(b, vqc, w, x) for b in ALL_BACKENDS]
-    for o in outs[1:]:
-        np.testing.assert_allclose(o, outs[0], rtol=0, atol=1e-12)
-    # with zero angles the rings only permute basis states; check against the reference
-    from tests.reference import vqc_expvals
-    ref = np.stack([vqc_expvals(v, w[0]) for v in x])
-    np.testing.assert_allclose(outs[0][0], ref, rtol=0, atol=1e-12)
