@@ -1,9 +1,53 @@
+import contextlib
 import os
 import zlib
 
 import numpy as np
 import pytest
 import torch
+
+from qrnn.registry import MODELS, register_model
+from tests.test_user_cell import NAME as _GATED_UNIT, GatedUnit
+
+#: Cells written in the tests, registered as a user registers theirs. They are in
+#: qrnn.registry.MODELS while the test files are collected (this file is imported first), so
+#: every test parametrised over MODELS.names(tag=...) covers them; then they are removed
+#: (pytest_collection_finish) and registered again only for the tests whose parameters name
+#: them, so that what the rest of the run lists (the package's doctests, the study's
+#: model names) is the package's own registry.
+TEST_MODELS = {_GATED_UNIT: GatedUnit}
+
+
+@contextlib.contextmanager
+def models_registered(names):
+    """The test cells ``names`` registered (those not already) for the duration of the block."""
+    added = [n for n in names if n not in MODELS]
+    for n in added:
+        register_model(TEST_MODELS[n], name=n)
+    try:
+        yield
+    finally:
+        for n in added:
+            if n in MODELS:
+                MODELS.unregister(n)
+
+
+for _name, _cls in TEST_MODELS.items():
+    register_model(_cls, name=_name)
+
+
+def pytest_collection_finish(session):
+    for name in TEST_MODELS:
+        if name in MODELS:
+            MODELS.unregister(name)
+
+
+@pytest.fixture(autouse=True)
+def _test_models_registered_where_named(request):
+    spec = getattr(request.node, "callspec", None)
+    named = [v for v in (spec.params.values() if spec else ()) if isinstance(v, str) and v in TEST_MODELS]
+    with models_registered(named):
+        yield
 
 
 def pytest_configure(config):

@@ -1,38 +1,47 @@
-"""QRNN / QLSTM / QGRU: the equations of docs/models.md section 2 on every backend."""
+"""The quantum cells (QRNN, QLSTM, QGRU and every other registered one): their equations on every backend."""
 import numpy as np
 import pytest
 import torch
 
 from qrnn import QGRU, QLSTM, QRNN
 from qrnn.backends import AerBackend, TorchBackend
+from qrnn.registry import MODELS
 from tests.conftest import random_inputs
 from tests.reference import qgru_reference, qlstm_reference, qrnn_reference
+from tests.test_user_cell import gated_unit_reference
 
-CELLS = {
-    "QRNN": (QRNN, qrnn_reference, 1),
-    "QLSTM": (QLSTM, qlstm_reference, 6),
-    "QGRU": (QGRU, qgru_reference, 3),
-}
+#: Every registered quantum cell: one of your own is covered once registered (see tests/conftest.py).
+QUANTUM = MODELS.names(tag="quantum")
+#: An independent computation of each one's equations, ``reference(X, W, hidden)``.
+REFERENCES = {"QRNN": qrnn_reference, "QLSTM": qlstm_reference, "QGRU": qgru_reference,
+              "TestGatedUnit": gated_unit_reference}
 
 
-@pytest.mark.parametrize("cell", sorted(CELLS))
+def cell_and_reference(name):
+    if name not in REFERENCES:
+        pytest.fail(f"the registered quantum cell {name!r} has no reference here: add its equations to "
+                    "tests/test_cells.py REFERENCES")
+    return MODELS[name], REFERENCES[name]
+
+
+@pytest.mark.parametrize("cell", QUANTUM)
 @pytest.mark.parametrize("init", ["normal", "uniform"])
 @pytest.mark.parametrize("seed", [0, 17])
 def test_backends_agree_with_reference(cell, init, seed, rng):
-    cls, reference, n_vqc = CELLS[cell]
+    cls, reference = cell_and_reference(cell)
     X = random_inputs(rng, (3, 4, 1))
     outs = {b: cls(1, 3, init=init, seed=seed, backend=b).transform(X)
             for b in ("torch", "pennylane", "aer")}
     W = np.stack(cls(1, 3, init=init, seed=seed, backend="aer").circuit_weights())
-    assert W.shape == (n_vqc, 2, 4, 3)
+    assert W.shape == (cls.n_circuits, 2, 4, 3)
     ref = reference(X, W, 3)
     for b, out in outs.items():
         np.testing.assert_allclose(out, ref, rtol=0, atol=1e-10, err_msg=b)
 
 
-@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("cell", QUANTUM)
 def test_two_inputs_three_layers(cell, rng):
-    cls, reference, _ = CELLS[cell]
+    cls, reference = cell_and_reference(cell)
     X = random_inputs(rng, (2, 3, 2))
     res = cls(2, 2, n_layers=3, init="uniform", seed=5)
     ref = reference(X, np.stack(res.circuit_weights()), 2)
@@ -113,10 +122,10 @@ def test_get_set_params_round_trip():
         res.set_params(hidden=2)
 
 
-@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("cell", QUANTUM)
 def test_extreme_inputs_match_reference(cell):
     # Capping the inputs inside the cells must not change any angle in float64.
-    cls, reference, _ = CELLS[cell]
+    cls, reference = cell_and_reference(cell)
     X = np.array([[[1e300], [-1e20], [1e-300], [0.0], [-3.5], [1e9]]])
     res = cls(1, 3, init="uniform", seed=11)
     ref = reference(X, np.stack(res.circuit_weights()), 3)
@@ -179,10 +188,11 @@ def _fresh_like(res):
     return fresh
 
 
-@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("cell", QUANTUM)
 @pytest.mark.parametrize("path", ["stream kernel", "step by step", "torch.compile"])
 def test_cached_circuits_follow_every_weight_change(cell, path, rng):
-    cls = CELLS[cell][0]
+    # "stream kernel": the default backend, which runs a cell it has no kernel for step by step
+    cls = MODELS[cell]
     X = random_inputs(rng, (3, 4, 1))
     backend = "torch" if path == "stream kernel" else TorchBackend(stream_max_batch=0)
     res = cls(1, 3, seed=0, init="uniform", use_torch_compile=path == "torch.compile", backend=backend)
@@ -201,9 +211,9 @@ def test_cached_circuits_follow_every_weight_change(cell, path, rng):
         before = after
 
 
-@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("cell", QUANTUM)
 def test_cached_circuits_follow_dtype_and_device_moves(cell, rng):
-    cls = CELLS[cell][0]
+    cls = MODELS[cell]
     X = random_inputs(rng, (3, 4, 1), scale=1.0)
     res = cls(1, 3, seed=0, init="uniform")
     ref = res.transform(X)
@@ -227,24 +237,32 @@ def test_module_call_refuses_other_dtype_and_device():
                                   res.transform(np.zeros((2, 3, 1))))
 
 
-@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("cell", QUANTUM)
 @pytest.mark.parametrize("backend", ["torch", "pennylane", "aer"])
 def test_correlator_features(cell, backend, rng):
-    from tests.reference import vqc_expvals
-
-    cls, reference, _ = CELLS[cell]
+    cls = MODELS[cell]
     X = random_inputs(rng, (2, 3, 1))
     res = cls(1, 3, seed=3, init="uniform", correlators=True, backend=backend)
     plain = cls(1, 3, seed=3, init="uniform")
     out = res.transform(X)
     assert out.shape == (2, 3, plain.n_features + 6) and res.n_features == plain.n_features + 6
     np.testing.assert_allclose(out[..., :plain.n_features], plain.transform(X), rtol=0, atol=1e-10)
-    # the correlators of the readout circuit, recomputed from the reference's inputs to it
-    W = np.stack(res.circuit_weights())
-    readout_index = {"QRNN": 0, "QLSTM": 5, "QGRU": 2}[cell]
-    inputs = _readout_inputs(cell, X, W)
-    ref = np.array([[vqc_expvals(v, W[readout_index], correlators=True)[4:] for v in seq] for seq in inputs])
+    if cell not in CORRELATORS:
+        pytest.fail(f"the registered quantum cell {cell!r} has no correlator reference here: add it to "
+                    "tests/test_cells.py CORRELATORS")
+    ref = CORRELATORS[cell](X, np.stack(res.circuit_weights()))
     np.testing.assert_allclose(out[..., plain.n_features:], ref, rtol=0, atol=1e-10)
+
+
+def _readout_correlators(cell, readout_index):
+    """The correlators of a built-in cell's readout circuit, recomputed from the reference's inputs to it."""
+    from tests.reference import vqc_expvals
+
+    def correlators(X, W):
+        inputs = _readout_inputs(cell, X, W)
+        return np.array([[vqc_expvals(v, W[readout_index], correlators=True)[4:] for v in seq] for seq in inputs])
+
+    return correlators
 
 
 def _readout_inputs(cell, X, W):
@@ -277,6 +295,12 @@ def _readout_inputs(cell, X, W):
     return rows
 
 
+#: The correlator features of each cell (hidden size 3), ``correlators(X, W)``.
+CORRELATORS = {"QRNN": _readout_correlators("QRNN", 0), "QLSTM": _readout_correlators("QLSTM", 5),
+               "QGRU": _readout_correlators("QGRU", 2),
+               "TestGatedUnit": lambda X, W: gated_unit_reference(X, W, 3, correlators=True)[..., 3:]}
+
+
 def test_qlstm_correlators_with_every_feature_set(rng):
     X = random_inputs(rng, (2, 3, 1))
     for features in ("output", "state", "all"):
@@ -296,9 +320,9 @@ def test_set_params_switches_between_frozen_and_trainable(rng):
     np.testing.assert_array_equal(res.transform(X), QRNN(1, 2, seed=6).transform(X))
 
 
-@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("cell", QUANTUM)
 def test_input_scaling_scales_the_encoded_inputs(cell, rng):
-    cls = CELLS[cell][0]
+    cls = MODELS[cell]
     X = random_inputs(rng, (3, 4, 1))
     scaled = cls(1, 3, seed=2, init="uniform", input_scaling=0.3)
     np.testing.assert_array_equal(scaled.transform(X), cls(1, 3, seed=2, init="uniform").transform(0.3 * X))

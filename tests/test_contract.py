@@ -4,20 +4,19 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from qrnn.classical import ESN, GRU, LSTM, RNN
-from qrnn import QGRU, QLSTM, QRNN
+from qrnn.classical import ESN
+from qrnn.registry import MODELS
 from tests.conftest import random_inputs
 
+#: The registered quantum and classical cells (one of your own is covered once registered, tests/conftest.py),
+#: and the ESN.
+QUANTUM, CLASSICAL = MODELS.names(tag="quantum"), MODELS.names(tag="classical")
 FACTORIES = {
-    "QRNN": lambda **kw: QRNN(2, 3, **kw),
-    "QLSTM": lambda **kw: QLSTM(2, 3, **kw),
-    "QGRU": lambda **kw: QGRU(2, 3, **kw),
-    "RNN": lambda **kw: RNN(2, 5, **kw),
-    "LSTM": lambda **kw: LSTM(2, 5, **kw),
-    "GRU": lambda **kw: GRU(2, 5, **kw),
+    **{name: (lambda cls: lambda **kw: cls(2, 3, **kw))(MODELS[name]) for name in QUANTUM},
+    **{name: (lambda cls: lambda **kw: cls(2, 5, **kw))(MODELS[name]) for name in CLASSICAL},
     "ESN": lambda **kw: ESN(2, 20, **kw),
 }
-NAMES = sorted(FACTORIES)
+NAMES = list(FACTORIES)
 
 
 @pytest.fixture(params=NAMES)

@@ -1,4 +1,5 @@
-"""scikit-learn's estimator checks, on a quantum and a classical reservoir, and the 2-D input convention."""
+"""scikit-learn's estimator checks, on a quantum and a classical reservoir (those that reach the reservoir on every
+registered cell), and the 2-D input convention."""
 import os
 import subprocess
 import sys
@@ -11,11 +12,16 @@ import torch
 from scipy import sparse
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from qrnn import QLSTM, QRNN, ReservoirRegressor, TrainedRegressor
 from qrnn.classical import ESN
 from qrnn.estimator import SKLEARN_CHECK_EXCEPTIONS
+from qrnn.registry import MODELS
+
+#: The registered quantum and classical cells (one of your own is covered once registered, tests/conftest.py).
+CELLS = MODELS.names(tag="quantum") + MODELS.names(tag="classical")
 
 
 @parametrize_with_checks(
@@ -25,6 +31,19 @@ from qrnn.estimator import SKLEARN_CHECK_EXCEPTIONS
 )
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
+
+
+# The checks whose outcome depends on the reservoir: its determinism, batch independence, pickling and
+# parameters. The others exercise ReservoirRegressor's own input handling, the same for every cell (run above).
+RESERVOIR_CHECKS = ("check_fit_idempotent", "check_methods_subset_invariance", "check_methods_sample_order_invariance",
+                    "check_estimators_pickle", "check_estimators_overwrite_params", "check_regressors_train")
+
+
+@pytest.mark.parametrize("check", RESERVOIR_CHECKS)
+@pytest.mark.parametrize("cell", CELLS)
+def test_every_registered_cell_passes_the_checks_that_reach_its_reservoir(cell, check):
+    assert check not in SKLEARN_CHECK_EXCEPTIONS
+    getattr(estimator_checks, check)("ReservoirRegressor", ReservoirRegressor(MODELS[cell](1, 2, seed=0)))
 
 
 # A fully trained quantum model passes them too; it trains ~200 models, about two minutes here.
