@@ -281,17 +281,18 @@ class QuantumReservoir(Reservoir):
         cap = self.vqc.encoding.input_cap(x.dtype)
         if self.input_scaling != 1:
             x = x * self.input_scaling
-        xs = x.permute(1, 2, 0)  # (T, input_size, B)
-        xs = (xs if cap is None else xs.clamp(-cap, cap)).contiguous()  # capping changes no angle
-        B = xs.shape[2]
+        if cap is not None:
+            x = x.clamp(-cap, cap)  # capping changes no angle
+        B = x.shape[0]
         if state is None:
-            state = tuple(xs.new_zeros(w, B) for w in self.state_widths())
+            state = tuple(x.new_zeros(w, B) for w in self.state_widths())
         elif not isinstance(state, tuple) or [tuple(t.shape) for t in state] != [(w, B) for w in self.state_widths()]:
             raise ValueError(f"state does not belong to a batch of {B} sequences of this {type(self).__name__}")
         self._validate_cache()  # a trainable cell's kernels (no-grad predictions) are cached too
-        done = self._backend.run_recurrence(self, xs, state)
+        done = self._backend.run_recurrence(self, x, state)  # batch first, as given: a kernel reads it in place
         if done is not None:
             return done
+        xs = x.permute(1, 2, 0).contiguous()  # (T, input_size, B)
         step = self._step()
         out = []
         for xt in xs:

@@ -11,7 +11,7 @@ STEPWISE = TorchBackend(stream_max_batch=0)  # the batched, step-by-step torch p
 
 
 def applies(res, x):
-    return stream.applies(res._backend, res, torch.as_tensor(x).permute(1, 2, 0))
+    return stream.applies(res._backend, res, torch.as_tensor(x))
 
 
 def used_kernel(res, X):

@@ -46,8 +46,9 @@ class Backend(abc.ABC):
 
         A backend may offer a faster way to run a cell over a sequence than
         one circuit call per step (the torch engine compiles whole
-        recurrences of the built-in cells). ``xs`` is ``(T, input_size, B)``
-        (capped and scaled), ``state`` the cell's state tuple, batch last; the
+        recurrences of the built-in cells). ``xs`` is ``(B, T, input_size)``
+        (scaled, and capped where the encoding caps; read it, never write to
+        it), ``state`` the cell's state tuple, batch last; the
         result is ``(features (B, T, n_features), state)``. The default, and
         the answer for any cell or setting a backend has no kernel for, is
         ``None``: the cell then runs its own step, the general path.

@@ -76,7 +76,7 @@ CELLS = {"qrnn.cells.QRNN": ("qrnn", _qrnn), "qrnn.cells.QLSTM": ("qlstm", _qlst
 def applies(backend, cell, xs) -> bool:
     """Whether ``run`` takes this recurrence: a frozen float64 reservoir of a cell in :data:`CELLS` on the
     CPU, the paper's encoding, circuits in the Heisenberg form, a batch up to ``stream_max_batch``."""
-    B = xs.shape[2]
+    B = xs.shape[0]
     vqc = cell.circuit(0)
     return (f"{type(cell).__module__}.{type(cell).__qualname__}" in CELLS
             and (backend.stream_max_batch is None or B <= backend.stream_max_batch)
@@ -87,7 +87,7 @@ def applies(backend, cell, xs) -> bool:
 
 
 def run(backend, cell, xs, state):
-    """The recurrence of ``cell`` over inputs ``xs (T, input_size, B)`` from ``state``, or None if no kernel applies."""
+    """The recurrence of ``cell`` over inputs ``xs (B, T, input_size)`` from ``state``, or None if no kernel applies."""
     if not applies(backend, cell, xs):
         return None
     name, call = CELLS[f"{type(cell).__module__}.{type(cell).__qualname__}"]
@@ -104,7 +104,7 @@ def run(backend, cell, xs, state):
         return arrays, n_obs
 
     arrays, n_obs = cell.cached("stream", build)
-    x = np.ascontiguousarray(xs.permute(2, 0, 1).numpy())  # (B, T, input_size)
+    x = np.ascontiguousarray(xs.numpy())  # (B, T, input_size): the caller's memory, no copy
     B, T = x.shape[:2]
     feats = np.empty((B, T, cell.n_features))
     s0 = [np.ascontiguousarray(s.T.numpy()) for s in state]
