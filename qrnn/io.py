@@ -305,13 +305,14 @@ def load(path, backend=None):
     if context["ibm"]:
         if all(c.get("kind") == "ibm" for c in context["ibm"]):
             what = f"an IBM backend (device {', '.join(sorted({str(c.get('device')) for c in context['ibm']}))})"
+            how = "qrnn.load(path, backend=IBMBackend(...)) or backend='ibm:<device>'"
         else:
-            named = sorted({f"{c.get('kind')}:{c.get('device')}" for c in context["ibm"]})
+            how = "qrnn.load(path, backend=...), e.g. a PennyLaneBackend(...) or your own backend object"
+            named = sorted({c.get("kind") + (f":{c['device']}" if c.get("device") else "") for c in context["ibm"]})
             what = f"a backend ({', '.join(named)})"
         warnings.warn(f"{path} names {what}, which a model file never configures (a live "
-                      "or remote device, a store, a budget or device options): it was loaded on the exact torch "
-                      "engine, with the saved configuration in the reservoir's loaded_backend_config_. To run "
-                      "there, pass the backend yourself: qrnn.load(path, backend=IBMBackend(...)) or "
-                      "backend='ibm:<device>' (or a PennyLaneBackend(...))",
-                      UserWarning, stacklevel=2)
+                      "or remote device, a store, a budget, device options, or a backend registered without "
+                      "from_file): it was loaded on the exact torch engine, with the saved configuration in the "
+                      "reservoir's loaded_backend_config_. To run there, pass the backend yourself: "
+                      f"{how}", UserWarning, stacklevel=2)
     return obj

@@ -386,3 +386,31 @@ def test_a_reservoir_regressors_fitted_values_are_checked_at_load(fitted, match,
     path = _edit(est, tmp_path, edit)
     with pytest.raises(ValueError, match=match):
         load(path)
+
+
+def test_a_registered_backend_is_built_from_a_file_only_when_registered_from_file(tmp_path, rng):
+    from qrnn.backends import BACKENDS, register_backend
+
+    class Mine(TorchBackend):
+        name = "mine"
+
+        def to_config(self):
+            return {"kind": "mine"}
+
+    X = rng.normal(size=(2, 3, 1))
+    for from_file in (False, True):
+        register_backend("mine", Mine, from_file=from_file, replace=True)
+        try:
+            res = QRNN(1, 2, seed=0, backend=Mine())
+            save(res, tmp_path / "m.npz")
+            if from_file:
+                back = load(tmp_path / "m.npz")
+                assert type(back._backend) is Mine
+            else:
+                with pytest.warns(UserWarning, match=r"names a backend \(mine\), .*backend registered without "
+                                                     r"from_file.*your own backend object"):
+                    back = load(tmp_path / "m.npz")
+                assert type(back._backend) is TorchBackend and back.loaded_backend_config_ == {"kind": "mine"}
+            np.testing.assert_allclose(back.transform(X), res.transform(X), rtol=0, atol=1e-12)
+        finally:
+            BACKENDS.unregister("mine")
