@@ -94,7 +94,7 @@ def test_it_runs_on_every_exact_backend_and_agrees_with_its_equations(rng):
         np.testing.assert_allclose(res.transform(X), ref, rtol=0, atol=1e-10, err_msg=label)
     # the default engine has no whole-recurrence kernel for it: it declines, and the cell steps itself
     res = GatedUnit(1, 3, seed=4, init="uniform")
-    assert TorchBackend().run_recurrence(res, torch.zeros(5, 1, 3, dtype=torch.float64),
+    assert TorchBackend().run_recurrence(res, torch.zeros(3, 5, 1, dtype=torch.float64),  # (B, T, input_size)
                                          (torch.zeros(3, 3, dtype=torch.float64),)) is None
     for gradient in ("auto", "autograd"):  # trainable: the adjoint kernels, then autograd
         res = GatedUnit(1, 3, seed=4, init="uniform", trainable=True, backend=TorchBackend(gradient=gradient))
