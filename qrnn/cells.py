@@ -107,7 +107,9 @@ class QuantumReservoir(Reservoir):
     inputs ``(input_size + hidden_size, B)`` to ``(K, n_outputs, B)``
     (batch last), and returns ``step(x_t, state) -> (features, state)``. A
     cell whose state or features are not one ``hidden_size`` vector
-    overrides ``state_widths`` and ``n_features``. Backends may run the
+    overrides ``state_widths`` and ``n_features``. A cell whose every
+    circuit input is ``x_t`` or within [-1, 1] may set
+    ``circuit_inputs_bounded = True`` to skip capping them. Backends may run the
     whole recurrence faster (:meth:`Backend.run_recurrence`); a new cell
     always has the general path.
     """
@@ -308,10 +310,16 @@ class QuantumReservoir(Reservoir):
         per group of :attr:`groups` (inputs ``(n_inputs, B)`` to ``(K, n_outputs, B)``)."""
         raise NotImplementedError(f"{type(self).__name__} must define make_step (see QuantumReservoir)")
 
+    #: Whether every value the step feeds a circuit is the (capped) input ``x_t`` or lies in [-1, 1], so that
+    #: the circuits may skip capping it (a tanh, a sigmoid product, an expectation value). False, the safe
+    #: default, caps every circuit input; the built-in cells set it.
+    circuit_inputs_bounded: bool = False
+
     def _make_step(self):
-        # columns(..., bounded=True): _run caps the inputs; every other circuit
-        # input is a tanh, a sigmoid product or an expectation value, all in [-1, 1].
-        return self.make_step([partial(self.group(i).columns, bounded=True) for i in range(len(self.groups))])
+        # read where make_step is defined: a subclass that writes its own step caps unless it says otherwise
+        owner = next(c for c in type(self).__mro__ if "make_step" in c.__dict__)
+        bounded = bool(owner.__dict__.get("circuit_inputs_bounded", False))
+        return self.make_step([partial(self.group(i).columns, bounded=bounded) for i in range(len(self.groups))])
 
     def _step(self):
         """The cell's step ``(x_t (input_size, B), state) -> (features, state)``."""
@@ -417,6 +425,7 @@ class QRNN(QuantumReservoir):
 
     n_circuits = 1
     groups = ((0, 1, True),)
+    circuit_inputs_bounded = True  # x_t capped by _run; the rest are tanh, sigmoid products, <Z>
 
     def make_step(self, circuits):
         (vqc,) = circuits
@@ -452,6 +461,7 @@ class QLSTM(QuantumReservoir):
 
     n_circuits = 6
     groups = ((0, 4, False), (4, 6, True))
+    circuit_inputs_bounded = True  # x_t capped by _run; the rest are tanh, sigmoid products, <Z>
 
     @property
     def n_features(self) -> int:
@@ -499,6 +509,7 @@ class QGRU(QuantumReservoir):
 
     n_circuits = 3
     groups = ((0, 2, False), (2, 3, True))
+    circuit_inputs_bounded = True  # x_t capped by _run; the rest are tanh, sigmoid products, <Z>
 
     def make_step(self, circuits):
         gates, cand = circuits

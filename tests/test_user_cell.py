@@ -207,3 +207,30 @@ def test_it_is_registered_only_where_a_test_names_it():
 
 def test_registered_it_has_the_quantum_tags(registered):
     assert MODELS.entry(NAME).tags == {"quantum", "reservoir"} and registered is GatedUnit
+
+
+def test_a_cell_that_feeds_its_circuits_unbounded_values_gets_them_capped(rng):
+    """A user's step may feed a circuit values far beyond [-1, 1]: by default every circuit input is capped
+    (the paper's encoding reads arctan of it, so nothing changes but overflow), in float32 too; only a
+    cell that declares circuit_inputs_bounded skips it, and a subclass that writes its own step does not
+    inherit that declaration."""
+    from qrnn import QRNN
+
+    class Loud(GatedUnit):
+        def make_step(self, circuits):
+            inner = super().make_step(circuits)
+            return lambda x, state: inner(1e30 * x, state)
+
+    class LoudQRNN(QRNN):  # QRNN declares circuit_inputs_bounded; its subclass's own step does not
+        def make_step(self, circuits):
+            inner = super().make_step(circuits)
+            return lambda x, state: inner(1e30 * x, state)
+
+    X = rng.normal(size=(2, 3, 1))
+    for cls in (Loud, LoudQRNN):
+        F32 = cls(1, 2, seed=1, dtype="float32").transform(X)
+        assert np.isfinite(F32).all(), cls.__name__
+        ref = cls(1, 2, seed=1, backend=PennyLaneBackend()).transform(X)
+        np.testing.assert_allclose(cls(1, 2, seed=1, backend=TorchBackend(stream_max_batch=0)).transform(X), ref,
+                                   rtol=0, atol=1e-10)
+        np.testing.assert_allclose(F32, ref, rtol=0, atol=1e-5)
