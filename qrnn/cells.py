@@ -290,7 +290,8 @@ class QuantumReservoir(Reservoir):
             state = tuple(x.new_zeros(w, B) for w in self.state_widths())
         elif not isinstance(state, tuple) or [tuple(t.shape) for t in state] != [(w, B) for w in self.state_widths()]:
             raise ValueError(f"state does not belong to a batch of {B} sequences of this {type(self).__name__}")
-        self._validate_cache()  # a trainable cell's kernels (no-grad predictions) are cached too
+        if not (torch.is_grad_enabled() and self.weights.requires_grad):  # training compiles afresh, caches nothing
+            self._validate_cache()  # a trainable cell's no-grad predictions (stream kernels) are cached too
         done = self._backend.run_recurrence(self, x, state)  # batch first, as given: a kernel reads it in place
         if done is not None:
             return done

@@ -304,7 +304,9 @@ class Ansatz:
     def key(self):
         key = self.__dict__.get("_cached_key")
         if key is None:  # immutable: built once (trainable groups look circuits up on every pass)
-            key = self._cached_key = (self.name, self.n_qubits, self._shape, self.ops, tuple(self.constants.tolist()))
+            # plain tuples, not Op dataclasses: compared in C when two equal circuits meet in a cache
+            ops = tuple((op.name, op.wires, op.params) for op in self.ops)
+            key = self._cached_key = (self.name, self.n_qubits, self._shape, ops, tuple(self.constants.tolist()))
         return key
 
     def __eq__(self, other) -> bool:
@@ -569,7 +571,9 @@ class VQC:
                 f"correlators={self.correlators}{extra})")
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, VQC) and self._key() == other._key()
+        if self is other:
+            return True
+        return isinstance(other, VQC) and hash(self) == hash(other) and self._key() == other._key()
 
     def __hash__(self) -> int:
         h = self.__dict__.get("_cached_hash")
@@ -709,7 +713,10 @@ class VQC:
 
     def gate_names(self) -> frozenset:
         """The gates this circuit holds (the engine's fast paths check them)."""
-        return frozenset(op.name for op in self.ops())
+        names = self.__dict__.get("_gate_names")
+        if names is None:  # immutable: built once (trainable groups ask on every pass)
+            names = self._gate_names = frozenset(op.name for op in self.ops())
+        return names
 
 
 def init_weights(n_circuits: int, vqc: VQC, init: str = "normal", seed=None) -> np.ndarray:

@@ -43,6 +43,7 @@ _SOURCES = {None: 0, "x": 1, "w": 2, "c": 2}  # constants are read as weights (s
 PERMUTATION_MAX_QUBITS = 16
 
 
+@functools.lru_cache(maxsize=256)  # asked for every trainable group on every forward pass
 def unsupported(vqc) -> str | None:
     """Why the kernels cannot run ``vqc`` (None when they can): they know the paper's encoding,
     the one-wire gates H, RX, RY, RZ, and CNOT and SWAP (SWAP as a permutation, up to

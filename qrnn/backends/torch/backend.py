@@ -6,6 +6,8 @@ import torch
 from ..._validation import check_choice, check_int
 from ...circuit import VQC
 from ..base import Backend
+from . import stream
+from .adjoint import unsupported
 from .budget import free_memory
 from .forms import _GROUPS, _Adjoint
 
@@ -109,15 +111,11 @@ class TorchBackend(Backend):
     def run_recurrence(self, cell, xs, state):
         """A frozen float64 reservoir of a built-in cell on the CPU in the Heisenberg form runs its whole
         recurrence in one compiled kernel (``qrnn.backends.torch.stream``); anything else returns None."""
-        from . import stream
-
         return stream.run(self, cell, xs, state)
 
     def compile(self, vqc: VQC, weights: torch.Tensor):
         self.check_weights(vqc, weights)
         if self.gradient != "autograd" and weights.requires_grad and torch.is_grad_enabled():
-            from .adjoint import unsupported
-
             why = unsupported(vqc)
             if weights.device.type != "cpu" or weights.dtype != torch.float64:
                 why = f"weights on {weights.device.type!r} in {weights.dtype} (it runs on the CPU in float64)"

@@ -19,6 +19,7 @@ a machine pays for compilation (both costs: ``benchmarks/RESULTS.md``,
 from __future__ import annotations
 
 import threading
+import weakref
 
 import numpy as np
 import torch
@@ -73,12 +74,22 @@ CELLS = {"qrnn.cells.QRNN": ("qrnn", _qrnn), "qrnn.cells.QLSTM": ("qlstm", _qlst
          "qrnn.cells.QGRU": ("qgru", _qgru)}
 
 
+_KINDS = weakref.WeakKeyDictionary()  # cell class -> its CELLS entry or None, looked up once per class
+
+
+def _kernel_of(cell):
+    cls = type(cell)
+    if cls not in _KINDS:
+        _KINDS[cls] = CELLS.get(f"{cls.__module__}.{cls.__qualname__}")
+    return _KINDS[cls]
+
+
 def applies(backend, cell, xs) -> bool:
     """Whether ``run`` takes this recurrence: a frozen float64 reservoir of a cell in :data:`CELLS` on the
     CPU, the paper's encoding, circuits in the Heisenberg form, a batch up to ``stream_max_batch``."""
     B = xs.shape[0]
     vqc = cell.circuit(0)
-    return (f"{type(cell).__module__}.{type(cell).__qualname__}" in CELLS
+    return (_kernel_of(cell) is not None
             and (backend.stream_max_batch is None or B <= backend.stream_max_batch)
             and xs.device.type == "cpu" and xs.dtype == torch.float64
             and vqc.encoding.kind == "paper"
@@ -90,7 +101,7 @@ def run(backend, cell, xs, state):
     """The recurrence of ``cell`` over inputs ``xs (B, T, input_size)`` from ``state``, or None if no kernel applies."""
     if not applies(backend, cell, xs):
         return None
-    name, call = CELLS[f"{type(cell).__module__}.{type(cell).__qualname__}"]
+    name, call = _kernel_of(cell)
 
     def build():
         arrays, n_obs = [], []
