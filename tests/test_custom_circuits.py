@@ -7,6 +7,7 @@ from qrnn import QGRU, QLSTM, QRNN, load, save
 from qrnn.backends import AerBackend, PennyLaneBackend, TorchBackend
 from qrnn.circuit import GATES, VQC, Ansatz, Encoding, Weight, init_weights
 from tests import reference
+from tests.gradients import check_weight_gradient
 
 qiskit = pytest.importorskip("qiskit")
 from qiskit.circuit import ParameterVector  # noqa: E402
@@ -151,18 +152,7 @@ def test_gradients_on_a_custom_ansatz_match_finite_differences(cls, ansatz, rng)
     X = torch.as_tensor(rng.normal(size=(2, 3, 1)))
     res = CELLS[cls](1, 3, seed=int(rng.integers(1000)), init="uniform", ansatz=qc, trainable=True)
     R = torch.as_tensor(rng.normal(size=(2, 3, res.n_features)))
-    (res(X) * R).sum().backward()
-    grad = res.weights.grad.numpy().copy()
-    w0 = res.weights.detach().clone()
-    h = 1e-6
-    fd = np.zeros_like(grad)
-    with torch.no_grad():
-        for idx in np.ndindex(*grad.shape):
-            for sign in (1, -1):
-                res.weights.copy_(w0)
-                res.weights[idx] += sign * h
-                fd[idx] += sign * float((res(X) * R).sum()) / (2 * h)
-    np.testing.assert_allclose(grad, fd, rtol=0, atol=1e-7)
+    check_weight_gradient(res, X, R)
 
 
 def test_angle_encoding_on_every_backend(rng):
