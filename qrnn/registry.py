@@ -78,8 +78,7 @@ class Registry:
             raise ValueError(f"a {self.concept} name must be a non-empty string without surrounding spaces, "
                              f"got {name!r}")
         old = self._entries.get(name)
-        if old is not None and not replace and old.resolve() is not (
-                target if not isinstance(target, str) else Entry(name, target).resolve()):
+        if old is not None and not replace and old.resolve() is not Entry(name, target).resolve():
             known = old.resolve()
             raise ValueError(f"the {self.concept} name {name!r} is already registered for "
                              f"{getattr(known, '__module__', '')}.{getattr(known, '__qualname__', known)!s}; "
