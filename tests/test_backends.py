@@ -77,10 +77,19 @@ def test_memory_budget_errors_name_qubits_budget_and_need():
 
     vqc = VQC(12, 1)
     w = torch.as_tensor(init_weights(2, vqc, "uniform", seed=0))
-    group = TorchBackend("gates", chunk_bytes=100_000).compile(vqc, w)  # one sample: 2 * 8 * 4096 * 7 bytes
+    from numba import get_num_threads
+
+    group = TorchBackend("gates", chunk_bytes=100_000).compile(vqc, w)
+    # the fused program (no gradient): two 64 KiB states per thread, whatever the batch
+    with pytest.raises(MemoryBudgetError, match=r"the 'gates' form of 2 circuits on 12 qubits needs "
+                                                rf"{128 * get_num_threads():g} KiB for its state vectors, above the "
+                                                r"torch engine's memory budget of 97.7 KiB"):
+        group(torch.zeros(1, 12, dtype=torch.float64))
+    # the torch form (gradients): one sample takes 2 * 8 * 4096 * 7 bytes
+    grad = TorchBackend("gates", chunk_bytes=100_000, gradient="autograd").compile(vqc, w.clone().requires_grad_())
     with pytest.raises(MemoryBudgetError, match=r"one sample of 2 circuits on 12 qubits \('gates' form\) "
                                                 r"needs 448 KiB, above the torch engine's memory budget of 97.7 KiB"):
-        group(torch.zeros(1, 12, dtype=torch.float64))
+        grad(torch.zeros(1, 12, dtype=torch.float64))
     # a dense operator that cannot fit is refused before it is built
     with pytest.raises(MemoryBudgetError, match=r"the 'heisenberg' form of 2 circuits on 12 qubits needs 15 GiB for its operator"):
         TorchBackend("heisenberg", chunk_bytes=2**30).compile(vqc, w)

@@ -1,5 +1,6 @@
-"""Every torch-engine method against PennyLane and against the others at 6, 12 and 18 qubits,
-values and gradients (autograd through each form, and the adjoint kernels the fully trained models use)."""
+"""Every torch-engine method against PennyLane and against the others at 6, 12, 18 and 20 qubits,
+values and gradients (autograd through each form, and the adjoint kernels the fully trained models use),
+and values without gradients (where the gates form runs the fused program)."""
 import numpy as np
 import pytest
 import torch
@@ -12,7 +13,8 @@ from tests.conftest import random_inputs
 SIZES = [pytest.param(6, ("heisenberg", "unitary", "gates"), id="6 qubits"),
          # 12 qubits: the dense unitary's autograd build takes about 40 s here
          pytest.param(12, ("unitary", "gates"), id="12 qubits", marks=pytest.mark.slow),
-         pytest.param(18, ("gates",), id="18 qubits", marks=pytest.mark.slow)]
+         pytest.param(18, ("gates",), id="18 qubits", marks=pytest.mark.slow),
+         pytest.param(20, ("gates",), id="20 qubits", marks=pytest.mark.slow)]
 
 
 def functional(out: torch.Tensor) -> torch.Tensor:
@@ -26,6 +28,10 @@ def test_methods_agree_with_lightning_and_each_other_values_and_gradients(n, met
     w0 = torch.as_tensor(init_weights(2, vqc, "uniform", seed=n))
     x0 = torch.as_tensor(random_inputs(rng, (3, n)))
     ref = PennyLaneBackend("lightning.qubit").compile(vqc, w0)(x0).numpy()
+    for method in methods:  # frozen: no gradient wanted (the fused program, for gates on the CPU)
+        with torch.no_grad():
+            out = TorchBackend(method).compile(vqc, w0)(x0).numpy()
+        np.testing.assert_allclose(out, ref, rtol=0, atol=1e-12, err_msg=f"{method}, no gradient")
     grads = {}
     methods = methods + ("adjoint",)  # training's compiled adjoint kernels, beside autograd through each form
     for method in methods:

@@ -108,15 +108,19 @@ class _Encoding:
         trig = torch.stack((torch.ones_like(c), c, s), dim=2)
         return torch.bmm(self.bloch_maps, self._slot_products(trig))
 
-    def amplitudes(self, x: torch.Tensor, bounded: bool = False) -> torch.Tensor:
-        """Inputs ``(n_inputs, B)`` -> complex product-state amplitudes ``(2^n, B)``."""
+    def wire_amplitudes(self, x: torch.Tensor, bounded: bool = False) -> torch.Tensor:
+        """Inputs ``(n_inputs, B)`` -> each wire's complex amplitudes ``(n, 2, B)``."""
         B = x.shape[1]
         if self.m == 0:
             amp = self.amp_maps[:, :, :1].expand(self.n, 4, B)
         else:
             c, s = self._slot_trig(*self.vqc.input_half_angle_trig(x, bounded))
             amp = torch.bmm(self.amp_maps, self._slot_products(torch.stack((c, s), dim=2)))
-        return _kron_columns(torch.complex(amp[:, 0::2], amp[:, 1::2]))
+        return torch.complex(amp[:, 0::2], amp[:, 1::2])
+
+    def amplitudes(self, x: torch.Tensor, bounded: bool = False) -> torch.Tensor:
+        """Inputs ``(n_inputs, B)`` -> complex product-state amplitudes ``(2^n, B)``."""
+        return _kron_columns(self.wire_amplitudes(x, bounded))
 
 
 @functools.lru_cache(maxsize=64)

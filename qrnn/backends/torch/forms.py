@@ -207,18 +207,58 @@ class _Unitary(_CompiledGroup):
 
 
 class _GateByGate(_CompiledGroup):
-    """Fused gate-by-gate application on batched state vectors; the method for many wires."""
+    """Gate-by-gate state vectors; the method for many wires.
+
+    On the CPU in float64, evaluations that need no gradient run the fused
+    program (:mod:`qrnn.backends.torch.fused`: about four cache-blocked
+    passes over each state for the paper's 2-layer circuit); otherwise, and
+    for gates it does not know, the fused torch form
+    (:mod:`qrnn.backends.torch.variational`), which autograd differentiates
+    and which runs on any device and dtype.
+    """
 
     method = "gates"
 
     def _build(self, backend):
-        self.var = self._variational()
-        self.zsigns_t = torch.tensor(self.zsigns, dtype=self.rdtype, device=self.device)  # (n_obs, D)
+        from . import fused
+
+        vqc = self.vqc
+        self.program = None
+        if (self.device.type == "cpu" and self.rdtype == torch.float64 and vqc.n_qubits >= fused.MIN_QUBITS
+                and fused.unsupported(vqc) is None):
+            self.program = fused.FusedProgram(vqc, self.weights)
+        self._var = None
+
+    @property
+    def var(self) -> _Variational:
+        if self._var is None:  # built on first use: frozen groups on the CPU never need it
+            self._var = self._variational()
+            self.zsigns_t = torch.tensor(self.zsigns, dtype=self.rdtype, device=self.device)  # (n_obs, D)
+        return self._var
+
+    def _fused_applies(self, v: torch.Tensor) -> bool:
+        return self.program is not None and not (
+            torch.is_grad_enabled() and (v.requires_grad or self.weights.requires_grad))
 
     def _sample_bytes(self):
         # the product state, and three complex (K, D) states at the peak of a gate block
         D = 2**self.vqc.n_qubits
         return 2 * self.itemsize * D * (1 + 3 * self.K)
+
+    def columns(self, v, bounded=False):
+        if not self._fused_applies(v):
+            return super().columns(v, bounded)
+        from numba import get_num_threads
+
+        need = self.program.scratch_bytes(get_num_threads())
+        if not self._fits(need):
+            raise MemoryBudgetError(
+                f"the 'gates' form of {self.K} circuits on {self.vqc.n_qubits} qubits needs {_human(need)} for its "
+                f"state vectors, above the torch engine's memory budget of {_human(self.budget)}; free memory, "
+                "use fewer qubits, or raise TorchBackend(chunk_bytes=...)")
+        amps = self.encoding.wire_amplitudes(v.detach(), bounded)  # (n, 2, B)
+        out = self.program.run(np.ascontiguousarray(amps.permute(2, 0, 1).numpy()))
+        return torch.from_numpy(out)
 
     def _columns(self, v, bounded):
         psi = self.encoding.amplitudes(v, bounded)

@@ -1,0 +1,255 @@
+"""Many-qubit circuits as a fused program: a few cache-blocked passes over the state instead of one per gate.
+
+A state-vector simulator that applies gates one by one (lightning.qubit, and
+this engine's general path) streams the whole state through memory once per
+gate or per small block: about 180 passes for the paper's 20-qubit, 2-layer
+circuit. Once the state outgrows the caches (16 MiB per sample at 20 qubits)
+each pass costs milliseconds. The program here takes about four:
+
+* The encoding prepares a product state. It is never stored: each
+  amplitude is the product of a row factor and a column factor (two tables
+  of ``2^(n/2)`` entries), computed where the first layer reads it.
+* A layer's CNOTs and SWAPs are one linear map of the basis indices over
+  GF(2), so the state after them is one gather, ``psi'[i] = psi[f(i)]``,
+  with ``f(i) = f(high bits) XOR f(low bits)`` read from two small tables
+  (no ``2^n`` permutation array).
+* A layer's one-wire gates are a tensor product of 2x2 unitaries, each
+  written as ``RZ(b) RY(g) RZ(d)`` (ZYZ, up to a global phase): the RZs of
+  all wires are one diagonal whose entries are row phase times column
+  phase, and the RYs are real rotations (6 flops per amplitude and wire
+  instead of 14 for a complex 2x2). The diagonal after the last layer
+  commutes with every Z product and is dropped.
+* Pass A of a layer gathers each row of ``2^l`` amplitudes, multiplies in
+  the phases (the previous layer's last diagonal, read at the source index,
+  and this layer's first) and applies the RYs on the low bits while the row
+  is in cache; pass B applies the RYs on the high bits to column groups
+  copied into a contiguous buffer, and after the last layer reads every Z
+  product off the buffer instead of writing it back.
+
+So the paper's 2-layer circuit costs one write (the first gather), one
+read-write (pass B), one gather (pass A of layer 2) and one read (the
+measurement). The kernels are in ``fused_kernels`` (numba, CPU, float64).
+Circuits with other gates (two-wire diagonals: CZ, CRZ, RZZ) take the
+general form (``qrnn.backends.torch.variational``).
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+
+from ...circuit import GATES, VQC
+from .gates import _FIXED_SU2, _gate_matrix
+from .stream import LOCK
+
+# Fewest qubits at which the fused program is used, and the row width: a row of
+# 2^l complex128 amplitudes is 2^(l + 4) bytes (32 KiB at 11, inside the L1 data
+# cache of 48 KiB here; measured in benchmarks/RESULTS.md, "Many qubits: a fused program").
+MIN_QUBITS = 8
+ROW_BITS = 11
+# Samples run one per thread up to this many qubits (two states per thread stay in
+# the caches); beyond, one sample at a time with every pass split over the threads.
+SAMPLE_PARALLEL_MAX_QUBITS = 16
+_GATHERS = {"CNOT", "SWAP"}
+_ONE_WIRE = {"H", "RX", "RY", "RZ"}
+
+
+@functools.lru_cache(maxsize=256)
+def unsupported(vqc: VQC) -> str | None:
+    """Why the fused program cannot run ``vqc`` (None when it can)."""
+    names = vqc.gate_names() - _GATHERS - _ONE_WIRE
+    if names:
+        return f"gates {sorted(names)}"
+    return None
+
+
+def _split(n: int) -> int:
+    """Low bits per row: ``ROW_BITS``, or half the wires when that leaves pass B's buffer too large."""
+    return min(n, max(ROW_BITS, n - 13))
+
+
+def _index_map(n: int, gates, x: np.ndarray) -> np.ndarray:
+    """``f(x)`` for integer arrays ``x``: the source index of each basis state after ``gates``.
+
+    A gate's own map ``p`` sends a basis index to its source (``psi'[i] = psi[p(i)]``);
+    after gates ``g1 .. gm``, ``f = p1 o ... o pm``.
+    """
+    for name, (a, b) in reversed(gates):
+        ba, bb = n - 1 - a, n - 1 - b
+        if name == "CNOT":
+            x = x ^ (((x >> ba) & 1) << bb)
+        else:  # SWAP
+            d = ((x >> ba) ^ (x >> bb)) & 1
+            x = x ^ (d << ba) ^ (d << bb)
+    return x
+
+
+def _zyz(u: np.ndarray):
+    """``u (..., 2, 2)`` unitary -> ``(q, c, s, p)`` with ``u = e^{ia} diag(q) [[c, -s], [s, c]] diag(p)``.
+
+    ``c, s >= 0``; ``q``, ``p`` are ``(..., 2)`` unit phases. Each phase is read
+    off the larger entries, so a tiny ``c`` or ``s`` costs no precision.
+    """
+    u00, u01, u10, u11 = u[..., 0, 0], u[..., 0, 1], u[..., 1, 0], u[..., 1, 1]
+    a, b = np.abs(u00), np.abs(u01)
+    r = np.hypot(a, b)
+    c, s = a / r, b / r
+
+    def unit(z):
+        m = np.abs(z)
+        return np.where(m > 0, z / np.where(m > 0, m, 1.0), 1.0 + 0j)
+
+    big_c = a >= b
+    one = np.ones_like(u00)
+    # c >= s: p0 = 1, q0 from u00, p1 from u01 (any value when s = 0), q1 from u11
+    q0_c = unit(u00)
+    p1_c = np.where(b > 0, unit(-u01 / q0_c), one)
+    q1_c = unit(u11 / p1_c)
+    # s > c: p1 = 1, q0 from u01, p0 from u00 (any value when c = 0), q1 from u10
+    q0_s = unit(-u01)
+    p0_s = np.where(a > 0, unit(u00 / q0_s), one)
+    q1_s = unit(u10 / p0_s)
+    q = np.stack([np.where(big_c, q0_c, q0_s), np.where(big_c, q1_c, q1_s)], axis=-1)
+    p = np.stack([np.where(big_c, one, p0_s), np.where(big_c, p1_c, one)], axis=-1)
+    return q, c, s, p
+
+
+def _tables(pairs: np.ndarray, l: int):
+    """Per-wire factors ``pairs (K, n, 2)`` -> row and column product tables ``(K, 2^(n-l))``, ``(K, 2^l)``."""
+    K, n = pairs.shape[:2]
+
+    def table(wires):
+        t = np.ones((K, 1), dtype=np.complex128)
+        for q in wires:  # bit 0 of the table first
+            t = np.concatenate([t * pairs[:, q, :1], t * pairs[:, q, 1:]], axis=1)
+        return t
+
+    return table([n - 1 - l - b for b in range(n - l)]), table([n - 1 - b for b in range(l)])
+
+
+class FusedProgram:
+    """The variational part of a circuit group as the fused kernels run it, and its Z products.
+
+    Parameters
+    ----------
+    vqc : VQC
+        A circuit of one-wire gates and CNOT/SWAP only (:func:`unsupported`).
+    weights : torch.Tensor
+        ``(K, *vqc.weight_shape)``, float64.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from qrnn.circuit import VQC
+    >>> prog = FusedProgram(VQC(10), torch.zeros(1, 2, 10, 3, dtype=torch.float64))
+    >>> prog.n_layers, prog.l
+    (2, 10)
+    """
+
+    def __init__(self, vqc: VQC, weights: torch.Tensor):
+        why = unsupported(vqc)
+        if why is not None:
+            raise ValueError(f"the fused program cannot run a circuit with {why}")
+        self.n = n = vqc.n_qubits
+        self.K = K = weights.shape[0]
+        self.l = l = _split(n)
+        h = n - l
+        # pass B's column groups: at least 4096 amplitudes each (their loops' overhead), within L2
+        self.C = min(2**l, max(8 if h <= 11 else 4, 4096 >> h))
+        flat = vqc.with_constants(weights.detach().reshape(K, -1).to(torch.float64))
+        lo_idx, hi_idx = np.arange(2**l, dtype=np.int64), np.arange(2**h, dtype=np.int64) << l
+        eye = np.broadcast_to(np.eye(2, dtype=np.complex128), (K, 2, 2))
+        layers = []  # (index-map gates, {wire: (K, 2, 2)})
+        gathers, local = [], {}
+        for op in vqc.variational_ops():
+            if op.name in _GATHERS:
+                if local:
+                    layers.append((gathers, local))
+                    gathers, local = [], {}
+                gathers.extend((op.name, tuple(w)) for w in op.wires)
+                continue
+            if op.params is None:
+                mats = np.broadcast_to(_FIXED_SU2[op.name], (K, len(op.wires), 2, 2))
+            else:
+                if any(ref[0] not in ("w", "c") for ref in op.params):
+                    raise ValueError("variational gates may only take weights and constants")
+                angles = flat[:, [vqc.slot(ref) for ref in op.params]]
+                mats = _gate_matrix(op.name, angles, torch.complex128).numpy()
+            for i, q in enumerate(op.wires):
+                local[q] = mats[:, i] @ local.get(q, eye)
+        if gathers or local or not layers:
+            layers.append((gathers, local))
+        self.n_layers = Ly = len(layers)
+        self.tlo = np.empty((Ly, 2**l), dtype=np.int64)
+        self.thi = np.empty((Ly, 2**h), dtype=np.int64)
+        self.ident = np.zeros(Ly, dtype=np.bool_)
+        shape = (K, Ly)
+        self.p1lo = np.ones(shape + (2**l,), dtype=np.complex128)
+        self.p1hi = np.ones(shape + (2**h,), dtype=np.complex128)
+        self.qlo = np.ones(shape + (2**l,), dtype=np.complex128)
+        self.qhi = np.ones(shape + (2**h,), dtype=np.complex128)
+        self.d1 = np.zeros(shape, dtype=np.bool_)
+        self.qon = np.zeros(shape, dtype=np.bool_)
+        self.ryc = np.ones(shape + (n,))
+        self.rys = np.zeros(shape + (n,))
+        self.ryon = np.zeros(shape + (n,), dtype=np.bool_)
+        for y, (gates, local) in enumerate(layers):
+            self.tlo[y] = _index_map(n, gates, lo_idx)
+            self.thi[y] = _index_map(n, gates, hi_idx)
+            self.ident[y] = not gates
+            u = np.stack([local.get(q, eye) for q in range(n)], axis=1)  # (K, n, 2, 2)
+            q, c, s, p = _zyz(u)
+            bits = [n - 1 - w for w in range(n)]
+            self.ryc[:, y, bits], self.rys[:, y, bits] = c, s
+            self.ryon[:, y, bits] = s != 0
+            self.p1hi[:, y], self.p1lo[:, y] = _tables(p, l)
+            self.d1[:, y] = ~(np.all(self.p1hi[:, y] == 1, axis=1) & np.all(self.p1lo[:, y] == 1, axis=1))
+            if y + 1 < Ly:  # read by the next layer at its source index; after the last, dropped
+                self.qhi[:, y + 1], self.qlo[:, y + 1] = _tables(q, l)
+                self.qon[:, y + 1] = ~(np.all(self.qhi[:, y + 1] == 1, axis=1)
+                                       & np.all(self.qlo[:, y + 1] == 1, axis=1))
+        obs = vqc.observables()
+        self.kind = np.empty(len(obs), dtype=np.int64)
+        self.shi = np.ones((len(obs), 2**h))
+        self.slo = np.ones((len(obs), 2**l))
+        r, col = np.arange(2**h), np.arange(2**l)
+        for o, wires in enumerate(obs):
+            bits = [n - 1 - w for w in wires]
+            low, high = [b for b in bits if b < l], [b - l for b in bits if b >= l]
+            for b in high:
+                self.shi[o] *= 1.0 - 2.0 * ((r >> b) & 1)
+            for b in low:
+                self.slo[o] *= 1.0 - 2.0 * ((col >> b) & 1)
+            self.kind[o] = 0 if not low else (1 if not high else 2)
+        # the distinct high-wire sign rows of the observables on both halves
+        rows = {}
+        self.hid = np.zeros(len(obs), dtype=np.int64)
+        for o in np.flatnonzero(self.kind == 2):
+            self.hid[o] = rows.setdefault(self.shi[o].tobytes(), len(rows))
+        self.shm = np.array([np.frombuffer(b) for b in rows], dtype=np.float64).reshape(len(rows), 2**h)
+
+    def arrays(self):
+        return (self.l, self.C, self.tlo, self.thi, self.ident, self.p1lo, self.p1hi, self.d1, self.qlo,
+                self.qhi, self.qon, self.ryc, self.rys, self.ryon, self.kind, self.shi, self.slo, self.hid, self.shm)
+
+    def scratch_bytes(self, threads: int) -> int:
+        """Memory the kernels allocate: two states, per thread when samples run in parallel."""
+        states = 2 * 16 * 2**self.n
+        return states * (threads if self.n <= SAMPLE_PARALLEL_MAX_QUBITS else 1)
+
+    def run(self, amps: np.ndarray) -> np.ndarray:
+        """Per-wire encoding amplitudes ``(B, n, 2)`` complex128 -> Z products ``(K, n_obs, B)``."""
+        from numba import get_num_threads
+
+        from . import fused_kernels as fk
+
+        threads = get_num_threads()
+        out = np.empty((self.K, self.kind.shape[0], amps.shape[0]))
+        with LOCK:  # numba's workqueue thread pool takes one caller at a time
+            if self.n <= SAMPLE_PARALLEL_MAX_QUBITS:
+                fk.run_samples(amps, *self.arrays(), threads, out)
+            else:
+                D = 2**self.n
+                fk.run_tiles(amps, *self.arrays(), threads, np.empty(D, np.complex128), np.empty(D, np.complex128), out)
+        return out
