@@ -158,7 +158,7 @@ class FusedProgram:
         # pass B's column groups: at least 4096 amplitudes each (their loops' overhead), within L2
         self.C = min(2**l, max(8 if h <= 11 else 4, 4096 >> h))
         flat = vqc.with_constants(weights.detach().reshape(K, -1).to(torch.float64))
-        lo_idx, hi_idx = np.arange(2**l, dtype=np.int64), np.arange(2**h, dtype=np.int64) << l
+        lo_idx, hi_idx = np.arange(2**l, dtype=np.uint64), np.arange(2**h, dtype=np.uint64) << np.uint64(l)
         eye = np.broadcast_to(np.eye(2, dtype=np.complex128), (K, 2, 2))
         layers = []  # (index-map gates, {wire: (K, 2, 2)})
         gathers, local = [], {}
@@ -181,16 +181,14 @@ class FusedProgram:
         if gathers or local or not layers:
             layers.append((gathers, local))
         self.n_layers = Ly = len(layers)
-        self.tlo = np.empty((Ly, 2**l), dtype=np.int64)
-        self.thi = np.empty((Ly, 2**h), dtype=np.int64)
+        self.tlo = np.empty((Ly, 2**l), dtype=np.uint64)
+        self.thi = np.empty((Ly, 2**h), dtype=np.uint64)
         self.ident = np.zeros(Ly, dtype=np.bool_)
+        # each layer's diagonals as row (high bits) and column (low bits) factors: a before its
+        # rotations, b after (dropped after the last layer, where it commutes with every Z product)
         shape = (K, Ly)
-        self.p1lo = np.ones(shape + (2**l,), dtype=np.complex128)
-        self.p1hi = np.ones(shape + (2**h,), dtype=np.complex128)
-        self.qlo = np.ones(shape + (2**l,), dtype=np.complex128)
-        self.qhi = np.ones(shape + (2**h,), dtype=np.complex128)
-        self.d1 = np.zeros(shape, dtype=np.bool_)
-        self.qon = np.zeros(shape, dtype=np.bool_)
+        self.alo, self.ahi = np.ones(shape + (2**l,), np.complex128), np.ones(shape + (2**h,), np.complex128)
+        self.blo, self.bhi = np.ones(shape + (2**l,), np.complex128), np.ones(shape + (2**h,), np.complex128)
         self.ryc = np.ones(shape + (n,))
         self.rys = np.zeros(shape + (n,))
         self.ryon = np.zeros(shape + (n,), dtype=np.bool_)
@@ -203,12 +201,11 @@ class FusedProgram:
             bits = [n - 1 - w for w in range(n)]
             self.ryc[:, y, bits], self.rys[:, y, bits] = c, s
             self.ryon[:, y, bits] = s != 0
-            self.p1hi[:, y], self.p1lo[:, y] = _tables(p, l)
-            self.d1[:, y] = ~(np.all(self.p1hi[:, y] == 1, axis=1) & np.all(self.p1lo[:, y] == 1, axis=1))
-            if y + 1 < Ly:  # read by the next layer at its source index; after the last, dropped
-                self.qhi[:, y + 1], self.qlo[:, y + 1] = _tables(q, l)
-                self.qon[:, y + 1] = ~(np.all(self.qhi[:, y + 1] == 1, axis=1)
-                                       & np.all(self.qlo[:, y + 1] == 1, axis=1))
+            self.ahi[:, y], self.alo[:, y] = _tables(p, l)
+            if y + 1 < Ly:
+                self.bhi[:, y], self.blo[:, y] = _tables(q, l)
+        on = {name: ~np.all(getattr(self, name) == 1, axis=2) for name in ("alo", "ahi", "blo", "bhi")}
+        self.alo_on, self.ahi_on, self.blo_on, self.bhi_on = on["alo"], on["ahi"], on["blo"], on["bhi"]
         obs = vqc.observables()
         self.kind = np.empty(len(obs), dtype=np.int64)
         self.shi = np.ones((len(obs), 2**h))
@@ -229,9 +226,11 @@ class FusedProgram:
             self.hid[o] = rows.setdefault(self.shi[o].tobytes(), len(rows))
         self.shm = np.array([np.frombuffer(b) for b in rows], dtype=np.float64).reshape(len(rows), 2**h)
 
-    def arrays(self):
-        return (self.l, self.C, self.tlo, self.thi, self.ident, self.p1lo, self.p1hi, self.d1, self.qlo,
-                self.qhi, self.qon, self.ryc, self.rys, self.ryon, self.kind, self.shi, self.slo, self.hid, self.shm)
+    def arrays(self) -> tuple:
+        """The program as the kernels take it (``fused_kernels`` reads it by position)."""
+        return (self.l, self.C, self.tlo, self.thi, self.ident, self.alo, self.alo_on, self.ahi, self.ahi_on,
+                self.blo, self.blo_on, self.bhi, self.bhi_on, self.ryc, self.rys, self.ryon, self.kind, self.shi,
+                self.slo, self.hid, self.shm)
 
     def scratch_bytes(self, threads: int) -> int:
         """Memory the kernels allocate: two states, per thread when samples run in parallel."""
@@ -248,8 +247,8 @@ class FusedProgram:
         out = np.empty((self.K, self.kind.shape[0], amps.shape[0]))
         with LOCK:  # numba's workqueue thread pool takes one caller at a time
             if self.n <= SAMPLE_PARALLEL_MAX_QUBITS:
-                fk.run_samples(amps, *self.arrays(), threads, out)
+                fk.run_samples(self.arrays(), amps, threads, out)
             else:
                 D = 2**self.n
-                fk.run_tiles(amps, *self.arrays(), threads, np.empty(D, np.complex128), np.empty(D, np.complex128), out)
+                fk.run_tiles(self.arrays(), amps, threads, np.empty(D, np.complex128), np.empty(D, np.complex128), out)
         return out

@@ -1,22 +1,34 @@
 """Numba kernels of ``qrnn.backends.torch.fused``, at module level so that numba's disk cache serves them.
 
-A state of ``2^n`` amplitudes is seen as ``2^h`` rows (the high bits, wire 0
-the most significant) of ``2^l`` contiguous amplitudes (the low bits). Pass A
-of a layer writes each row ("tile") once: it gathers the row's amplitudes
-through the layer's index map (from the previous state, or from the product
-state, computed, never stored), multiplies in the phases, and applies the
-layer's rotations on the low bits while the tile is in the L1/L2 cache. Pass
-B applies the rotations on the high bits to groups of ``C`` columns, copied
-into a contiguous buffer (the rows are ``2^l`` amplitudes apart: worked in
-place, a power-of-two stride maps them all to a few cache sets), and either
-writes them back or, after the last layer, reads the Z expectations off them
-without writing anything. Sums are taken per column group and added in
-order, so the results do not depend on the number of threads.
+A state of ``2^n`` amplitudes is seen as ``R = 2^h`` rows (the high bits;
+wire 0 is the most significant) of ``L = 2^l`` contiguous amplitudes (the
+low bits). A layer is two passes:
 
-Imported on first use only.
+* Pass A writes each row ("tile") once: it gathers the row through the
+  layer's index map (from the previous state, or from the product state,
+  computed, never stored), multiplies in the column part of the layer's
+  first diagonal, applies the rotations on the low bits while the tile is in
+  the L1/L2 cache, and multiplies in the column part of its last diagonal.
+* Pass B copies groups of ``C`` columns into a contiguous buffer (the rows
+  are ``2^l`` amplitudes apart: worked in place, a power-of-two stride maps
+  them all to a few cache sets), multiplying in the row part of the first
+  diagonal, applies the rotations on the high bits, and either writes them
+  back with the row part of the last diagonal or, after the last layer,
+  reads the Z products off them without writing anything.
+
+(The row part of a diagonal commutes with the rotations on the low bits and
+the column part with those on the high bits, which is what lets each go
+where its factor is contiguous.) Sums are taken per column group and added in
+order, so the results do not depend on the number of threads. Loops index with
+unsigned integers: with signed ones numba guards every access against negative
+indices and LLVM does not vectorize them (5x slower, measured).
+
+A program ``prog`` is the tuple of :meth:`FusedProgram.arrays`. Imported on first use only.
 """
 import numpy as np
 from numba import njit, prange
+
+_U = np.uint64
 
 
 @njit(cache=True)
@@ -44,12 +56,11 @@ def product_tables(amp, l, ehi, elo):
 
 @njit(cache=True, fastmath=True)
 def rotate(f, start, stop, dist, c, s):
-    """Real rotation ``[[c, -s], [s, c]]`` on the pairs ``(i, i + dist)`` of ``f[start:stop]``, taken in
-    runs of ``dist`` every ``2 dist``. Unsigned indices: with signed ones numba guards every access
-    against negative indices and LLVM does not vectorize the loop (5x slower, measured)."""
-    d = np.uint64(dist)
-    base = np.uint64(start)
-    end = np.uint64(stop)
+    """Real rotation ``[[c, -s], [s, c]]`` on the pairs ``(i, i + dist)`` of the doubles ``f[start:stop]``,
+    taken in runs of ``dist`` every ``2 dist``."""
+    d = _U(dist)
+    base = _U(start)
+    end = _U(stop)
     while base < end:
         k = base
         e = base + d
@@ -58,47 +69,80 @@ def rotate(f, start, stop, dist, c, s):
             b = f[k + d]
             f[k] = c * a - s * b
             f[k + d] = s * a + c * b
-            k += np.uint64(1)
-        base += np.uint64(2) * d
-
-
-@njit(cache=True)
-def pass_a_tile(t, l, src, from_product, ehi, elo, thi, tlo, q_on, qhi, qlo, d_on, phi, plo,
-                ryc, rys, ry_on, dst, dstf):
-    """Row ``t`` of a layer's output: gathered, phased, rotated on the low bits."""
-    L = 1 << l
-    mask = L - 1
-    o = t * L
-    base = thi[t]
-    ph = phi[t]
-    for c in range(L):
-        j = base ^ tlo[c]
-        if from_product:
-            v = ehi[j >> l] * elo[j & mask]
-        else:
-            v = src[j]
-            if q_on:
-                v = v * (qhi[j >> l] * qlo[j & mask])
-        if d_on:
-            v = v * (ph * plo[c])
-        dst[o + c] = v
-    for b in range(l):
-        if ry_on[b]:
-            rotate(dstf, 2 * o, 2 * (o + L), 2 << b, ryc[b], rys[b])
+            k += _U(1)
+        base += _U(2) * d
 
 
 @njit(cache=True, fastmath=True)
-def copy_rows(a, a0, a_stride, b, b0, b_stride, rows, width):
-    """``width`` doubles of each of ``rows`` rows from ``a`` to ``b`` (unsigned indices: see :func:`rotate`)."""
-    u = np.uint64
-    w = u(width)
+def scale(z, start, phases):
+    """``z[start + c] *= phases[c]``."""
+    o = _U(start)
+    c = _U(0)
+    m = _U(phases.shape[0])
+    while c < m:
+        z[o + c] = z[o + c] * phases[c]
+        c += _U(1)
+
+
+@njit(cache=True, fastmath=True)
+def gather(src, dst, o, base, tlo, phases, phased):
+    """``dst[o + c] = src[base ^ tlo[c]]`` (times ``phases[c]`` when ``phased``)."""
+    ou = _U(o)
+    bu = _U(base)
+    c = _U(0)
+    m = _U(tlo.shape[0])
+    if phased:
+        while c < m:
+            dst[ou + c] = src[bu ^ tlo[c]] * phases[c]
+            c += _U(1)
+    else:
+        while c < m:
+            dst[ou + c] = src[bu ^ tlo[c]]
+            c += _U(1)
+
+
+@njit(cache=True)
+def pass_a(prog, k, y, t, src, dst, dstf, ehi, elo, from_product):
+    """Row ``t`` of layer ``y``'s output (circuit ``k``): gathered, phased, rotated on the low bits."""
+    l, tlo, thi, ident = prog[0], prog[2], prog[3], prog[4]
+    alo, alo_on, blo, blo_on, ryc, rys, ryon = prog[5], prog[6], prog[9], prog[10], prog[13], prog[14], prog[15]
+    L = 1 << l
+    mask = L - 1
+    o = t * L
+    if from_product:
+        base = thi[y, t]
+        for c in range(L):
+            j = base ^ tlo[y, c]
+            dst[o + c] = ehi[j >> _U(l)] * elo[j & _U(mask)]
+        if alo_on[k, y]:
+            scale(dst, o, alo[k, y])
+    elif not ident[y] or alo_on[k, y]:
+        gather(src, dst, o, thi[y, t], tlo[y], alo[k, y], alo_on[k, y])
+    for b in range(l):
+        if ryon[k, y, b]:
+            rotate(dstf, 2 * o, 2 * (o + L), 2 << b, ryc[k, y, b], rys[k, y, b])
+    if blo_on[k, y]:
+        scale(dst, o, blo[k, y])
+
+
+@njit(cache=True, fastmath=True)
+def copy_rows(a, a0, a_stride, b, b0, b_stride, rows, width, phases, phased):
+    """``width`` amplitudes of each of ``rows`` rows from ``a`` to ``b``, row ``r`` times ``phases[r]``
+    when ``phased``."""
+    w = _U(width)
     for r in range(rows):
-        ia = u(a0) + u(r) * u(a_stride)
-        ib = u(b0) + u(r) * u(b_stride)
-        x = u(0)
-        while x < w:
-            b[ib + x] = a[ia + x]
-            x += u(1)
+        ia = _U(a0) + _U(r) * _U(a_stride)
+        ib = _U(b0) + _U(r) * _U(b_stride)
+        x = _U(0)
+        if phased:
+            ph = phases[r]
+            while x < w:
+                b[ib + x] = a[ia + x] * ph
+                x += _U(1)
+        else:
+            while x < w:
+                b[ib + x] = a[ia + x]
+                x += _U(1)
 
 
 @njit(cache=True, fastmath=True)
@@ -139,83 +183,86 @@ def measure(buf, R, C, g, kind, shi, slo, hid, shm, prob, rowsum, colsum, cs, pa
 
 
 @njit(cache=True)
-def pass_b_group(g, l, C, statef, buf, ryc, rys, ry_on, last, kind, shi, slo, hid, shm, scratch, part):
-    """Columns ``g C .. g C + C - 1``: rotated on the high bits, then written back or measured."""
-    n = ryc.shape[0]
-    h = n - l
-    L = 1 << l
-    R = 1 << h
-    W = 2 * C
-    if not last:
-        for b in range(l, n):
-            if ry_on[b]:
-                break
-        else:  # no rotation on the high bits, and nothing to measure
-            return
-    copy_rows(statef, 2 * g * C, 2 * L, buf, 0, W, R, W)
-    for j in range(h):
-        b = l + j
-        if ry_on[b]:
-            rotate(buf, 0, R * W, W << j, ryc[b], rys[b])
-    if last:
-        prob, rowsum, colsum, cs = scratch
-        measure(buf, R, C, g, kind, shi, slo, hid, shm, prob, rowsum, colsum, cs, part)
-    else:
-        copy_rows(buf, 0, W, statef, 2 * g * C, 2 * L, R, W)
-
-
-@njit(cache=True)
-def measure_scratch(R, C, M):
-    return np.empty(C), np.empty(R), np.empty(C), np.empty((M, C))
-
-
-@njit(cache=True)
-def circuit(amp, k, l, C, tlo, thi, ident, p1lo, p1hi, d1, qlo, qhi, qon, ryc, rys, ryon, kind, shi, slo,
-            hid, shm, bufa, bufb, ehi, elo, buf, scratch, part, out_col):
-    """One circuit on one sample, serially: ``out_col (n_obs,)``."""
-    n = amp.shape[0]
+def pass_b(prog, k, y, g, state, buf, last, scratch, part):
+    """Columns ``g C .. g C + C - 1`` of layer ``y`` (circuit ``k``): phased and rotated on the high bits,
+    then written back, phased, or measured."""
+    l, C = prog[0], prog[1]
+    ahi, ahi_on, bhi, bhi_on, ryc, rys, ryon = prog[7], prog[8], prog[11], prog[12], prog[13], prog[14], prog[15]
+    kind, shi, slo, hid, shm = prog[16], prog[17], prog[18], prog[19], prog[20]
+    n = ryc.shape[2]
     L = 1 << l
     R = 1 << (n - l)
-    G = L // C
-    n_layers = tlo.shape[0]
+    rotated = False
+    for b in range(l, n):
+        rotated = rotated or ryon[k, y, b]
+    if not (last or rotated or ahi_on[k, y] or bhi_on[k, y]):
+        return
+    copy_rows(state, g * C, L, buf, 0, C, R, C, ahi[k, y], ahi_on[k, y])
+    buff = buf.view(np.float64)
+    for j in range(n - l):
+        b = l + j
+        if ryon[k, y, b]:
+            rotate(buff, 0, 2 * R * C, (2 * C) << j, ryc[k, y, b], rys[k, y, b])
+    if last:
+        prob, rowsum, colsum, cs = scratch
+        measure(buff, R, C, g, kind, shi, slo, hid, shm, prob, rowsum, colsum, cs, part)
+    else:
+        copy_rows(buf, 0, C, state, g * C, L, R, C, bhi[k, y], bhi_on[k, y])
+
+
+@njit(cache=True)
+def scratch_of(prog):
+    """Pass B's buffer and the measurement's sums, per thread."""
+    l, C, M = prog[0], prog[1], prog[20].shape[0]
+    R = 1 << (prog[13].shape[2] - l)
+    return np.empty(R * C, dtype=np.complex128), (np.empty(C), np.empty(R), np.empty(C), np.empty((M, C)))
+
+
+@njit(cache=True)
+def target(prog, y, src_is_a):
+    """Whether layer ``y`` writes buffer A: the first does; a gather goes to the other buffer; an
+    identity map works in place."""
+    if y == 0:
+        return True
+    return src_is_a if prog[4][y] else not src_is_a
+
+
+@njit(cache=True)
+def total(part, out, k, b):
+    for o in range(part.shape[1]):
+        acc = 0.0
+        for g in range(part.shape[0]):
+            acc += part[g, o]
+        out[k, o, b] = acc
+
+
+@njit(cache=True)
+def circuit(prog, amp, k, bufa, bufb, ehi, elo, buf, scratch, part):
+    """One circuit on one sample, serially (its Z products in ``part``, per column group)."""
+    l, C = prog[0], prog[1]
+    n_layers = prog[2].shape[0]
+    R = 1 << (amp.shape[0] - l)
     product_tables(amp, l, ehi, elo)
-    bufa_f = bufa.view(np.float64)
-    bufb_f = bufb.view(np.float64)
+    bufa_f, bufb_f = bufa.view(np.float64), bufb.view(np.float64)
     src_is_a = True
     for y in range(n_layers):
-        if y == 0:
-            dst_is_a = True
-        elif ident[y]:
-            dst_is_a = src_is_a
-        else:
-            dst_is_a = not src_is_a
-        src = bufa if src_is_a else bufb
-        dst = bufa if dst_is_a else bufb
+        dst_is_a = target(prog, y, src_is_a)
+        src, dst = (bufa if src_is_a else bufb), (bufa if dst_is_a else bufb)
         dstf = bufa_f if dst_is_a else bufb_f
         for t in range(R):
-            pass_a_tile(t, l, src, y == 0, ehi, elo, thi[y], tlo[y], qon[k, y], qhi[k, y], qlo[k, y],
-                        d1[k, y], p1hi[k, y], p1lo[k, y], ryc[k, y], rys[k, y], ryon[k, y], dst, dstf)
-        last = y == n_layers - 1
-        for g in range(G):
-            pass_b_group(g, l, C, dstf, buf, ryc[k, y], rys[k, y], ryon[k, y], last, kind, shi, slo, hid, shm,
-                         scratch, part)
+            pass_a(prog, k, y, t, src, dst, dstf, ehi, elo, y == 0)
+        for g in range((1 << l) // C):
+            pass_b(prog, k, y, g, dst, buf, y == n_layers - 1, scratch, part)
         src_is_a = dst_is_a
-    for o in range(kind.shape[0]):
-        acc = 0.0
-        for g in range(G):
-            acc += part[g, o]
-        out_col[o] = acc
 
 
 @njit(cache=True, parallel=True)
-def run_samples(amps, l, C, tlo, thi, ident, p1lo, p1hi, d1, qlo, qhi, qon, ryc, rys, ryon, kind, shi, slo,
-                hid, shm, threads, out):
+def run_samples(prog, amps, threads, out):
     """Every (circuit, sample) pair in parallel, each serially (small states): ``out (K, n_obs, B)``."""
     B, n = amps.shape[0], amps.shape[1]
     K, n_obs = out.shape[0], out.shape[1]
-    L = 1 << l
-    R = 1 << (n - l)
-    G = L // C
+    l, C = prog[0], prog[1]
+    L, R = 1 << l, 1 << (n - l)
     jobs = K * B
     n_chunks = min(jobs, threads)
     for ch in prange(n_chunks):
@@ -223,61 +270,41 @@ def run_samples(amps, l, C, tlo, thi, ident, p1lo, p1hi, d1, qlo, qhi, qon, ryc,
         bufb = np.empty(L * R, dtype=np.complex128)
         ehi = np.empty(R, dtype=np.complex128)
         elo = np.empty(L, dtype=np.complex128)
-        buf = np.empty(R * 2 * C)
-        scratch = measure_scratch(R, C, shm.shape[0])
-        part = np.empty((G, n_obs))
-        col = np.empty(n_obs)
+        buf, scratch = scratch_of(prog)
+        part = np.empty((L // C, n_obs))
         for job in range(ch * jobs // n_chunks, (ch + 1) * jobs // n_chunks):
             b, k = job // K, job % K
-            circuit(amps[b], k, l, C, tlo, thi, ident, p1lo, p1hi, d1, qlo, qhi, qon, ryc, rys, ryon, kind,
-                    shi, slo, hid, shm, bufa, bufb, ehi, elo, buf, scratch, part, col)
-            for o in range(n_obs):
-                out[k, o, b] = col[o]
+            circuit(prog, amps[b], k, bufa, bufb, ehi, elo, buf, scratch, part)
+            total(part, out, k, b)
 
 
 @njit(cache=True, parallel=True)
-def run_tiles(amps, l, C, tlo, thi, ident, p1lo, p1hi, d1, qlo, qhi, qon, ryc, rys, ryon, kind, shi, slo,
-              hid, shm, threads, bufa, bufb, out):
+def run_tiles(prog, amps, threads, bufa, bufb, out):
     """One (sample, circuit) at a time, each pass parallel over rows or column groups (large states)."""
     B, n = amps.shape[0], amps.shape[1]
     K, n_obs = out.shape[0], out.shape[1]
-    L = 1 << l
-    R = 1 << (n - l)
+    l, C = prog[0], prog[1]
+    L, R = 1 << l, 1 << (n - l)
     G = L // C
-    n_layers = tlo.shape[0]
+    n_layers = prog[2].shape[0]
     ehi = np.empty(R, dtype=np.complex128)
     elo = np.empty(L, dtype=np.complex128)
     part = np.empty((G, n_obs))
     n_chunks = min(G, 4 * threads)
-    bufa_f = bufa.view(np.float64)
-    bufb_f = bufb.view(np.float64)
+    bufa_f, bufb_f = bufa.view(np.float64), bufb.view(np.float64)
     for b in range(B):
         product_tables(amps[b], l, ehi, elo)
         for k in range(K):
             src_is_a = True
             for y in range(n_layers):
-                if y == 0:
-                    dst_is_a = True
-                elif ident[y]:
-                    dst_is_a = src_is_a
-                else:
-                    dst_is_a = not src_is_a
-                src = bufa if src_is_a else bufb
-                dst = bufa if dst_is_a else bufb
+                dst_is_a = target(prog, y, src_is_a)
+                src, dst = (bufa if src_is_a else bufb), (bufa if dst_is_a else bufb)
                 dstf = bufa_f if dst_is_a else bufb_f
                 for t in prange(R):
-                    pass_a_tile(t, l, src, y == 0, ehi, elo, thi[y], tlo[y], qon[k, y], qhi[k, y], qlo[k, y],
-                                d1[k, y], p1hi[k, y], p1lo[k, y], ryc[k, y], rys[k, y], ryon[k, y], dst, dstf)
-                last = y == n_layers - 1
+                    pass_a(prog, k, y, t, src, dst, dstf, ehi, elo, y == 0)
                 for ch in prange(n_chunks):
-                    buf = np.empty(R * 2 * C)
-                    scratch = measure_scratch(R, C, shm.shape[0])
+                    buf, scratch = scratch_of(prog)
                     for g in range(ch * G // n_chunks, (ch + 1) * G // n_chunks):
-                        pass_b_group(g, l, C, dstf, buf, ryc[k, y], rys[k, y], ryon[k, y], last, kind,
-                                     shi, slo, hid, shm, scratch, part)
+                        pass_b(prog, k, y, g, dst, buf, y == n_layers - 1, scratch, part)
                 src_is_a = dst_is_a
-            for o in range(n_obs):
-                acc = 0.0
-                for g in range(G):
-                    acc += part[g, o]
-                out[k, o, b] = acc
+            total(part, out, k, b)
