@@ -200,6 +200,20 @@ class TestCuda:
         assert gpu.device.type == "cuda"
         np.testing.assert_allclose(gpu.cpu().numpy(), evaluate(be, vqc, w, x), rtol=0, atol=1e-10)
 
+    @pytest.mark.parametrize("n", [10, 18])
+    def test_fused_program_on_cuda_matches_cpu(self, n, rng):
+        """Many qubits: the fused program in torch operations on the GPU, the compiled kernels on the CPU."""
+        vqc = VQC(n, 2, correlators=True)
+        w = init_weights(2, vqc, "uniform", seed=n)
+        x = random_inputs(rng, (16, n))
+        for dtype, atol in ((torch.float64, 1e-12), (torch.float32, 2e-5)):
+            group = TorchBackend().compile(vqc, torch.as_tensor(w, device="cuda", dtype=dtype))
+            assert group.program is not None
+            with torch.no_grad():
+                gpu = group(torch.as_tensor(x, device="cuda", dtype=dtype))
+            np.testing.assert_allclose(gpu.cpu().double().numpy(), evaluate(TorchBackend(), vqc, w, x), rtol=0,
+                                       atol=atol)
+
     def test_cell_on_cuda(self, rng):
         X = random_inputs(rng, (8, 5, 1))
         cpu = qrnn.QLSTM(1, 3, seed=1).transform(X)

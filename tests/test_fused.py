@@ -180,3 +180,23 @@ def test_gradients_go_through_the_torch_form(rng):
     with torch.no_grad():
         frozen = TorchBackend().compile(vqc, w0)(x)
     np.testing.assert_allclose(out.detach().numpy(), frozen.numpy(), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("n,row_bits", [(5, 11), (9, 4), (12, 5)])
+def test_the_torch_form_of_the_program_matches_the_kernels(n, row_bits, rng, monkeypatch):
+    """The CUDA path runs the same program in torch operations; here it runs on the CPU."""
+    monkeypatch.setattr(fused, "_split", lambda m: min(m, row_bits))
+    for name in CIRCUITS:
+        vqc = CIRCUITS[name](n)
+        w = torch.as_tensor(init_weights(2, vqc, "uniform", seed=n))
+        x = torch.as_tensor(random_inputs(rng, (4, vqc.n_inputs)))
+        prog = fused.FusedProgram(vqc, w)
+        amps = _encoding(vqc, torch.float64, torch.device("cpu")).wire_amplitudes(x.T.contiguous())
+        np.testing.assert_allclose(prog.run_torch(amps).numpy().transpose(0, 2, 1), fused_values(vqc, w, x),
+                                   rtol=0, atol=1e-12, err_msg=name)
+    # and the engine takes that path where the kernels do not apply (here forced: no GPU is needed)
+    group = TorchBackend().compile(vqc, w)
+    group.kernels = False
+    with torch.no_grad():
+        np.testing.assert_allclose(group(x).numpy(), fused_values(vqc, w, x), rtol=0, atol=1e-12)
+

@@ -209,10 +209,11 @@ class _Unitary(_CompiledGroup):
 class _GateByGate(_CompiledGroup):
     """Gate-by-gate state vectors; the method for many wires.
 
-    On the CPU in float64, evaluations that need no gradient run the fused
-    program (:mod:`qrnn.backends.torch.fused`: about four cache-blocked
-    passes over each state for the paper's 2-layer circuit); otherwise, and
-    for gates it does not know, the fused torch form
+    Evaluations that need no gradient run the fused program
+    (:mod:`qrnn.backends.torch.fused`: about four cache-blocked passes over
+    each state for the paper's 2-layer circuit): in compiled kernels on the
+    CPU in float64, in torch operations on other devices (CUDA). Otherwise,
+    and for gates the program does not know, the fused torch form
     (:mod:`qrnn.backends.torch.variational`), which autograd differentiates
     and which runs on any device and dtype.
     """
@@ -224,14 +225,15 @@ class _GateByGate(_CompiledGroup):
 
         vqc = self.vqc
         self.program = None
-        if (self.device.type == "cpu" and self.rdtype == torch.float64 and vqc.n_qubits >= fused.MIN_QUBITS
-                and fused.unsupported(vqc) is None):
+        self.kernels = self.device.type == "cpu" and self.rdtype == torch.float64
+        if (vqc.n_qubits >= fused.MIN_QUBITS and fused.unsupported(vqc) is None
+                and (self.kernels or self.device.type != "cpu")):
             self.program = fused.FusedProgram(vqc, self.weights)
         self._var = None
 
     @property
     def var(self) -> _Variational:
-        if self._var is None:  # built on first use: frozen groups on the CPU never need it
+        if self._var is None:  # built on first use: frozen groups never need it
             self._var = self._variational()
             self.zsigns_t = torch.tensor(self.zsigns, dtype=self.rdtype, device=self.device)  # (n_obs, D)
         return self._var
@@ -242,11 +244,12 @@ class _GateByGate(_CompiledGroup):
 
     def _sample_bytes(self):
         # the product state, and three complex (K, D) states at the peak of a gate block
+        # (five in the fused program's torch operations)
         D = 2**self.vqc.n_qubits
-        return 2 * self.itemsize * D * (1 + 3 * self.K)
+        return 2 * self.itemsize * D * (1 + (3 if self.program is None or self.kernels else 5) * self.K)
 
     def columns(self, v, bounded=False):
-        if not self._fused_applies(v):
+        if not (self.kernels and self._fused_applies(v)):
             return super().columns(v, bounded)
         from numba import get_num_threads
 
@@ -261,6 +264,8 @@ class _GateByGate(_CompiledGroup):
         return torch.from_numpy(out)
 
     def _columns(self, v, bounded):
+        if self._fused_applies(v):  # another device: the program in torch operations
+            return self.program.run_torch(self.encoding.wire_amplitudes(v, bounded))
         psi = self.encoding.amplitudes(v, bounded)
         state = self.var.apply(psi.unsqueeze(0).expand(self.K, *psi.shape))
         return self.zsigns_t @ (state.real.square() + state.imag.square())

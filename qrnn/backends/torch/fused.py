@@ -252,3 +252,58 @@ class FusedProgram:
                 D = 2**self.n
                 fk.run_tiles(self.arrays(), amps, threads, np.empty(D, np.complex128), np.empty(D, np.complex128), out)
         return out
+
+    def _torch_tables(self, cdtype, device) -> dict:
+        key = (cdtype, device)
+        cache = self.__dict__.setdefault("_on_device", {})
+        if key not in cache:
+            rdtype = torch.float64 if cdtype == torch.complex128 else torch.float32
+
+            def c(a):
+                return torch.as_tensor(a, device=device).to(cdtype)
+
+            cache[key] = {
+                "index": [torch.as_tensor((self.thi[y][:, None] ^ self.tlo[y][None, :]).reshape(-1).astype(np.int64),
+                                          device=device) for y in range(self.n_layers)],
+                "a": c(self.ahi[:, :, :, None] * self.alo[:, :, None, :]),  # (K, Ly, R, L)
+                "b": c(self.bhi[:, :, :, None] * self.blo[:, :, None, :]),
+                "ryc": torch.as_tensor(self.ryc, dtype=rdtype, device=device),
+                "rys": torch.as_tensor(self.rys, dtype=rdtype, device=device),
+                "shi": torch.as_tensor(self.shi, dtype=rdtype, device=device),
+                "slo": torch.as_tensor(self.slo, dtype=rdtype, device=device)}
+        return cache[key]
+
+    def run_torch(self, amps: torch.Tensor) -> torch.Tensor:
+        """The same program in torch operations, on the tensor's device and dtype (the CUDA path):
+        per-wire amplitudes ``(n, 2, B)`` complex -> Z products ``(K, n_obs, B)``.
+
+        Each layer is one gather, two diagonal multiplies and one pass per rotated bit; on a GPU a
+        pass is cheap (its bandwidth), so the cache blocking of the CPU kernels is not needed.
+        """
+        n, l, K, B = self.n, self.l, self.K, amps.shape[2]
+        t = self._torch_tables(amps.dtype, amps.device)
+        def product(wires):
+            out = torch.ones(B, 1, dtype=amps.dtype, device=amps.device)
+            for q in wires:
+                out = torch.cat([out * amps[q, 0][:, None], out * amps[q, 1][:, None]], dim=1)
+            return out
+
+        psi = (product([n - 1 - l - b for b in range(n - l)])[:, :, None]
+               * product([n - 1 - b for b in range(l)])[:, None, :]).reshape(1, B, -1).expand(K, B, -1)
+        for y in range(self.n_layers):
+            if not self.ident[y]:
+                psi = psi.index_select(2, t["index"][y])
+            psi = psi * t["a"][:, y].reshape(K, 1, -1)
+            for b in range(n):
+                if not self.ryon[:, y, b].any():
+                    continue
+                v = psi.reshape(K, B, -1, 2, 2**b)
+                c = t["ryc"][:, y, b].reshape(K, 1, 1, 1)
+                s = t["rys"][:, y, b].reshape(K, 1, 1, 1)
+                lo, hi = v[:, :, :, 0], v[:, :, :, 1]
+                psi = torch.stack((c * lo - s * hi, s * lo + c * hi), dim=3).reshape(K, B, -1)
+            if y + 1 < self.n_layers:
+                psi = psi * t["b"][:, y].reshape(K, 1, -1)
+        p = (psi.real.square() + psi.imag.square()).reshape(K, B, 2 ** (n - l), 2**l)
+        return torch.einsum("kbrc,oc,or->kob", p, t["slo"], t["shi"])
+
