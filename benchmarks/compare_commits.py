@@ -6,8 +6,9 @@ that it imports that tree's ``qrnn`` (the worker reports ``qrnn.__file__``
 and the driver checks it). The rows are the figures of
 ``bench_stream`` (stream kernels, step by step, crossover batches),
 ``bench_training`` (one epoch with the adjoint kernels and with autograd)
-and ``bench_throughput`` (QLSTM at B = 1024 for each torch form, and the
-2-to-10-qubit scaling), at sizes that keep one worker run short. Only
+``bench_throughput`` (QLSTM at B = 1024 for each torch form, and the
+2-to-10-qubit scaling) and ``bench_scaling`` (qrnn's side: one VQC at 4 to 14
+qubits), at sizes that keep one worker run short. Only
 public API present at both commits is used.
 
 The driver runs the trees alternately (before, after, before, after, ...)
@@ -38,7 +39,7 @@ import sys
 import time
 from pathlib import Path
 
-SECTIONS = ("stream", "training", "throughput")
+SECTIONS = ("stream", "training", "throughput", "vqc")
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 _clock = time.perf_counter  # the worker's, set from the driver's --clock
 
@@ -179,6 +180,26 @@ def _throughput_rows():
                    forward(lambda n=n, method=method: QLSTM(1, n - 1, seed=0, backend=TorchBackend(method)), X, 3))
 
 
+def _vqc_rows():
+    """``(row, measure)`` pairs of bench_scaling's qrnn figure: one 2-layer VQC, ``TorchBackend()``, 4 to 14
+    qubits (the sizes issue 18 must not slow down), B = 16 and 256."""
+    import numpy as np
+    import torch
+
+    from qrnn.backends import TorchBackend
+    from qrnn.circuit import VQC, init_weights
+
+    for n in (4, 6, 8, 10, 12, 14):
+        for B in (16, 256):
+            def measure(n=n, B=B):
+                vqc = VQC(n, 2)
+                group = TorchBackend().compile(vqc, torch.as_tensor(init_weights(1, vqc, "uniform", seed=n)))
+                x = torch.as_tensor(np.random.default_rng(n).normal(size=(B, n)))
+                with torch.no_grad():
+                    return _best_ms(lambda: group(x), 3)
+            yield f"vqc: {n} qubits, B={B}, auto", measure
+
+
 def worker(section: str) -> None:
     global _clock
     import torch
@@ -191,7 +212,8 @@ def worker(section: str) -> None:
 
     pattern = re.compile(os.environ.get("QRNN_COMPARE_ROWS", ""))
     rows = {name: measure() for name, measure in
-            {"stream": _stream_rows, "training": _training_rows, "throughput": _throughput_rows}[section]()
+            {"stream": _stream_rows, "training": _training_rows, "throughput": _throughput_rows,
+             "vqc": _vqc_rows}[section]()
             if pattern.search(name)}
     print(json.dumps({"qrnn_file": qrnn.__file__, "torch_threads": torch.get_num_threads(),
                       "numba_threads": __import__("numba").get_num_threads(), "rows": rows}))

@@ -68,7 +68,15 @@ def test_program_fuses_one_wire_runs_and_cnot_rings():
     assert prog.first == 5  # the encoding and first CNOT rings are shared by every circuit of a group
     # a Rot block: RZ(a), RY(b), RZ(c) of weights 3q .. 3q+2
     assert prog.sub[5].tolist() == [[3, 2, 0], [2, 2, 1], [3, 2, 2]]
-    assert (prog.perms[0][prog.inverse[0]] == np.arange(16)).all()
+    # the CNOT rings' index map and its inverse, read from their row and column tables
+    i = np.arange(16, dtype=np.uint64)
+    mask = np.uint64(2**prog.l - 1)
+
+    def f(t_lo, t_hi, x):
+        return t_hi[x >> np.uint64(prog.l)] ^ t_lo[x & mask]
+
+    assert sorted(f(prog.tlo[0], prog.thi[0], i).tolist()) == list(range(16))
+    assert (f(prog.ilo[0], prog.ihi[0], f(prog.tlo[0], prog.thi[0], i)) == i).all()
 
 
 def test_chunked_batches_give_the_same_values_and_gradients(rng):
@@ -139,21 +147,26 @@ def test_training_is_the_same_with_either_gradient(cell, tmp_path):
     assert load(path).model_._backend.gradient == "autograd"
 
 
-def test_cnots_one_by_one_give_the_same_as_permutations(monkeypatch, rng):
-    """Above PERMUTATION_MAX_QUBITS a program applies each CNOT by swaps instead of keeping 2^n indices."""
-    from qrnn.backends.torch import adjoint
+def test_index_maps_split_into_rows_give_the_same_values_and_gradients(monkeypatch, rng):
+    """CNOT and SWAP runs are gathers through row and column tables: any split gives the same numbers,
+    here against the autograd path, with SWAPs and correlators."""
+    from qrnn.backends.torch import adjoint, fused
+    from qrnn.circuit import Ansatz, Weight
 
-    vqc = VQC(5, 2, 3, correlators=True)
+    gates = [("RY", q, Weight(q)) for q in range(6)] + [("CNOT", (0, 3)), ("SWAP", (1, 5)), ("CNOT", (5, 2))]
+    gates += [("RX", q, Weight(6 + q)) for q in range(6)] + [("SWAP", (0, 4))] + [("RZ", 2, Weight(12))]
+    vqc = VQC(6, ansatz=Ansatz(6, gates), n_inputs=3, correlators=True)
     w0 = torch.as_tensor(init_weights(2, vqc, "uniform", seed=8))
     x0 = torch.as_tensor(random_inputs(rng, (4, 3)))
-    adjoint.program.cache_clear()
-    ref = value_and_grads(TorchBackend(), vqc, w0, x0)
-    monkeypatch.setattr(adjoint, "PERMUTATION_MAX_QUBITS", 2)
-    adjoint.program.cache_clear()
-    try:
-        assert 2 in adjoint.program(vqc).kinds and adjoint.program(vqc).perms.size == 0
-        swaps = value_and_grads(TorchBackend(), vqc, w0, x0)
-    finally:
+    ref = value_and_grads(TorchBackend(gradient="autograd"), vqc, w0, x0)
+    for row_bits in (6, 4, 1):
+        monkeypatch.setattr(fused, "_split", lambda n, row_bits=row_bits: min(n, row_bits))
         adjoint.program.cache_clear()
-    for a, b in zip(ref[1:], swaps[1:]):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-14)
+        try:
+            assert adjoint.program(vqc).l == row_bits
+            got = value_and_grads(TorchBackend(gradient="adjoint"), vqc, w0, x0)
+        finally:
+            adjoint.program.cache_clear()
+        assert got[0] == "_Adjoint"
+        for a, b in zip(ref[1:], got[1:]):
+            np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=0, atol=1e-12, err_msg=f"row bits {row_bits}")

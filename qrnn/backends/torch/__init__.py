@@ -15,14 +15,23 @@ expensive part once per call of a cell and each time step is cheap:
     product state by one real matrix product ``(2 K 2^n, 2^(n+1)) @ (2^(n+1), B)``
     (real and imaginary parts stacked). Cost ``4 K 4^n`` real MACs per sample.
 ``"gates"``
-    Batched gate-by-gate application: each CNOT block fused into one index
-    permutation, each run of single-qubit gates fused into one 2x2 matrix per
-    wire. Cost ``~ K L n 2^(n+1)`` per sample; the only choice for many wires.
+    State vectors, the only choice for many wires. Without gradients it runs
+    the fused program (:mod:`~qrnn.backends.torch.fused`): the product state
+    is never stored, each layer's CNOTs are one gather through a GF(2) index
+    map, its one-wire gates real rotations and phases applied in two
+    cache-blocked passes, and the Z products are read off the last pass, so
+    the paper's 2-layer circuit costs about four passes over each state
+    (compiled kernels on the CPU in float64, torch operations on CUDA). With
+    gradients, or gates the program does not know, batched gate-by-gate
+    torch operations: each CNOT block fused into one index permutation, each
+    run of single-qubit gates into one 2x2 matrix per wire, applied in
+    Kronecker blocks. Cost ``~ K L n 2^(n+1)`` per sample.
 
 ``"auto"`` picks by qubit count (thresholds from ``benchmarks/RESULTS.md``,
 "Torch engine scaling, 2 to 20 qubits").
-Everything is made of differentiable torch operations, so gradients reach
-both the inputs and the weights.
+Every form but the fused program is made of differentiable torch
+operations, so gradients reach both the inputs and the weights; the fused
+program runs only where no gradient is wanted.
 
 Tensors keep the batch last ("columns": ``(features, B)``), so that every
 elementwise operation runs along contiguous memory.
@@ -34,7 +43,9 @@ The modules, each one concept:
   unitary, gate by gate, adjoint) and their chunking to the memory budget;
 - :mod:`~qrnn.backends.torch.encoding`: the input-dependent product-state prefix;
 - :mod:`~qrnn.backends.torch.variational`: the weight-only suffix, fused (gate matrices,
-  permutations, diagonals);
+  permutations, diagonals), in torch operations;
+- :mod:`~qrnn.backends.torch.fused` and :mod:`~qrnn.backends.torch.fused_kernels`: the
+  many-qubit program of the ``"gates"`` form without gradients (numba on the CPU);
 - :mod:`~qrnn.backends.torch.gates`: the one-wire gates' actions on amplitudes and Bloch vectors;
 - :mod:`~qrnn.backends.torch.budget`: free memory and :class:`MemoryBudgetError`;
 - :mod:`~qrnn.backends.torch.allocator`: :func:`tune_allocator` (glibc's malloc, opt-in);

@@ -38,48 +38,47 @@ _KERNELS = None
 # gate codes within a fused block, and where a gate's angle comes from
 _CODES = {"H": 0, "RX": 1, "RY": 2, "RZ": 3}
 _SOURCES = {None: 0, "x": 1, "w": 2, "c": 2}  # constants are read as weights (see VQC.with_constants)
-# Up to this many qubits a run of CNOTs is one precomputed permutation (2^n indices, and
-# its inverse: 1 MiB at 16); beyond, each CNOT is applied by swaps, which needs no memory.
-PERMUTATION_MAX_QUBITS = 16
 
 
 @functools.lru_cache(maxsize=256)  # asked for every trainable group on every forward pass
 def unsupported(vqc) -> str | None:
     """Why the kernels cannot run ``vqc`` (None when they can): they know the paper's encoding,
-    the one-wire gates H, RX, RY, RZ, and CNOT and SWAP (SWAP as a permutation, up to
-    :data:`PERMUTATION_MAX_QUBITS`)."""
+    the one-wire gates H, RX, RY, RZ, and CNOT and SWAP."""
     if vqc.encoding.kind != "paper":
         return f"the {vqc.encoding.kind!r} encoding"
-    gates = vqc.gate_names() - set(_CODES) - {"CNOT"}
-    if gates - {"SWAP"} or (gates and vqc.n_qubits > PERMUTATION_MAX_QUBITS):
+    gates = vqc.gate_names() - set(_CODES) - {"CNOT", "SWAP"}
+    if gates:
         return f"gates {sorted(gates)}"
     return None
 
 
 class Program:
-    """A circuit as the kernels run it: fused one-wire blocks and CNOT blocks as permutations.
+    """A circuit as the kernels run it: fused one-wire blocks, and CNOT/SWAP runs as GF(2) index maps.
 
     Runs of one-wire gates on a wire between CNOT blocks become one block
     (the encoding's ``H, RY, RZ``; each layer's ``RZ, RY, RZ``), applied in
     one pass over the state, whose angles' derivatives are taken in one pass
-    too; each run of CNOTs becomes one index permutation (up to
-    :data:`PERMUTATION_MAX_QUBITS`; beyond, one operation per CNOT). The
-    order of :meth:`~qrnn.circuit.VQC.ops` is kept.
+    too; each run of CNOTs and SWAPs becomes one gather through a linear map
+    of the basis indices over GF(2), read from a row table and a column table
+    (``f(i) = thi[i >> l] ^ tlo[i & (2^l - 1)]``, as in
+    :mod:`~qrnn.backends.torch.fused`: no ``2^n`` permutation array, at any
+    size). The order of :meth:`~qrnn.circuit.VQC.ops` is kept. The measured
+    Z products are read by rows and columns too (:func:`~qrnn.backends.torch.fused.observable_tables`),
+    without a ``(n_obs, 2^n)`` sign table.
 
     Attributes
     ----------
     kinds : ndarray (n_ops,)
-        0 for a one-wire block, 1 for a permutation, 2 for one CNOT.
+        0 for a one-wire block, 1 for a gather.
     where : ndarray (n_ops,)
-        The block's bit (wire 0 is the most significant), the permutation's
-        row, or the CNOT's control bit.
-    targets : ndarray (n_ops,)
-        The CNOT's target bit (-1 for other operations).
+        The block's bit (wire 0 is the most significant), or the gather's map.
     sub : ndarray (n_ops, S, 3)
         Per block, its gates in order: code (H, RX, RY, RZ = 0..3; -1 pads),
         angle source (0 none, 1 input angle, 2 weight) and index.
-    perms, inverse : ndarray (n_perms, 2^n)
-        ``psi_new[i] = psi[perms[p, i]]``, and the inverse permutations.
+    tlo, thi, ilo, ihi : ndarray (n_maps, 2^l), (n_maps, 2^(n-l))
+        Each map's column and row tables, and those of its inverse.
+    l : int
+        Low bits of the tables.
     first : int
         Operations before the first that reads a weight: the input-only
         prefix, shared by every circuit of a group.
@@ -93,81 +92,71 @@ class Program:
     """
 
     def __init__(self, vqc):
+        from .fused import _index_map, _split, observable_tables
+
         n = self.n_qubits = vqc.n_qubits
-        kinds, where, targets, blocks, perms = [], [], [], [], []
+        why = unsupported(vqc)
+        if why is not None:
+            raise ValueError(f"the adjoint kernels cannot run a circuit with {why}")
+        kinds, where, blocks, maps = [], [], [], []
         pending: dict[int, list] = {}
-        perm = None
+        gathers: list = []
 
         def flush_blocks():
             for q in sorted(pending):
                 kinds.append(0)
                 where.append(n - 1 - q)
-                targets.append(-1)
                 blocks.append(pending[q])
             pending.clear()
 
-        def flush_perm():
-            nonlocal perm
-            if perm is not None:
+        def flush_gathers():
+            if gathers:
                 kinds.append(1)
-                where.append(len(perms))
-                targets.append(-1)
+                where.append(len(maps))
                 blocks.append([])
-                perms.append(perm)
-                perm = None
+                maps.append(list(gathers))
+                gathers.clear()
 
-        index = np.arange(2**n) if n <= PERMUTATION_MAX_QUBITS else None
-        why = unsupported(vqc)
-        if why is not None:
-            raise ValueError(f"the adjoint kernels cannot run a circuit with {why}")
         for op in vqc.ops():
-            if op.name == "SWAP":
+            if op.name in ("CNOT", "SWAP"):
                 flush_blocks()
-                for a, b in op.wires:
-                    ba, bb = (index >> (n - 1 - a)) & 1, (index >> (n - 1 - b)) & 1
-                    p = index ^ ((ba ^ bb) << (n - 1 - a)) ^ ((ba ^ bb) << (n - 1 - b))
-                    perm = p if perm is None else perm[p]
+                gathers.extend((op.name, tuple(w)) for w in op.wires)
                 continue
-            if op.name == "CNOT":
-                flush_blocks()
-                for c, t in op.wires:
-                    if index is None:
-                        kinds.append(2)
-                        where.append(n - 1 - c)
-                        targets.append(n - 1 - t)
-                        blocks.append([])
-                        continue
-                    p = index ^ (((index >> (n - 1 - c)) & 1) << (n - 1 - t))
-                    perm = p if perm is None else perm[p]
-                continue
-            if op.name not in _CODES:
-                raise ValueError(f"the adjoint kernels have no gate {op.name!r}")
-            flush_perm()
+            flush_gathers()
             for i, q in enumerate(op.wires):
                 ref = None if op.params is None else op.params[i]
                 src, idx = (0, -1) if ref is None else (_SOURCES[ref[0]], ref[1] if ref[0] == "x" else vqc.slot(ref))
                 pending.setdefault(q, []).append((_CODES[op.name], src, idx))
         flush_blocks()
-        flush_perm()
+        flush_gathers()
         S = max([len(b) for b in blocks] + [1])
         self.kinds = np.array(kinds, dtype=np.int64)
         self.where = np.array(where, dtype=np.int64)
-        self.targets = np.array(targets, dtype=np.int64)
         self.sub = np.full((len(kinds), S, 3), -1, dtype=np.int64)
         for o, b in enumerate(blocks):
             if b:
                 self.sub[o, :len(b)] = b
-        self.perms = np.array(perms, dtype=np.int64).reshape(len(perms), 2**n if perms else 0)
-        self.inverse = np.argsort(self.perms, axis=1).astype(np.int64)
+        self.l = l = _split(n)
+        lo, hi = np.arange(2**l, dtype=np.uint64), np.arange(2 ** (n - l), dtype=np.uint64) << np.uint64(l)
+
+        def tables(x, inverse):
+            # a run's inverse is the same gates in reverse order (each is its own inverse)
+            rows = [_index_map(n, g[::-1] if inverse else g, x) for g in maps]
+            return np.array(rows, dtype=np.uint64).reshape(len(maps), x.size)
+
+        self.tlo, self.thi, self.ilo, self.ihi = tables(lo, False), tables(hi, False), tables(lo, True), tables(hi, True)
+        self.observables = observable_tables(vqc, l)
         reads_weight = [(self.sub[o, :, 1] == 2).any() for o in range(len(kinds))]
         self.first = reads_weight.index(True) if any(reads_weight) else len(kinds)
 
     def arrays(self):
-        return self.kinds, self.where, self.targets, self.sub, self.perms, self.inverse, self.first
+        return (self.kinds, self.where, self.sub, self.tlo, self.thi, self.ilo, self.ihi, self.l, self.first,
+                self.observables)
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in self.arrays()[:-1])
+        arrays = (self.kinds, self.where, self.sub, self.tlo, self.thi, self.ilo, self.ihi) + self.observables
+        return sum(a.nbytes for a in arrays)
 
 
 @functools.lru_cache(maxsize=16)
@@ -203,8 +192,7 @@ def warm_up() -> None:
     vqc = VQC(2, n_layers=1)
     inputs = torch.zeros(vqc.n_inputs, 1, dtype=torch.float64, requires_grad=True)
     weights = torch.zeros(1, 6, dtype=torch.float64, requires_grad=True)
-    zsigns = np.ones((1, 4))
-    AdjointCircuits.apply(inputs, weights, program(vqc), zsigns, None).sum().backward()
+    AdjointCircuits.apply(inputs, weights, program(vqc), None).sum().backward()
     _WARM = True
 
 
@@ -222,16 +210,16 @@ class AdjointCircuits(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, inputs, weights, prog, zsigns, cap):
+    def forward(ctx, inputs, weights, prog, cap):
         v = np.ascontiguousarray(inputs.detach().numpy())
         w = np.ascontiguousarray(weights.detach().numpy())
         cap = np.inf if cap is None else float(cap)
-        out = np.empty((w.shape[0], zsigns.shape[0], v.shape[1]))
+        out = np.empty((w.shape[0], prog.observables[0].shape[0], v.shape[1]))
         fwd, _ = kernels()
         with LOCK:  # numba's workqueue thread pool takes one caller at a time
-            fwd(v, cap, w, *prog.arrays(), prog.n_qubits, zsigns, out)
+            fwd(v, cap, w, *prog.arrays(), prog.n_qubits, out)
         ctx.save_for_backward(inputs, weights)  # for autograd's check that they are not changed in place
-        ctx.prog, ctx.zsigns, ctx.cap, ctx.v, ctx.w = prog, zsigns, cap, v, w
+        ctx.prog, ctx.cap, ctx.v, ctx.w = prog, cap, v, w
         return torch.from_numpy(out)
 
     @staticmethod
@@ -246,7 +234,7 @@ class AdjointCircuits(torch.autograd.Function):
         gw = np.empty((v.shape[1],) + w.shape)
         _, bwd = kernels()
         with LOCK:
-            bwd(v, ctx.cap, w, *ctx.prog.arrays(), ctx.prog.n_qubits, ctx.zsigns, g, gv, gw)
+            bwd(v, ctx.cap, w, *ctx.prog.arrays(), ctx.prog.n_qubits, g, gv, gw)
         gv_t = torch.from_numpy(gv) if ctx.needs_input_grad[0] else None
         gw_t = torch.from_numpy(gw.sum(axis=0)) if ctx.needs_input_grad[1] else None
-        return gv_t, gw_t, None, None, None
+        return gv_t, gw_t, None, None

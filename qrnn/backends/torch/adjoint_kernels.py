@@ -9,6 +9,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .fused_kernels import measure
+
 
 _FAST = {"reassoc", "contract", "nsz"}
 
@@ -61,29 +63,38 @@ def apply(psi, bit, m, inverse):
         m00, m01, m10, m11 = m[0].conjugate(), m[2].conjugate(), m[1].conjugate(), m[3].conjugate()
     else:
         m00, m01, m10, m11 = m[0], m[1], m[2], m[3]
-    low, hi = (1 << bit) - 1, 1 << bit
-    for k in range(psi.shape[0] // 2):
-        i = ((k >> bit) << (bit + 1)) | (k & low)
-        a, b = psi[i], psi[i | hi]
-        psi[i] = m00 * a + m01 * b
-        psi[i | hi] = m10 * a + m11 * b
+    # pairs (i, i + half) in runs of half every 2 half, unsigned (see fused_kernels.rotate): the
+    # same pairs in the same order as one loop over k with i built from k's bits, which LLVM did not vectorize
+    u = np.uint64
+    half = u(1) << u(bit)
+    base = u(0)
+    end = u(psi.shape[0])
+    while base < end:
+        i = base
+        e = base + half
+        while i < e:
+            a, b = psi[i], psi[i + half]
+            psi[i] = m00 * a + m01 * b
+            psi[i + half] = m10 * a + m11 * b
+            i += u(1)
+        base += u(2) * half
 
 
-@njit(cache=True)
-def permute(psi, perm, tmp):
-    for i in range(psi.shape[0]):
-        tmp[i] = psi[perm[i]]
+@njit(cache=True, fastmath=_FAST)
+def permute(psi, tlo, thi, l, tmp):
+    """``psi[i] = psi[thi[i >> l] ^ tlo[i & (2^l - 1)]]`` (a CNOT/SWAP run: ``fused._index_map``), via ``tmp``."""
+    u = np.uint64
+    L = u(tlo.shape[0])
+    t = u(0)
+    while t < u(thi.shape[0]):
+        base = thi[t]
+        o = t * L
+        c = u(0)
+        while c < L:
+            tmp[o + c] = psi[base ^ tlo[c]]
+            c += u(1)
+        t += u(1)
     psi[:] = tmp
-
-
-@njit(cache=True)
-def cnot(psi, cbit, tbit):
-    """One CNOT in place: swap the target bit's pairs where the control bit is set (its own inverse)."""
-    cm, tm = 1 << cbit, 1 << tbit
-    for k in range(psi.shape[0] // 2):
-        i = ((k >> tbit) << (tbit + 1)) | (k & (tm - 1))
-        if i & cm:
-            psi[i], psi[i | tm] = psi[i | tm], psi[i]
 
 
 @njit(cache=True)
@@ -94,14 +105,12 @@ def block_arrays(kinds, sub, x, w, ms, ds, lo, hi):
 
 
 @njit(cache=True)
-def run(psi, kinds, where, targets, perms, ms, lo, hi, tmp):
+def run(psi, kinds, where, tlo, thi, l, ms, lo, hi, tmp):
     for o in range(lo, hi):
         if kinds[o] == 0:
             apply(psi, where[o], ms[o], False)
-        elif kinds[o] == 1:
-            permute(psi, perms[where[o]], tmp)
         else:
-            cnot(psi, where[o], targets[o])
+            permute(psi, tlo[where[o]], thi[where[o]], l, tmp)
 
 
 @njit(cache=True)
@@ -124,13 +133,46 @@ def reads_input(sub):
     return False
 
 
+@njit(cache=True)
+def expectations(psi, obs, scratch, part, out, k, b):
+    """The Z products of ``psi`` into ``out[k, :, b]``, read by rows and columns (``fused_kernels.measure``)."""
+    kind, shi, slo, hid, shm = obs
+    prob, rowsum, colsum, cs = scratch
+    measure(psi.view(np.float64), shi.shape[1], slo.shape[1], 0, kind, shi, slo, hid, shm, prob, rowsum, colsum,
+            cs, part)
+    for o in range(kind.shape[0]):
+        out[k, o, b] = part[0, o]
+
+
+@njit(cache=True)
+def obs_scratch(obs):
+    kind, shi, slo, hid, shm = obs
+    R, L = shi.shape[1], slo.shape[1]
+    return (np.empty(L), np.empty(R), np.empty(L), np.empty((shm.shape[0], L))), np.empty((1, kind.shape[0]))
+
+
 @njit(cache=True, fastmath=_FAST)
-def expectations(psi, zsigns, out, k, b):
-    for o in range(zsigns.shape[0]):
+def weighted(psi, g, obs, colv, lam):
+    """``lam = (sum_o g[o] Z_o) psi``, the Z products' signs read by rows and columns."""
+    kind, shi, slo, hid, shm = obs
+    R, L = shi.shape[1], slo.shape[1]
+    for c in range(L):
         acc = 0.0
-        for i in range(psi.shape[0]):
-            acc += zsigns[o, i] * (psi[i].real * psi[i].real + psi[i].imag * psi[i].imag)
-        out[k, o, b] = acc
+        for o in range(kind.shape[0]):
+            if kind[o] == 1:
+                acc += g[o] * slo[o, c]
+        colv[c] = acc
+    for r in range(R):
+        rc = 0.0
+        for o in range(kind.shape[0]):
+            if kind[o] == 0:
+                rc += g[o] * shi[o, r]
+        for c in range(L):
+            wgt = rc + colv[c]
+            for o in range(kind.shape[0]):
+                if kind[o] == 2:
+                    wgt += g[o] * shi[o, r] * slo[o, c]
+            lam[r * L + c] = wgt * psi[r * L + c]
 
 
 @njit(cache=True)
@@ -156,7 +198,7 @@ def encode_slopes(v, b, cap, gx, gv):
 
 
 @njit(cache=True, parallel=True)
-def forward(v, cap, w, kinds, where, targets, sub, perms, inverse, first, n_qubits, zsigns, out):
+def forward(v, cap, w, kinds, where, sub, tlo, thi, ilo, ihi, l, first, obs, n_qubits, out):
     """``v (n_inputs, B)`` encoded values, ``w (K, P)`` weights -> ``out (K, n_obs, B)`` expectations."""
     B, K, D, n_ops, S, A = v.shape[1], w.shape[0], 2**n_qubits, kinds.shape[0], sub.shape[1], 2 * v.shape[0]
     wm, _ = weight_blocks(kinds, sub, w, first, np.zeros(max(A, 1)))
@@ -170,44 +212,48 @@ def forward(v, cap, w, kinds, where, targets, sub, perms, inverse, first, n_qubi
         tmp = np.empty(D, dtype=np.complex128)
         enc = np.zeros(D, dtype=np.complex128)
         enc[0] = 1.0
-        run(enc, kinds, where, targets, perms, xm, 0, first, tmp)
+        run(enc, kinds, where, tlo, thi, l, xm, 0, first, tmp)
         psi = np.empty(D, dtype=np.complex128)
+        scratch, part = obs_scratch(obs)
         for k in range(K):
             ms = wm[k]
             if late_inputs:  # blocks past the prefix that read inputs: this sample's matrices
                 ms = ms.copy()
                 block_arrays(kinds, sub, xb, w[k], ms, xd, first, n_ops)
             psi[:] = enc
-            run(psi, kinds, where, targets, perms, ms, first, n_ops, tmp)
-            expectations(psi, zsigns, out, k, b)
+            run(psi, kinds, where, tlo, thi, l, ms, first, n_ops, tmp)
+            expectations(psi, obs, scratch, part, out, k, b)
 
 
 @njit(cache=True, fastmath=_FAST)
 def slopes(lam, psi, bit, d, sub, acc):
     """``acc[s] = Re <lam| d[s] |psi>`` for every angle gate ``s`` of the block, in one pass."""
     S = sub.shape[0]
-    low, hi = (1 << bit) - 1, 1 << bit
     for s in range(S):
         acc[s] = 0.0
-    for k in range(psi.shape[0] // 2):
-        i = ((k >> bit) << (bit + 1)) | (k & low)
-        a, b = psi[i], psi[i | hi]
-        li, lj = lam[i].conjugate(), lam[i | hi].conjugate()
-        for s in range(S):
-            if sub[s, 1] > 0:
-                acc[s] += (li * (d[s, 0] * a + d[s, 1] * b) + lj * (d[s, 2] * a + d[s, 3] * b)).real
+    u = np.uint64
+    half = u(1) << u(bit)
+    base = u(0)
+    end = u(psi.shape[0])
+    while base < end:  # the pairs of apply(), in its order
+        i = base
+        e = base + half
+        while i < e:
+            a, b = psi[i], psi[i + half]
+            li, lj = lam[i].conjugate(), lam[i + half].conjugate()
+            for s in range(S):
+                if sub[s, 1] > 0:
+                    acc[s] += (li * (d[s, 0] * a + d[s, 1] * b) + lj * (d[s, 2] * a + d[s, 3] * b)).real
+            i += u(1)
+        base += u(2) * half
 
 
 @njit(cache=True)
-def undo(psi, lam, o, kinds, where, targets, sub, inverse, m, d, tmp, acc, gx_b, gw_bk):
+def undo(psi, lam, o, kinds, where, ilo, ihi, l, sub, m, d, tmp, acc, gx_b, gw_bk):
     """Undo operation ``o`` on ``psi`` and ``lam``, adding its angles' slopes to ``gx_b`` / ``gw_bk``."""
     if kinds[o] == 1:
-        permute(psi, inverse[where[o]], tmp)
-        permute(lam, inverse[where[o]], tmp)
-        return
-    if kinds[o] == 2:
-        cnot(psi, where[o], targets[o])
-        cnot(lam, where[o], targets[o])
+        permute(psi, ilo[where[o]], ihi[where[o]], l, tmp)
+        permute(lam, ilo[where[o]], ihi[where[o]], l, tmp)
         return
     apply(psi, where[o], m, True)
     slopes(lam, psi, where[o], d, sub[o], acc)
@@ -220,7 +266,7 @@ def undo(psi, lam, o, kinds, where, targets, sub, inverse, m, d, tmp, acc, gx_b,
 
 
 @njit(cache=True, parallel=True)
-def backward(v, cap, w, kinds, where, targets, sub, perms, inverse, first, n_qubits, zsigns, grad, gv, gw):
+def backward(v, cap, w, kinds, where, sub, tlo, thi, ilo, ihi, l, first, obs, n_qubits, grad, gv, gw):
     """Adjoint pass: ``grad (K, n_obs, B)`` -> ``gv (n_inputs, B)`` and per-sample ``gw (B, K, P)``."""
     B, K, D, n_ops, S, A = v.shape[1], w.shape[0], 2**n_qubits, kinds.shape[0], sub.shape[1], 2 * v.shape[0]
     wm, wd = weight_blocks(kinds, sub, w, first, np.zeros(max(A, 1)))
@@ -237,30 +283,27 @@ def backward(v, cap, w, kinds, where, targets, sub, perms, inverse, first, n_qub
         acc = np.empty(S)
         enc = np.zeros(D, dtype=np.complex128)
         enc[0] = 1.0
-        run(enc, kinds, where, targets, perms, xm, 0, first, tmp)
+        run(enc, kinds, where, tlo, thi, l, xm, 0, first, tmp)
         psi = np.empty(D, dtype=np.complex128)
         lam = np.empty(D, dtype=np.complex128)
         lam_prefix = np.zeros(D, dtype=np.complex128)
+        colv = np.empty(1 << l)
         for k in range(K):
             ms, ds = wm[k], wd[k]
             if late_inputs:  # blocks past the prefix that read inputs: this sample's matrices
                 ms, ds = ms.copy(), ds.copy()
                 block_arrays(kinds, sub, xb, w[k], ms, ds, first, n_ops)
             psi[:] = enc
-            run(psi, kinds, where, targets, perms, ms, first, n_ops, tmp)
-            for i in range(D):
-                o_i = 0.0
-                for o in range(zsigns.shape[0]):
-                    o_i += grad[k, o, b] * zsigns[o, i]
-                lam[i] = o_i * psi[i]
+            run(psi, kinds, where, tlo, thi, l, ms, first, n_ops, tmp)
+            weighted(psi, grad[k, :, b], obs, colv, lam)
             for o in range(n_ops - 1, first - 1, -1):
-                undo(psi, lam, o, kinds, where, targets, sub, inverse, ms[o], ds[o], tmp, acc, gxb, gw[b, k])
+                undo(psi, lam, o, kinds, where, ilo, ihi, l, sub, ms[o], ds[o], tmp, acc, gxb, gw[b, k])
             lam_prefix += lam
         # The prefix is the same for every circuit and the slopes are linear in lam: one pass
         # back through it with the circuits' lams summed gives all their input slopes at once.
         psi[:] = enc
         for o in range(first - 1, -1, -1):
-            undo(psi, lam_prefix, o, kinds, where, targets, sub, inverse, xm[o], xd[o], tmp, acc, gxb, gw[b, 0])
+            undo(psi, lam_prefix, o, kinds, where, ilo, ihi, l, sub, xm[o], xd[o], tmp, acc, gxb, gw[b, 0])
         encode_slopes(v, b, cap, gxb, gv)
 
 

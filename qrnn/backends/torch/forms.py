@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # for annotations only: the backend module imports this one
     from .backend import TorchBackend
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=8)
 def _z_signs(n: int, observables) -> np.ndarray:
     """``(n_obs, 2^n)``: entry ``[o, b]`` is the eigenvalue of the Z product ``o`` on basis state ``b``.
 
@@ -74,7 +74,6 @@ class _CompiledGroup(abc.ABC):
         self.rdtype, self.device = weights.dtype, weights.device
         self.cdtype = torch.complex128 if self.rdtype == torch.float64 else torch.complex64
         self.encoding = _encoding(vqc, self.rdtype, self.device)
-        self.zsigns = _z_signs(vqc.n_qubits, vqc.observables())  # (n_obs, 2^n), numpy
         self._chunk_bytes, self._budget_of = backend.chunk_bytes, backend.memory_budget
         self.itemsize = weights.element_size()
         need = self._operator_bytes()
@@ -85,6 +84,12 @@ class _CompiledGroup(abc.ABC):
                 f"{_human(self.budget)}; use method='gates' (or 'auto'), fewer qubits, or a larger "
                 "TorchBackend(chunk_bytes=...)")
         self._build(backend)
+
+    @functools.cached_property
+    def zsigns(self) -> np.ndarray:
+        """``(n_obs, 2^n)`` signs of the measured Z products, numpy; built on first use (the fused program
+        never needs them: 160 MiB at 20 qubits)."""
+        return _z_signs(self.vqc.n_qubits, self.vqc.observables())
 
     @abc.abstractmethod
     def _build(self, backend: "TorchBackend") -> None:
@@ -287,7 +292,6 @@ class _Adjoint(_CompiledGroup):
         from .adjoint import program
 
         self.prog = program(self.vqc)
-        self.zsigns_c = self.zsigns  # float64, C-contiguous
 
     def _operator_bytes(self):
         # the program (its permutations) and, per thread, the four state vectors of a backward pass
@@ -309,7 +313,7 @@ class _Adjoint(_CompiledGroup):
         cap = None if bounded else self.vqc.input_cap(v.dtype)
         # constant angles ride along as weights; autograd drops their gradient at the concatenation
         w = self.vqc.with_constants(self.weights.reshape(self.K, -1))
-        return AdjointCircuits.apply(v, w, self.prog, self.zsigns_c, cap)
+        return AdjointCircuits.apply(v, w, self.prog, cap)
 
 
 _GROUPS = {cls.method: cls for cls in (_Heisenberg, _Unitary, _GateByGate)}

@@ -128,6 +128,35 @@ def _tables(pairs: np.ndarray, l: int):
     return table([n - 1 - l - b for b in range(n - l)]), table([n - 1 - b for b in range(l)])
 
 
+def observable_tables(vqc: VQC, l: int) -> tuple:
+    """The measured Z products by row (high bits) and column (low bits): ``(kind, shi, slo, hid, shm)``.
+
+    ``shi (n_obs, 2^(n-l))`` and ``slo (n_obs, 2^l)`` are each product's signs on the rows and
+    columns; ``kind`` is 0 for a product on high wires only, 1 on low wires only, 2 on both;
+    ``shm`` holds the distinct row signs of the kind-2 products, ``hid`` each one's row in it.
+    """
+    n = vqc.n_qubits
+    h = n - l
+    obs = vqc.observables()
+    kind = np.empty(len(obs), dtype=np.int64)
+    shi, slo = np.ones((len(obs), 2**h)), np.ones((len(obs), 2**l))
+    r, col = np.arange(2**h), np.arange(2**l)
+    for o, wires in enumerate(obs):
+        bits = [n - 1 - w for w in wires]
+        low, high = [b for b in bits if b < l], [b - l for b in bits if b >= l]
+        for b in high:
+            shi[o] *= 1.0 - 2.0 * ((r >> b) & 1)
+        for b in low:
+            slo[o] *= 1.0 - 2.0 * ((col >> b) & 1)
+        kind[o] = 0 if not low else (1 if not high else 2)
+    rows: dict = {}
+    hid = np.zeros(len(obs), dtype=np.int64)
+    for o in np.flatnonzero(kind == 2):
+        hid[o] = rows.setdefault(shi[o].tobytes(), len(rows))
+    shm = np.array([np.frombuffer(b) for b in rows], dtype=np.float64).reshape(len(rows), 2**h)
+    return kind, shi, slo, hid, shm
+
+
 class FusedProgram:
     """The variational part of a circuit group as the fused kernels run it, and its Z products.
 
@@ -206,25 +235,7 @@ class FusedProgram:
                 self.bhi[:, y], self.blo[:, y] = _tables(q, l)
         on = {name: ~np.all(getattr(self, name) == 1, axis=2) for name in ("alo", "ahi", "blo", "bhi")}
         self.alo_on, self.ahi_on, self.blo_on, self.bhi_on = on["alo"], on["ahi"], on["blo"], on["bhi"]
-        obs = vqc.observables()
-        self.kind = np.empty(len(obs), dtype=np.int64)
-        self.shi = np.ones((len(obs), 2**h))
-        self.slo = np.ones((len(obs), 2**l))
-        r, col = np.arange(2**h), np.arange(2**l)
-        for o, wires in enumerate(obs):
-            bits = [n - 1 - w for w in wires]
-            low, high = [b for b in bits if b < l], [b - l for b in bits if b >= l]
-            for b in high:
-                self.shi[o] *= 1.0 - 2.0 * ((r >> b) & 1)
-            for b in low:
-                self.slo[o] *= 1.0 - 2.0 * ((col >> b) & 1)
-            self.kind[o] = 0 if not low else (1 if not high else 2)
-        # the distinct high-wire sign rows of the observables on both halves
-        rows = {}
-        self.hid = np.zeros(len(obs), dtype=np.int64)
-        for o in np.flatnonzero(self.kind == 2):
-            self.hid[o] = rows.setdefault(self.shi[o].tobytes(), len(rows))
-        self.shm = np.array([np.frombuffer(b) for b in rows], dtype=np.float64).reshape(len(rows), 2**h)
+        self.kind, self.shi, self.slo, self.hid, self.shm = observable_tables(vqc, l)
 
     def arrays(self) -> tuple:
         """The program as the kernels take it (``fused_kernels`` reads it by position)."""
