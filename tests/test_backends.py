@@ -77,14 +77,18 @@ def test_memory_budget_errors_name_qubits_budget_and_need():
 
     vqc = VQC(12, 1)
     w = torch.as_tensor(init_weights(2, vqc, "uniform", seed=0))
-    from numba import get_num_threads
-
     group = TorchBackend("gates", chunk_bytes=100_000).compile(vqc, w)
-    # the fused program (no gradient): two 64 KiB states per thread, whatever the batch
+    # the fused program (no gradient): two 64 KiB states at the least (one sample at a time), whatever the batch
     with pytest.raises(MemoryBudgetError, match=r"the 'gates' form of 2 circuits on 12 qubits needs "
-                                                rf"{128 * get_num_threads():g} KiB for its state vectors, above the "
+                                                r"128 KiB for its state vectors, above the "
                                                 r"torch engine's memory budget of 97.7 KiB"):
         group(torch.zeros(1, 12, dtype=torch.float64))
+    # a budget for two states: it runs, samples in parallel on as many threads as fit
+    fits = TorchBackend("gates", chunk_bytes=2 * 16 * 4096).compile(vqc, w)
+    np.testing.assert_allclose(fits(torch.zeros(3, 12, dtype=torch.float64)).numpy(),
+                               TorchBackend("gates").compile(vqc, w)(torch.zeros(3, 12, dtype=torch.float64)).numpy(),
+                               rtol=0, atol=0)
+    assert fits.program.choose(6, 8, fits._fits) == ("samples", 1)
     # the torch form (gradients): one sample takes 2 * 8 * 4096 * 7 bytes
     grad = TorchBackend("gates", chunk_bytes=100_000, gradient="autograd").compile(vqc, w.clone().requires_grad_())
     with pytest.raises(MemoryBudgetError, match=r"one sample of 2 circuits on 12 qubits \('gates' form\) "

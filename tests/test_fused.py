@@ -77,9 +77,12 @@ def fused_values(vqc, w, x):
 
 
 def torch_form(vqc, w, x):
-    """The engine's torch form of the same group (what autograd differentiates)."""
-    group = TorchBackend("gates").compile(vqc, w)
-    return group._columns(x.T.contiguous(), False).numpy().transpose(0, 2, 1)
+    """The engine's torch form of the same group: what autograd differentiates (gradients wanted)."""
+    group = TorchBackend("gates", gradient="autograd").compile(vqc, w.clone().requires_grad_())
+    with torch.enable_grad():
+        out = group._columns(x.T.contiguous(), False)
+    assert out.requires_grad  # not the fused program
+    return out.detach().numpy().transpose(0, 2, 1)
 
 
 CIRCUITS = {
@@ -88,20 +91,26 @@ CIRCUITS = {
     "paper, 3 layers, angle encoding": lambda n: VQC(n, 3, encoding=Encoding("angle", 0.7)),
     "mixed gates": lambda n: VQC(n, ansatz=mixed_ansatz(n, n)),
 }
-# (qubits, low bits per row, samples in parallel up to): each kernel, rows split or whole
-SPLITS = [(5, 11, 16), (5, 2, 0), (9, 4, 0), (9, 11, 16), (10, 3, 16), (12, 5, 0)]
+# (qubits, low bits per row, samples in parallel up to, columns per group or None for the default):
+# each kernel, rows split or whole, one column group or several (13 and 14 qubits), 4 columns
+SPLITS = [(5, 11, 16, None), (5, 2, 0, None), (9, 4, 0, None), (9, 11, 16, None), (10, 3, 16, None),
+          (12, 5, 0, None), (13, 11, 16, None), (14, 6, 0, None), (11, 5, 16, 4)]
 
 
 @pytest.mark.parametrize("name", list(CIRCUITS))
-@pytest.mark.parametrize("n,row_bits,parallel_max", SPLITS)
-def test_fused_program_matches_a_plain_simulation_and_the_torch_form(name, n, row_bits, parallel_max, rng,
+@pytest.mark.parametrize("n,row_bits,parallel_max,columns", SPLITS)
+def test_fused_program_matches_a_plain_simulation_and_the_torch_form(name, n, row_bits, parallel_max, columns, rng,
                                                                     monkeypatch):
     monkeypatch.setattr(fused, "ROW_BITS", row_bits)
     monkeypatch.setattr(fused, "_split", lambda m: min(m, row_bits))
     monkeypatch.setattr(fused, "SAMPLE_PARALLEL_MAX_QUBITS", parallel_max)
+    if columns is not None:
+        monkeypatch.setattr(fused, "_group_columns", lambda l, h: min(columns, 2**l))
     vqc = CIRCUITS[name](n)
     w = torch.as_tensor(init_weights(2, vqc, "uniform", seed=n))
     x = torch.as_tensor(random_inputs(rng, (5, vqc.n_inputs)))
+    prog = fused.FusedProgram(vqc, w)
+    assert prog.C == (columns or prog.C) and (n < 13 or columns or 2**prog.l // prog.C > 1)
     got = fused_values(vqc, w, x)
     np.testing.assert_allclose(got, torch_form(vqc, w, x), rtol=0, atol=1e-12)
     flat = w.reshape(2, -1).numpy()
@@ -192,11 +201,48 @@ def test_the_torch_form_of_the_program_matches_the_kernels(n, row_bits, rng, mon
         x = torch.as_tensor(random_inputs(rng, (4, vqc.n_inputs)))
         prog = fused.FusedProgram(vqc, w)
         amps = _encoding(vqc, torch.float64, torch.device("cpu")).wire_amplitudes(x.T.contiguous())
-        np.testing.assert_allclose(prog.run_torch(amps).numpy().transpose(0, 2, 1), fused_values(vqc, w, x),
-                                   rtol=0, atol=1e-12, err_msg=name)
-    # and the engine takes that path where the kernels do not apply (here forced: no GPU is needed)
-    group = TorchBackend().compile(vqc, w)
-    group.kernels = False
-    with torch.no_grad():
-        np.testing.assert_allclose(group(x).numpy(), fused_values(vqc, w, x), rtol=0, atol=1e-12)
+        want = fused_values(vqc, w, x)
+        np.testing.assert_allclose(prog.run_torch(amps).numpy().transpose(0, 2, 1), want, rtol=0, atol=1e-12,
+                                   err_msg=name)
+        if n >= fused.MIN_QUBITS:
+            # the engine takes that path where the kernels do not apply (forced here: no GPU needed)
+            group = TorchBackend("gates").compile(vqc, w)
+            group.kernels = False
+            calls = []
+            group.program.run_torch = lambda a, run=group.program.run_torch: calls.append(1) or run(a)
+            with torch.no_grad():
+                np.testing.assert_allclose(group(x).numpy(), want.transpose(0, 1, 2), rtol=0, atol=1e-12,
+                                           err_msg=name)
+            assert calls, name
 
+
+def test_weights_on_another_device_build_their_tables_on_the_cpu():
+    """The program's tables are numpy: weights that live elsewhere are brought to the CPU first."""
+    vqc = VQC(9, 2)
+    w = torch.as_tensor(init_weights(1, vqc, "uniform", seed=0))
+
+    class Elsewhere(torch.Tensor):
+        """Stands in for a CUDA tensor: ``.numpy()`` refuses until ``.to("cpu", ...)`` brings it back."""
+
+        def numpy(self, *args, **kwargs):
+            raise TypeError("can't convert this device's tensor to numpy")
+
+        def to(self, *args, **kwargs):
+            out = super().to(*args, **kwargs)
+            return out.as_subclass(torch.Tensor) if "cpu" in args or kwargs.get("device") == "cpu" else out
+
+    prog = fused.FusedProgram(vqc, w.as_subclass(Elsewhere))
+    np.testing.assert_array_equal(prog.ryc, fused.FusedProgram(vqc, w).ryc)
+
+
+def test_forward_mode_tangents_take_the_torch_form(rng):
+    from torch.autograd import forward_ad
+
+    vqc = VQC(9, 2)
+    w = torch.as_tensor(init_weights(1, vqc, "uniform", seed=0))
+    x = torch.as_tensor(random_inputs(rng, (2, 9)))
+    group = TorchBackend("gates").compile(vqc, w)
+    with forward_ad.dual_level():
+        dual = forward_ad.make_dual(x, torch.ones_like(x))
+        out = group(dual)
+        assert forward_ad.unpack_dual(out).tangent is not None

@@ -166,8 +166,9 @@ __all__ = ["tune_allocator", "warm_up", "GRADIENTS", "free_memory", "MemoryBudge
 def warm_up() -> None:
     """Compile, or load from numba's disk cache, the torch engine's compiled kernels now.
 
-    The stream kernels of frozen reservoirs and the adjoint kernels of
-    trained circuits are built on first use: compiled the first time on a
+    The stream kernels of frozen reservoirs, the fused many-qubit program
+    and the adjoint kernels of trained circuits are built on first use:
+    compiled the first time on a
     machine (then cached on disk), loaded from that cache in a new process
     (both times: ``benchmarks/RESULTS.md``, "One-time costs and small engine
     details"). Call this before timing anything, so that the first timed
@@ -178,7 +179,8 @@ def warm_up() -> None:
     >>> from qrnn.backends import warm_up
     >>> warm_up()
     """
-    from .torch import adjoint, stream
+    from .torch import adjoint, fused, stream
 
     stream.kernels()
+    fused.warm_up()
     adjoint.warm_up()

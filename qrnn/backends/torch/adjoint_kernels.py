@@ -81,7 +81,7 @@ def apply(psi, bit, m, inverse):
 
 
 @njit(cache=True, fastmath=_FAST)
-def permute(psi, tlo, thi, l, tmp):
+def permute(psi, tlo, thi, tmp):
     """``psi[i] = psi[thi[i >> l] ^ tlo[i & (2^l - 1)]]`` (a CNOT/SWAP run: ``fused._index_map``), via ``tmp``."""
     u = np.uint64
     L = u(tlo.shape[0])
@@ -110,7 +110,7 @@ def run(psi, kinds, where, tlo, thi, l, ms, lo, hi, tmp):
         if kinds[o] == 0:
             apply(psi, where[o], ms[o], False)
         else:
-            permute(psi, tlo[where[o]], thi[where[o]], l, tmp)
+            permute(psi, tlo[where[o]], thi[where[o]], tmp)
 
 
 @njit(cache=True)
@@ -252,8 +252,8 @@ def slopes(lam, psi, bit, d, sub, acc):
 def undo(psi, lam, o, kinds, where, ilo, ihi, l, sub, m, d, tmp, acc, gx_b, gw_bk):
     """Undo operation ``o`` on ``psi`` and ``lam``, adding its angles' slopes to ``gx_b`` / ``gw_bk``."""
     if kinds[o] == 1:
-        permute(psi, ilo[where[o]], ihi[where[o]], l, tmp)
-        permute(lam, ilo[where[o]], ihi[where[o]], l, tmp)
+        permute(psi, ilo[where[o]], ihi[where[o]], tmp)
+        permute(lam, ilo[where[o]], ihi[where[o]], tmp)
         return
     apply(psi, where[o], m, True)
     slopes(lam, psi, where[o], d, sub[o], acc)

@@ -16,7 +16,7 @@ from ...circuit import VQC
 from ..base import check_circuit_inputs
 from .budget import _UNCHECKED_BYTES, MemoryBudgetError, _human
 from .encoding import _encoding, _kron_columns
-from .variational import _Variational
+from .variational import _Variational, wants_derivative
 
 if TYPE_CHECKING:  # for annotations only: the backend module imports this one
     from .backend import TorchBackend
@@ -229,12 +229,20 @@ class _GateByGate(_CompiledGroup):
         from . import fused
 
         vqc = self.vqc
-        self.program = None
         self.kernels = self.device.type == "cpu" and self.rdtype == torch.float64
-        if (vqc.n_qubits >= fused.MIN_QUBITS and fused.unsupported(vqc) is None
-                and (self.kernels or self.device.type != "cpu")):
-            self.program = fused.FusedProgram(vqc, self.weights)
-        self._var = None
+        self.fused = (vqc.n_qubits >= fused.MIN_QUBITS and fused.unsupported(vqc) is None
+                      and (self.kernels or self.device.type != "cpu"))
+        self._program = self._var = None
+
+    @property
+    def program(self):
+        """The fused program, built on first use (trainable groups, compiled on every forward pass,
+        never need it), or None where it does not apply."""
+        if self._program is None and self.fused:
+            from .fused import FusedProgram
+
+            self._program = FusedProgram(self.vqc, self.weights)
+        return self._program
 
     @property
     def var(self) -> _Variational:
@@ -244,29 +252,33 @@ class _GateByGate(_CompiledGroup):
         return self._var
 
     def _fused_applies(self, v: torch.Tensor) -> bool:
-        return self.program is not None and not (
-            torch.is_grad_enabled() and (v.requires_grad or self.weights.requires_grad))
+        """No derivative is wanted: neither a backward pass nor forward-mode tangents (dual tensors)."""
+        return self.fused and not wants_derivative(v, self.weights)
 
     def _sample_bytes(self):
         # the product state, and three complex (K, D) states at the peak of a gate block
-        # (five in the fused program's torch operations)
+        # (five, and a gather index, in the fused program's torch operations)
         D = 2**self.vqc.n_qubits
-        return 2 * self.itemsize * D * (1 + (3 if self.program is None or self.kernels else 5) * self.K)
+        if self.fused and not self.kernels:
+            return 2 * self.itemsize * D * (1 + 5 * self.K) + 8 * D
+        return 2 * self.itemsize * D * (1 + 3 * self.K)
 
     def columns(self, v, bounded=False):
         if not (self.kernels and self._fused_applies(v)):
             return super().columns(v, bounded)
         from numba import get_num_threads
 
-        need = self.program.scratch_bytes(get_num_threads())
-        if not self._fits(need):
+        prog = self.program
+        # samples in parallel with as many threads as their states fit, else one sample at a time
+        plan = prog.choose(self.K * v.shape[1], get_num_threads(), self._fits)
+        if plan is None:
+            need = prog.scratch_bytes("tiles")
             raise MemoryBudgetError(
                 f"the 'gates' form of {self.K} circuits on {self.vqc.n_qubits} qubits needs {_human(need)} for its "
                 f"state vectors, above the torch engine's memory budget of {_human(self.budget)}; free memory, "
                 "use fewer qubits, or raise TorchBackend(chunk_bytes=...)")
         amps = self.encoding.wire_amplitudes(v.detach(), bounded)  # (n, 2, B)
-        out = self.program.run(np.ascontiguousarray(amps.permute(2, 0, 1).numpy()))
-        return torch.from_numpy(out)
+        return torch.from_numpy(prog.run(np.ascontiguousarray(amps.permute(2, 0, 1).numpy()), *plan))
 
     def _columns(self, v, bounded):
         if self._fused_applies(v):  # another device: the program in torch operations
@@ -294,7 +306,7 @@ class _Adjoint(_CompiledGroup):
         self.prog = program(self.vqc)
 
     def _operator_bytes(self):
-        # the program (its permutations) and, per thread, the four state vectors of a backward pass
+        # the program (its index tables) and, per thread, the four state vectors of a backward pass
         from numba import get_num_threads
 
         from .adjoint import program

@@ -20,11 +20,12 @@ each pass costs milliseconds. The program here takes about four:
   instead of 14 for a complex 2x2). The diagonal after the last layer
   commutes with every Z product and is dropped.
 * Pass A of a layer gathers each row of ``2^l`` amplitudes, multiplies in
-  the phases (the previous layer's last diagonal, read at the source index,
-  and this layer's first) and applies the RYs on the low bits while the row
-  is in cache; pass B applies the RYs on the high bits to column groups
-  copied into a contiguous buffer, and after the last layer reads every Z
-  product off the buffer instead of writing it back.
+  the column part of the layer's first diagonal, applies the RYs on the low
+  bits while the row is in cache, and multiplies in the column part of its
+  last diagonal; pass B copies column groups into a contiguous buffer with
+  the row part of the first diagonal, applies the RYs on the high bits, and
+  writes them back with the row part of the last, or after the last layer
+  reads every Z product off the buffer instead of writing it back.
 
 So the paper's 2-layer circuit costs one write (the first gather), one
 read-write (pass B), one gather (pass A of layer 2) and one read (the
@@ -39,7 +40,7 @@ import functools
 import numpy as np
 import torch
 
-from ...circuit import GATES, VQC
+from ...circuit import VQC
 from .gates import _FIXED_SU2, _gate_matrix
 from .stream import LOCK
 
@@ -51,6 +52,7 @@ ROW_BITS = 11
 # Samples run one per thread up to this many qubits (two states per thread stay in
 # the caches); beyond, one sample at a time with every pass split over the threads.
 SAMPLE_PARALLEL_MAX_QUBITS = 16
+KERNELS = ("samples", "tiles")  # FusedProgram.run's two kernels
 _GATHERS = {"CNOT", "SWAP"}
 _ONE_WIRE = {"H", "RX", "RY", "RZ"}
 
@@ -64,9 +66,32 @@ def unsupported(vqc: VQC) -> str | None:
     return None
 
 
+_WARM = False
+
+
+def warm_up() -> None:
+    """Compile (or load) both kernels for the argument types they are called with; once per process."""
+    global _WARM
+    if _WARM:
+        return
+    vqc = VQC(2, n_layers=1)
+    amps = np.zeros((1, 2, 2), dtype=np.complex128)
+    amps[:, :, 0] = 1.0
+    prog = FusedProgram(vqc, torch.zeros((1,) + vqc.weight_shape, dtype=torch.float64))
+    for kernel in KERNELS:
+        prog.run(amps, kernel, threads=1)
+    _WARM = True
+
+
 def _split(n: int) -> int:
-    """Low bits per row: ``ROW_BITS``, or half the wires when that leaves pass B's buffer too large."""
+    """Low bits per row: ``ROW_BITS``, or more where that would leave over 13 high bits (pass B's buffer
+    holds ``2^(n - l)`` rows)."""
     return min(n, max(ROW_BITS, n - 13))
+
+
+def _group_columns(l: int, h: int) -> int:
+    """Pass B's column group: at least 4096 amplitudes (its loops' overhead), within the L2 cache."""
+    return min(2**l, max(8 if h <= 11 else 4, 4096 >> h))
 
 
 def _index_map(n: int, gates, x: np.ndarray) -> np.ndarray:
@@ -88,8 +113,9 @@ def _index_map(n: int, gates, x: np.ndarray) -> np.ndarray:
 def _zyz(u: np.ndarray):
     """``u (..., 2, 2)`` unitary -> ``(q, c, s, p)`` with ``u = e^{ia} diag(q) [[c, -s], [s, c]] diag(p)``.
 
-    ``c, s >= 0``; ``q``, ``p`` are ``(..., 2)`` unit phases. Each phase is read
-    off the larger entries, so a tiny ``c`` or ``s`` costs no precision.
+    ``c, s >= 0``; ``q``, ``p`` are ``(..., 2)`` unit phases. The branch is chosen by the larger of
+    ``c`` and ``s``; the one phase read off a small entry only ever multiplies that small entry
+    back, so a tiny ``c`` or ``s`` costs no precision.
     """
     u00, u01, u10, u11 = u[..., 0, 0], u[..., 0, 1], u[..., 1, 0], u[..., 1, 1]
     a, b = np.abs(u00), np.abs(u01)
@@ -165,7 +191,7 @@ class FusedProgram:
     vqc : VQC
         A circuit of one-wire gates and CNOT/SWAP only (:func:`unsupported`).
     weights : torch.Tensor
-        ``(K, *vqc.weight_shape)``, float64.
+        ``(K, *vqc.weight_shape)``, on any device (the tables are built on the CPU in float64).
 
     Examples
     --------
@@ -184,9 +210,8 @@ class FusedProgram:
         self.K = K = weights.shape[0]
         self.l = l = _split(n)
         h = n - l
-        # pass B's column groups: at least 4096 amplitudes each (their loops' overhead), within L2
-        self.C = min(2**l, max(8 if h <= 11 else 4, 4096 >> h))
-        flat = vqc.with_constants(weights.detach().reshape(K, -1).to(torch.float64))
+        self.C = _group_columns(l, h)
+        flat = vqc.with_constants(weights.detach().reshape(K, -1).to("cpu", torch.float64))  # tables: numpy
         lo_idx, hi_idx = np.arange(2**l, dtype=np.uint64), np.arange(2**h, dtype=np.uint64) << np.uint64(l)
         eye = np.broadcast_to(np.eye(2, dtype=np.complex128), (K, 2, 2))
         layers = []  # (index-map gates, {wire: (K, 2, 2)})
@@ -243,21 +268,39 @@ class FusedProgram:
                 self.blo, self.blo_on, self.bhi, self.bhi_on, self.ryc, self.rys, self.ryon, self.kind, self.shi,
                 self.slo, self.hid, self.shm)
 
-    def scratch_bytes(self, threads: int) -> int:
-        """Memory the kernels allocate: two states, per thread when samples run in parallel."""
-        states = 2 * 16 * 2**self.n
-        return states * (threads if self.n <= SAMPLE_PARALLEL_MAX_QUBITS else 1)
+    def scratch_bytes(self, kernel: str, threads: int = 1) -> int:
+        """Memory a kernel allocates: two states, per thread for ``"samples"``."""
+        return 2 * 16 * 2**self.n * (threads if kernel == "samples" else 1)
 
-    def run(self, amps: np.ndarray) -> np.ndarray:
-        """Per-wire encoding amplitudes ``(B, n, 2)`` complex128 -> Z products ``(K, n_obs, B)``."""
+    def choose(self, jobs: int, threads: int, fits) -> tuple[str, int]:
+        """``(kernel, threads)`` for ``jobs`` (circuit, sample) pairs whose scratch ``fits(bytes)``:
+        ``"samples"`` up to :data:`SAMPLE_PARALLEL_MAX_QUBITS` with as many threads as fit, else
+        ``"tiles"`` (two states in all); None when not even that fits."""
+        if self.n <= SAMPLE_PARALLEL_MAX_QUBITS:
+            for t in range(min(threads, jobs), 0, -1):
+                if fits(self.scratch_bytes("samples", t)):
+                    return "samples", t
+        return ("tiles", threads) if fits(self.scratch_bytes("tiles")) else None
+
+    def run(self, amps: np.ndarray, kernel: str | None = None, threads: int | None = None) -> np.ndarray:
+        """Per-wire encoding amplitudes ``(B, n, 2)`` complex128 -> Z products ``(K, n_obs, B)``.
+
+        ``kernel``: ``"samples"`` runs (circuit, sample) pairs in parallel, each serially (``threads``
+        at a time, default numba's); ``"tiles"`` one at a time, each pass split over the threads.
+        Default: ``"samples"`` up to :data:`SAMPLE_PARALLEL_MAX_QUBITS`. Both give the same bits.
+        """
         from numba import get_num_threads
 
         from . import fused_kernels as fk
 
-        threads = get_num_threads()
+        if kernel is None:
+            kernel = "samples" if self.n <= SAMPLE_PARALLEL_MAX_QUBITS else "tiles"
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {list(KERNELS)}, got {kernel!r}")
+        threads = get_num_threads() if threads is None else threads
         out = np.empty((self.K, self.kind.shape[0], amps.shape[0]))
         with LOCK:  # numba's workqueue thread pool takes one caller at a time
-            if self.n <= SAMPLE_PARALLEL_MAX_QUBITS:
+            if kernel == "samples":
                 fk.run_samples(self.arrays(), amps, threads, out)
             else:
                 D = 2**self.n
@@ -273,15 +316,16 @@ class FusedProgram:
             def c(a):
                 return torch.as_tensor(a, device=device).to(cdtype)
 
-            cache[key] = {
-                "index": [torch.as_tensor((self.thi[y][:, None] ^ self.tlo[y][None, :]).reshape(-1).astype(np.int64),
-                                          device=device) for y in range(self.n_layers)],
-                "a": c(self.ahi[:, :, :, None] * self.alo[:, :, None, :]),  # (K, Ly, R, L)
-                "b": c(self.bhi[:, :, :, None] * self.blo[:, :, None, :]),
-                "ryc": torch.as_tensor(self.ryc, dtype=rdtype, device=device),
-                "rys": torch.as_tensor(self.rys, dtype=rdtype, device=device),
-                "shi": torch.as_tensor(self.shi, dtype=rdtype, device=device),
-                "slo": torch.as_tensor(self.slo, dtype=rdtype, device=device)}
+            def index(a):
+                return torch.as_tensor(a.astype(np.int64), device=device)
+
+            # row and column factors only: the full tables would be 2^n entries per layer
+            cache[key] = {"tlo": index(self.tlo), "thi": index(self.thi), "alo": c(self.alo), "ahi": c(self.ahi),
+                          "blo": c(self.blo), "bhi": c(self.bhi),
+                          "ryc": torch.as_tensor(self.ryc, dtype=rdtype, device=device),
+                          "rys": torch.as_tensor(self.rys, dtype=rdtype, device=device),
+                          "shi": torch.as_tensor(self.shi, dtype=rdtype, device=device),
+                          "slo": torch.as_tensor(self.slo, dtype=rdtype, device=device)}
         return cache[key]
 
     def run_torch(self, amps: torch.Tensor) -> torch.Tensor:
@@ -292,7 +336,9 @@ class FusedProgram:
         pass is cheap (its bandwidth), so the cache blocking of the CPU kernels is not needed.
         """
         n, l, K, B = self.n, self.l, self.K, amps.shape[2]
+        R, L = 2 ** (n - l), 2**l
         t = self._torch_tables(amps.dtype, amps.device)
+
         def product(wires):
             out = torch.ones(B, 1, dtype=amps.dtype, device=amps.device)
             for q in wires:
@@ -301,10 +347,14 @@ class FusedProgram:
 
         psi = (product([n - 1 - l - b for b in range(n - l)])[:, :, None]
                * product([n - 1 - b for b in range(l)])[:, None, :]).reshape(1, B, -1).expand(K, B, -1)
+
+        def phase(x, hi, lo):
+            return (x.reshape(K, B, R, L) * hi.reshape(K, 1, R, 1) * lo.reshape(K, 1, 1, L)).reshape(K, B, -1)
+
         for y in range(self.n_layers):
             if not self.ident[y]:
-                psi = psi.index_select(2, t["index"][y])
-            psi = psi * t["a"][:, y].reshape(K, 1, -1)
+                psi = psi.index_select(2, (t["thi"][y][:, None] ^ t["tlo"][y][None, :]).reshape(-1))
+            psi = phase(psi, t["ahi"][:, y], t["alo"][:, y])
             for b in range(n):
                 if not self.ryon[:, y, b].any():
                     continue
@@ -314,7 +364,6 @@ class FusedProgram:
                 lo, hi = v[:, :, :, 0], v[:, :, :, 1]
                 psi = torch.stack((c * lo - s * hi, s * lo + c * hi), dim=3).reshape(K, B, -1)
             if y + 1 < self.n_layers:
-                psi = psi * t["b"][:, y].reshape(K, 1, -1)
-        p = (psi.real.square() + psi.imag.square()).reshape(K, B, 2 ** (n - l), 2**l)
+                psi = phase(psi, t["bhi"][:, y], t["blo"][:, y])
+        p = (psi.real.square() + psi.imag.square()).reshape(K, B, R, L)
         return torch.einsum("kbrc,oc,or->kob", p, t["slo"], t["shi"])
-

@@ -26,6 +26,17 @@ def _pair_index(n: int, a: int, b: int) -> np.ndarray:
     return 2 * ((idx >> (n - 1 - a)) & 1) + ((idx >> (n - 1 - b)) & 1)
 
 
+def wants_derivative(*tensors: torch.Tensor) -> bool:
+    """Whether a derivative through ``tensors`` is wanted: a backward pass (grad mode and
+    ``requires_grad``) or forward-mode tangents (dual tensors), which in-place and ``out=``
+    operations and compiled kernels cannot carry."""
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return True
+    from torch.autograd import forward_ad
+
+    return any(forward_ad.unpack_dual(t).tangent is not None for t in tensors)
+
+
 def _batched_kron(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``(K, p, p)`` and ``(K, q, q)`` -> ``(K, p q, p q)``, ``a`` on the more significant index."""
     K, p, q = a.shape[0], a.shape[1], b.shape[1]
@@ -142,7 +153,7 @@ class _Variational:
             # the block's axis forward at many qubits, same numbers; benchmarks/RESULTS.md,
             # "One-time costs and small engine details").
             view = state.reshape(K, a, d, c)
-            if torch.is_grad_enabled() and (view.requires_grad or mat.requires_grad):
+            if wants_derivative(view, mat):
                 state = torch.stack([torch.matmul(mat[k], view[k]) for k in range(K)]).reshape(K, D, B)
             else:
                 out = torch.empty_like(view)
