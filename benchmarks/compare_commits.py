@@ -182,7 +182,8 @@ def _throughput_rows():
 
 def _vqc_rows():
     """``(row, measure)`` pairs of bench_scaling's qrnn figure: one 2-layer VQC, ``TorchBackend()``, 4 to 14
-    qubits (the sizes issue 18 must not slow down), B = 16 and 256."""
+    qubits (the sizes issue 18 must not slow down), B = 16 and 256; and one trainable VQC's forward and
+    backward pass (the adjoint kernels) at 12 to 18 qubits."""
     import numpy as np
     import torch
 
@@ -198,6 +199,17 @@ def _vqc_rows():
                 with torch.no_grad():
                     return _best_ms(lambda: group(x), 3)
             yield f"vqc: {n} qubits, B={B}, auto", measure
+    for n in (12, 16, 18):  # training at many qubits: the adjoint kernels, forward and backward
+        def adjoint(n=n):
+            vqc = VQC(n, 2)
+            w0 = torch.as_tensor(init_weights(1, vqc, "uniform", seed=n))
+            x = torch.as_tensor(np.random.default_rng(n).normal(size=(4, n)))
+
+            def step():
+                w = w0.clone().requires_grad_()
+                TorchBackend().compile(vqc, w)(x).sum().backward()
+            return _best_ms(step, 3)
+        yield f"vqc: adjoint forward+backward, {n} qubits, B=4", adjoint
 
 
 def worker(section: str) -> None:
