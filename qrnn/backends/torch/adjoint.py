@@ -179,21 +179,15 @@ def _build():
     return adjoint_kernels.KERNELS
 
 
-_WARM = False
-
-
+@functools.cache  # once per process
 def warm_up() -> None:
-    """Compile (or load) both kernels for the argument types they are called with; once per process."""
-    global _WARM
-    if _WARM:
-        return
+    """Compile (or load) both kernels for the argument types they are called with."""
     from ...circuit import VQC
 
     vqc = VQC(2, n_layers=1)
     inputs = torch.zeros(vqc.n_inputs, 1, dtype=torch.float64, requires_grad=True)
     weights = torch.zeros(1, 6, dtype=torch.float64, requires_grad=True)
     AdjointCircuits.apply(inputs, weights, program(vqc), None).sum().backward()
-    _WARM = True
 
 
 class AdjointCircuits(torch.autograd.Function):

@@ -66,21 +66,15 @@ def unsupported(vqc: VQC) -> str | None:
     return None
 
 
-_WARM = False
-
-
+@functools.cache  # once per process
 def warm_up() -> None:
-    """Compile (or load) both kernels for the argument types they are called with; once per process."""
-    global _WARM
-    if _WARM:
-        return
+    """Compile (or load) both kernels for the argument types they are called with."""
     vqc = VQC(2, n_layers=1)
     amps = np.zeros((1, 2, 2), dtype=np.complex128)
     amps[:, :, 0] = 1.0
     prog = FusedProgram(vqc, torch.zeros((1,) + vqc.weight_shape, dtype=torch.float64))
     for kernel in KERNELS:
         prog.run(amps, kernel, threads=1)
-    _WARM = True
 
 
 def _split(n: int) -> int:
