@@ -44,9 +44,10 @@ from ...circuit import VQC
 from .gates import _FIXED_SU2, _gate_matrix
 from .stream import LOCK
 
-# Fewest qubits at which the fused program is used, and the row width: a row of
-# 2^l complex128 amplitudes is 2^(l + 4) bytes (32 KiB at 11, inside the L1 data
-# cache of 48 KiB here; measured in benchmarks/RESULTS.md, "Many qubits: a fused program").
+# Fewest qubits at which the fused program is used (where "auto" starts the gates form; it
+# led the torch form there: benchmarks/RESULTS.md, "Before and after, 4 to 14 qubits"), and the
+# row width: a row of 2^l complex128 amplitudes is 2^(l + 4) bytes, 32 KiB at 11, chosen to fit
+# the 48 KiB L1 data cache of the machine the benchmarks ran on.
 MIN_QUBITS = 8
 ROW_BITS = 11
 # Samples run one per thread up to this many qubits (two states per thread stay in
