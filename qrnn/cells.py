@@ -46,7 +46,8 @@ class QuantumReservoir(Reservoir):
         ``"torch"``, ``"pennylane"``, ``"pennylane:<device>"``, ``"aer"`` or a
         configured :class:`~qrnn.backends.Backend`.
     shots : int, optional
-        Shots per circuit evaluation for shot-based backends (``"aer"``).
+        Shots per circuit evaluation for shot-based backends (``"torch"``,
+        ``"aer"``, ``"ibm:<device>"``), seeded by ``seed``.
     features : {"output", "state", "all"}, default "output"
         ``"output"``: the input of the paper's final linear layer;
         ``"state"``: the full recurrent state; ``"all"``: both, concatenated.
@@ -161,10 +162,10 @@ class QuantumReservoir(Reservoir):
 
     def _check_backend(self, be: Backend, given) -> None:
         if self.trainable and not be.differentiable:
-            raise ValueError(f"trainable=True needs a differentiable backend ('torch'), got {given!r}")
-        if self.use_torch_compile and (self.trainable or be.name != "torch"):
-            raise ValueError("use_torch_compile=True is for frozen reservoirs (trainable=False) on the "
-                             f"torch backend, got trainable={self.trainable}, backend={given!r}")
+            raise ValueError(f"trainable=True needs a differentiable backend ('torch', without shots), got {given!r}")
+        if self.use_torch_compile and (self.trainable or be.name != "torch" or not be.exact):
+            raise ValueError("use_torch_compile=True is for frozen reservoirs (trainable=False) on the exact "
+                             f"torch backend (no shots or noise), got trainable={self.trainable}, backend={given!r}")
 
     def _use_backend(self, be: Backend) -> None:
         """Run on ``be`` from now on, keeping the weights (see :func:`on_backend`)."""

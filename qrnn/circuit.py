@@ -707,9 +707,11 @@ class VQC:
         an ``("x" | "w" | "c", index)`` reference. This is the flat order that
         gate-by-gate renderers (PennyLane, Qiskit) follow.
         """
-        for op in self.ops():
-            for i, w in enumerate(op.wires):
-                yield op.name, (w if isinstance(w, tuple) else (w,)), None if op.params is None else op.params[i]
+        return _elementary(self.ops())
+
+    def variational_gates(self):
+        """:meth:`gates` of the ansatz alone (after the encoding)."""
+        return _elementary(self.variational_ops())
 
     def gate_names(self) -> frozenset:
         """The gates this circuit holds (the engine's fast paths check them)."""
@@ -717,6 +719,12 @@ class VQC:
         if names is None:  # immutable: built once (trainable groups ask on every pass)
             names = self._gate_names = frozenset(op.name for op in self.ops())
         return names
+
+
+def _elementary(ops):
+    for op in ops:
+        for i, w in enumerate(op.wires):
+            yield op.name, (w if isinstance(w, tuple) else (w,)), None if op.params is None else op.params[i]
 
 
 def init_weights(n_circuits: int, vqc: VQC, init: str = "normal", seed=None) -> np.ndarray:

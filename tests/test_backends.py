@@ -151,7 +151,8 @@ def test_get_backend_names_and_errors():
     with pytest.raises(ValueError, match="unknown backend 'qulacs'"):
         get_backend("qulacs")
     with pytest.raises(ValueError, match="takes no shots"):
-        get_backend("torch", shots=100)
+        get_backend("pennylane", shots=100)
+    assert get_backend("torch", shots=100, seed=2).shots == 100
     with pytest.raises(ValueError, match="shots"):
         get_backend("aer", shots=0)
     with pytest.raises(TypeError, match="backend must be"):

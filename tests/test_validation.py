@@ -37,7 +37,8 @@ def test_transform_rejects(cls, X, exc, match):
     ({"dtype": "float16"}, ValueError, "dtype must be one of"),
     ({"device": "tpu:0"}, ValueError, "device must be a torch device"),
     ({"trainable": True, "backend": "aer"}, ValueError, "differentiable backend"),
-    ({"shots": 100}, ValueError, "takes no shots"),
+    ({"shots": 0}, ValueError, "shots must be >= 1"),
+    ({"shots": 100, "trainable": True}, ValueError, "differentiable backend"),
 ])
 def test_constructor_rejects(kwargs, exc, match):
     args = {"input_size": 1, "hidden_size": 2, **kwargs}

@@ -3,7 +3,8 @@
 Names accepted by :func:`get_backend` (the registry :data:`BACKENDS`;
 :func:`register_backend` adds one of your own):
 
-- ``"torch"``: the package's exact state-vector engine (CPU/CUDA, differentiable);
+- ``"torch"``: the package's own engine (CPU/CUDA, differentiable): exact, or with ``shots=``
+  (and ``noise=`` on a :class:`TorchBackend` object, a :class:`Noise`);
 - ``"pennylane"`` or ``"pennylane:<device>"`` (e.g. ``"pennylane:lightning.qubit"``);
 - ``"aer"``: Qiskit Aer, exact, or shot-based with ``shots=``;
 - ``"ibm:<device>"``: an IBM Quantum device (``"ibm:ibm_brisbane"``, needs
@@ -18,6 +19,7 @@ from ._aer import AerBackend
 from ._pennylane import PennyLaneBackend
 from .base import Backend
 from .ibm import IBMBackend, JobFailedError, StoreLockedError
+from .noise import Noise
 from .torch import GRADIENTS, MemoryBudgetError, TorchBackend, free_memory, tune_allocator
 
 #: Backends by name (the part of a name before any ``":<device>"``, and the "kind" of a saved config).
@@ -66,7 +68,7 @@ def register_backend(name: str, cls: type, *, device: str = "none", shots: bool 
                              from_file=check_bool(from_file, "from_file"))
 
 
-register_backend("torch", TorchBackend, from_file=True)
+register_backend("torch", TorchBackend, shots=True, from_file=True)
 register_backend("pennylane", PennyLaneBackend, device="optional", from_file=True)
 register_backend("aer", AerBackend, shots=True, from_file=True)
 # it acts outside the process (QPU time, a store on disk): never built from a saved config
@@ -87,6 +89,10 @@ def __getattr__(attr):
         return backend_names()
     if attr == "KINDS":
         return {n: BACKENDS[n] for n in BACKENDS}
+    if attr in ("plan_shots", "ShotPlan"):  # it fits estimators, which import the backends
+        from .. import plan
+
+        return getattr(plan, attr)
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
@@ -99,7 +105,7 @@ def get_backend(backend="torch", *, shots=None, seed=None) -> Backend:
         A name from :func:`backend_names` (the registered backends,
         :data:`BACKENDS`) or a configured backend object.
     shots : int, optional
-        Shot count for shot-based backends (``"aer"`` and ``"ibm:<device>"`` by name).
+        Shot count for shot-based backends (``"torch"``, ``"aer"`` and ``"ibm:<device>"`` by name).
     seed : int, optional
         Seed for shot sampling.
 
@@ -138,7 +144,7 @@ def get_backend(backend="torch", *, shots=None, seed=None) -> Backend:
         return cls(*args, shots=shots, seed=seed)
     if shots is not None:
         check_int(shots, "shots", minimum=1)
-        raise ValueError(f"backend {backend!r} is exact and takes no shots; use backend='aer' for shots")
+        raise ValueError(f"backend {backend!r} is exact and takes no shots; use backend='torch' or 'aer' for shots")
     return cls(*args)
 
 
@@ -159,7 +165,7 @@ def backend_from_config(config: dict) -> Backend:
     return BACKENDS[cfg.pop("kind")](**cfg)
 
 
-__all__ = ["tune_allocator", "warm_up", "GRADIENTS", "free_memory", "MemoryBudgetError", "backend_from_config", "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend",
+__all__ = ["Noise", "tune_allocator", "warm_up", "GRADIENTS", "free_memory", "MemoryBudgetError", "backend_from_config", "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend",
            "IBMBackend", "JobFailedError", "StoreLockedError", "get_backend", "BACKENDS", "register_backend", "backend_names"]
 
 

@@ -368,6 +368,29 @@ class IBMBackend(_CostPlanner, _LedgerCalls, Backend):
             raise RuntimeError(f"transpiling the circuit for device {self.device!r} failed "
                                f"({type(exc).__name__}: {exc}); try another device or optimization_level") from exc
 
+    def layout(self, vqc: VQC) -> list[int]:
+        """The physical qubit of each wire of ``vqc`` that this backend's transpiler picks (its initial layout).
+
+        It depends on the circuit's gates, not on its angles; ``Noise.from_device(device, qubits=...)``
+        takes it, so that a noise model reads the calibration of the qubits the circuits would run on.
+
+        Examples
+        --------
+        >>> from qrnn.circuit import VQC
+        >>> len(IBMBackend("fake_manila", seed=1).layout(VQC(4)))
+        4
+        """
+        if not isinstance(vqc, VQC):
+            raise TypeError(f"vqc must be a qrnn.circuit.VQC, got {type(vqc).__name__}")
+        if vqc.n_qubits > self.device_backend().num_qubits:
+            raise ValueError(f"vqc needs {vqc.n_qubits} qubits but device {self.device!r} has "
+                             f"{self.device_backend().num_qubits}")
+        # generic angles: zeros could let the transpiler drop gates and with them a wire's constraints
+        w = np.random.default_rng(0).uniform(0.5, 1.5, vqc.n_weights)
+        with self._state().mutex:
+            circuit = self._transpile(build_qiskit_circuit(vqc, w))
+        return [int(q) for q in circuit.layout.initial_index_layout(filter_ancillas=True)[:vqc.n_qubits]]
+
     def compile(self, vqc: VQC, weights):
         self.check_weights(vqc, weights)
         if weights.requires_grad:  # refused before any transpilation

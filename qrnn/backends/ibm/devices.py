@@ -57,3 +57,19 @@ def choose_primitive(fake: bool) -> str:
     ('aer_local', 'executor_estimator')
     """
     return "aer_local" if fake else "executor_estimator"
+
+
+def fake_backend(name: str):
+    """The fake device ``name`` (a key of :func:`fake_device_names`), built; an unknown name is refused.
+
+    Examples
+    --------
+    >>> fake_backend("fake_manila").num_qubits
+    5
+    """
+    names = fake_device_names()
+    if not isinstance(name, str) or name not in names:
+        raise ValueError(f"unknown fake device {name!r}; expected one of {sorted(names)} (a real device: pass "
+                         "its backend object, QiskitRuntimeService().backend(name))")
+    fp = require("qiskit_ibm_runtime.fake_provider", "a fake device")
+    return getattr(fp, names[name])()

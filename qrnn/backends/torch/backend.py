@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ..._validation import check_choice, check_int
+from ..._validation import check_choice, check_int, check_seed
 from ...circuit import VQC
 from ..base import Backend
 from . import stream
@@ -61,6 +61,24 @@ class TorchBackend(Backend):
         the same gradients to rounding (``tests/test_adjoint.py``); the
         adjoint path trains the paper's 4-qubit QLSTM several times faster
         (``benchmarks/RESULTS.md``, "Training a fully trained QLSTM").
+    shots : int, optional
+        ``None`` (default) for exact expectation values; an integer for
+        estimates from that many Z-basis outcomes of all wires per circuit
+        and input, drawn from the exact (with ``noise``, the noisy)
+        distribution, every feature (``<Z_i>``, ``<Z_i Z_j>``) from the same
+        outcomes, as hardware measures (``qrnn.backends.torch.noisy``).
+        Frozen circuits only (shots have no gradient).
+    seed : int or numpy.random.Generator, optional
+        Seeds the shots as ``AerBackend`` does: with an int, each call's draws
+        come from the seed and the call's weights and inputs (the same data
+        gives the same shots whatever ran before; time steps get independent
+        ones); a Generator is drawn from at each call; None samples afresh.
+    noise : qrnn.backends.Noise, optional
+        Device noise, a channel after every gate and a readout flip
+        (:class:`~qrnn.backends.Noise`). With ``shots=None`` the exact noisy
+        expectation values, in the Heisenberg form with channels (its cost
+        grows as ``4^n``: up to about 8 wires); with shots, samples of the noisy
+        distribution. ``method`` must then be ``"auto"`` or ``"heisenberg"``.
 
     Examples
     --------
@@ -70,6 +88,16 @@ class TorchBackend(Backend):
     >>> run = TorchBackend().compile(vqc, torch.zeros(2, 2, 3, 3, dtype=torch.float64))
     >>> tuple(run(torch.zeros(5, 3, dtype=torch.float64)).shape)
     (2, 5, 3)
+
+    Shots and noise:
+
+    >>> from qrnn.backends import Noise
+    >>> noisy = TorchBackend(shots=1000, seed=1, noise=Noise(p1=1e-3, p2=1e-2, readout=0.02))
+    >>> noisy
+    TorchBackend(method='auto', shots=1000, seed=1, noise=Noise(p1=0.001, p2=0.01, readout=0.02))
+    >>> out = noisy.compile(vqc, torch.zeros(2, 2, 3, 3, dtype=torch.float64))(torch.zeros(5, 3, dtype=torch.float64))
+    >>> bool((out.abs() <= 1).all())
+    True
     """
 
     name = "torch"
@@ -77,7 +105,8 @@ class TorchBackend(Backend):
     differentiable = True
 
     def __init__(self, method: str = "auto", heisenberg_max_qubits: int = 5,
-                 unitary_max_qubits: int = 7, chunk_bytes=None, stream_max_batch=None, gradient: str = "auto"):
+                 unitary_max_qubits: int = 7, chunk_bytes=None, stream_max_batch=None, gradient: str = "auto",
+                 shots=None, seed=None, noise=None):
         self.method = check_choice(method, "method", METHODS)
         self.heisenberg_max_qubits = check_int(heisenberg_max_qubits, "heisenberg_max_qubits", minimum=0)
         self.unitary_max_qubits = check_int(unitary_max_qubits, "unitary_max_qubits", minimum=0)
@@ -85,15 +114,38 @@ class TorchBackend(Backend):
         self.stream_max_batch = (None if stream_max_batch is None
                                  else check_int(stream_max_batch, "stream_max_batch", minimum=0))
         self.gradient = check_choice(gradient, "gradient", GRADIENTS)
+        self.shots = None if shots is None else check_int(shots, "shots", minimum=1)
+        self.seed = check_seed(seed)
+        from ..noise import Noise
+
+        if isinstance(noise, dict):  # a saved configuration (TorchBackend.to_config)
+            noise = Noise.from_config(noise)
+        if noise is not None and not isinstance(noise, Noise):
+            raise TypeError(f"noise must be a qrnn.backends.Noise (e.g. Noise(p1=1e-3, p2=1e-2) or "
+                            f"Noise.from_device('fake_manila', qubits=...)), got {type(noise).__name__}")
+        self.noise = None if noise is None or noise.is_ideal else noise
+        if noise is not None and self.method not in ("auto", "heisenberg"):
+            raise ValueError(f"noise runs in the Heisenberg form with channels; method must be 'auto' or "
+                             f"'heisenberg', got {self.method!r}")
+        if noise is not None and self.gradient == "adjoint":
+            raise ValueError("gradient='adjoint' simulates noiseless circuits; with noise use gradient='auto' "
+                             "or 'autograd'")
+        self.exact = self.shots is None and self.noise is None
+        self.differentiable = self.shots is None  # shot estimates have no gradient
 
     def __repr__(self) -> str:
         extra = "" if self.gradient == "auto" else f", gradient={self.gradient!r}"
+        if self.shots is not None:
+            extra += f", shots={self.shots}, seed={self.seed}"
+        if self.noise is not None:
+            extra += f", noise={self.noise!r}"
         return f"TorchBackend(method={self.method!r}{extra})"
 
     def to_config(self) -> dict:
         return {"kind": "torch", "method": self.method, "heisenberg_max_qubits": self.heisenberg_max_qubits,
                 "unitary_max_qubits": self.unitary_max_qubits, "chunk_bytes": self.chunk_bytes,
-                "stream_max_batch": self.stream_max_batch, "gradient": self.gradient}
+                "stream_max_batch": self.stream_max_batch, "gradient": self.gradient, "shots": self.shots,
+                "seed": self.seed, "noise": None if self.noise is None else self.noise.to_config()}
 
     def memory_budget(self, device) -> int:
         """Bytes one group's evaluation may use on ``device`` (``chunk_bytes``, or half the free memory)."""
@@ -115,6 +167,17 @@ class TorchBackend(Backend):
 
     def compile(self, vqc: VQC, weights: torch.Tensor):
         self.check_weights(vqc, weights)
+        if self.shots is not None or self.noise is not None:
+            from .noisy import _NoisyHeisenberg, _Sampled
+
+            if self.noise is not None:
+                self.noise.check_wires(vqc.n_qubits)
+            if self.shots is not None:
+                if weights.requires_grad and torch.is_grad_enabled():
+                    raise ValueError("shot estimates have no gradient; train with an exact TorchBackend() "
+                                     "(shots=None), then evaluate the trained model with shots")
+                return _Sampled(self, vqc, weights)
+            return _NoisyHeisenberg(self, vqc, weights)
         if self.gradient != "autograd" and weights.requires_grad and torch.is_grad_enabled():
             why = unsupported(vqc)
             if weights.device.type != "cpu" or weights.dtype != torch.float64:

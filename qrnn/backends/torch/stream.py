@@ -90,6 +90,7 @@ def applies(backend, cell, xs) -> bool:
     B = xs.shape[0]
     vqc = cell.circuit(0)
     return (_kernel_of(cell) is not None
+            and backend.exact  # shots and noise run step by step
             and (backend.stream_max_batch is None or B <= backend.stream_max_batch)
             and xs.device.type == "cpu" and xs.dtype == torch.float64
             and vqc.encoding.kind == "paper"
