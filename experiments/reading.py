@@ -35,7 +35,8 @@ def _read(path: Path) -> list[dict]:
     if not path.is_file():
         return []
     with open(path) as fh:
-        return list(csv.DictReader(fh))
+        # the exact condition's rows (a study with [conditions] has others: they have a reading of their own)
+        return [r for r in csv.DictReader(fh) if r.get("condition") in (None, "", "exact")]
 
 
 def _num(v):

@@ -278,7 +278,8 @@ def test_strong_configuration_ensembles_rich_features_and_chosen_scaling(tmp_pat
     # a cell hands it the training windows only: the test windows are never seen
     seen = []
     real = cells.choose_input_scaling
-    monkeypatch.setattr(cells, "choose_input_scaling", lambda c, f, X, y: seen.append((X, y)) or real(c, f, X, y))
+    monkeypatch.setattr(cells, "choose_input_scaling",
+                        lambda c, f, X, y, backend=None: seen.append((X, y)) or real(c, f, X, y, backend))
     rows = study.run(cfg, tmp_path, progress=False)["rows"]
     assert len(seen) == 2 and all(np.array_equal(X, Xtr) and np.array_equal(y, ytr) for X, y in seen)  # QLSTM, GRU
     q = next(r for r in rows if r["model"] == "QLSTM")

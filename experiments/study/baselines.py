@@ -26,5 +26,5 @@ def baselines(task: str, cfg: StudyConfig) -> list[dict]:
                      "train_mse": mse(ytr, p_tr), "test_mse": mse(yte, p_te),
                      "train_nrmse": nrmse(ytr, p_tr), "test_nrmse": nrmse(yte, p_te),
                      "epochs": 0, "epochs_to_5pct": None, "seconds": 0.0, "seconds_per_epoch": None,
-                     "trained_params": n, "circuit_evaluations": 0, "input_scaling": None})
+                     "trained_params": n, "circuit_evaluations": 0, "input_scaling": None, "condition": "exact"})
     return rows

@@ -10,6 +10,7 @@ from qrnn.backends import warm_up
 from qrnn.metrics import mse, nrmse
 from qrnn.tasks import split_point
 
+from .conditions import condition_of
 from .config import StudyConfig
 from .grid import Cell
 from .models import build_model, choose_input_scaling, is_quantum, model_class
@@ -35,9 +36,11 @@ def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:
     """Fit one cell; return its results row and its per-epoch history (empty for ridge)."""
     Xtr, Xte, ytr, yte = _data(cell.task, task_train_fraction(cell.task, cfg))
     _warm()
+    # the device condition's backend (shots, noise), or None: exact on the default engine
+    backend = condition_of(cell.condition, cfg.conditions).backend(cell.seed, 1 + cfg.hidden_size)
     start = time.perf_counter()
-    scaling = choose_input_scaling(cell, cfg, Xtr, ytr)
-    model = build_model(cell, cfg, scaling)
+    scaling = choose_input_scaling(cell, cfg, Xtr, ytr, backend)
+    model = build_model(cell, cfg, scaling, backend=backend)
     if cell.mode == "ridge":
         est = ReservoirRegressor(model, alpha="loo").fit(Xtr, ytr)
         history, n_params = [], model.n_features + 1
@@ -57,9 +60,9 @@ def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:
         "seconds": seconds, "seconds_per_epoch": (sum(h["seconds"] for h in history) / len(history)
                                                   if history else None),
         "trained_params": n_params, "circuit_evaluations": circuit_evaluations(cell, cfg, len(history)),
-        "input_scaling": scaling if is_quantum(cell.model) else None,
+        "input_scaling": scaling if is_quantum(cell.model) else None, "condition": cell.condition,
     }
-    return row, {"cell": cell.__dict__, "history": history, "predictions": np.concatenate([p_tr, p_te]).tolist()}
+    return row, {"cell": cell.record(), "history": history, "predictions": np.concatenate([p_tr, p_te]).tolist()}
 
 
 def circuit_evaluations(cell: Cell, cfg: StudyConfig, epochs: int) -> int:

@@ -8,6 +8,7 @@ import time
 from .config import load_config
 from .grid import grid
 from .runner import run
+from .conditions import EXACT, condition_reading
 from .summary import reading
 
 
@@ -27,7 +28,10 @@ def main(argv=None) -> dict:
     t0 = time.perf_counter()
     result = run(cfg, args.out, progress=not args.quiet, ray=args.ray, collect_only=args.collect)
     print((result["out"] / "results.md").read_text())
-    print("\n".join(reading(result["rows"])))
+    print("\n".join(reading([r for r in result["rows"] if r.get("condition", EXACT) == EXACT])))
+    if len(cfg.conditions) > 1:
+        print(f"\nUnder the device conditions ({result['out'] / 'conditions.md'}):")
+        print("\n".join(condition_reading(result["rows"], cfg.conditions)))
     if result["reused"]:
         print(f"\n{result['reused']} cells reused from {result['out'] / 'cells'} (same settings).")
     if result["missing"]:

@@ -12,6 +12,7 @@ from qrnn.reservoir import FEATURES
 from qrnn.tasks import split_point
 from qrnn.trainer import OPTIMIZERS
 
+from .conditions import Condition, parse_conditions
 from .file_tasks import read_file_task, register_file_tasks
 from .models import is_quantum, model_names
 from .tasks import TASKS, _shape, task_train_fraction
@@ -45,6 +46,8 @@ class StudyConfig:
     validation_fraction: float = 0.2
     # [tasks.NAME]: tasks read from files (file_tasks.FileTask), in the order of the config
     file_tasks: tuple = ()
+    # [conditions]: shots and device noise for the quantum reservoirs (conditions.Condition), exact first
+    conditions: tuple = (Condition(),)
 
 
 # The [reservoir] fields and their paper defaults (see cell_settings).
@@ -88,8 +91,9 @@ def parse_config(raw: dict, root=None) -> StudyConfig:
     if not isinstance(raw, dict):
         raise ValueError("the config must be a TOML document")
     for section in raw:
-        if section not in _SCHEMA and section != "tasks":
-            raise _field_error(f"[{section}]", f"unknown section; expected {sorted([*_SCHEMA, 'tasks'])}")
+        if section not in _SCHEMA and section not in ("tasks", "conditions"):
+            raise _field_error(f"[{section}]",
+                               f"unknown section; expected {sorted([*_SCHEMA, 'tasks', 'conditions'])}")
     values = {}
     for section, fields in _SCHEMA.items():
         table = raw.get(section, {})
@@ -156,6 +160,8 @@ def parse_config(raw: dict, root=None) -> StudyConfig:
     if "validation_fraction" in values and not 0 < values["validation_fraction"] < 1:
         raise _field_error("reservoir.validation_fraction",
                            f"must be in (0, 1), got {values['validation_fraction']}")
+    if "conditions" in raw:
+        cfg["conditions"] = parse_conditions(raw["conditions"], _field_error)
     for key in ("hidden_size", "esn_size", "train_fraction", "epochs", "batch_size", "lr", "out", "correlators",
                 "ensemble", "validation_fraction"):
         if key in values:
@@ -167,6 +173,8 @@ def parse_config(raw: dict, root=None) -> StudyConfig:
 
 # A quantum cell of hidden size H runs on 1 + H qubits; at 24 one state vector is 256 MiB per window.
 MAX_QUBITS = 24
+# The noisy Heisenberg form's operator grows as 4^n (TorchBackend(noise=...)).
+NOISE_MAX_QUBITS = 8
 
 
 def _check_against_tasks(cfg: StudyConfig) -> StudyConfig:
@@ -176,6 +184,11 @@ def _check_against_tasks(cfg: StudyConfig) -> StudyConfig:
     if any(is_quantum(m) for m in cfg.models) and 1 + cfg.hidden_size > MAX_QUBITS:
         raise _field_error("models.hidden_size", f"{cfg.hidden_size} needs {1 + cfg.hidden_size} qubits for the "
                            f"quantum models; the study runs them up to {MAX_QUBITS} (hidden_size <= {MAX_QUBITS - 1})")
+    noisy = any(c.noise is not None for c in cfg.conditions)
+    if noisy and any(is_quantum(m) for m in cfg.models) and 1 + cfg.hidden_size > NOISE_MAX_QUBITS:
+        raise _field_error("models.hidden_size", f"{cfg.hidden_size} needs {1 + cfg.hidden_size} qubits; the noisy "
+                           f"conditions run the Heisenberg form with channels up to {NOISE_MAX_QUBITS} qubits "
+                           f"(hidden_size <= {NOISE_MAX_QUBITS - 1})")
     for task in cfg.tasks:
         n_windows = _shape(task)[0]
         fraction = task_train_fraction(task, cfg)
@@ -231,6 +244,10 @@ def load_config(path) -> StudyConfig:
         optimizer = "rmsprop"
         lr = 0.01
 
+        [conditions]                       # optional: shots and device noise for the quantum reservoirs
+        shots = ["exact", 1000]            # "exact" or shots per circuit
+        noise = ["exact", "fake_manila", {p1 = 0.001, p2 = 0.01}]   # a fake device, or Noise(...) arguments
+
         [tasks.load]                       # a task on your own data: "load" goes in study.tasks
         csv = "data/load.csv"              # relative to this file; or npy = "data/load.npy" (1-D, or 2-D with column)
         column = "kw"                      # a header's name or a 0-based index
@@ -239,7 +256,8 @@ def load_config(path) -> StudyConfig:
         train_fraction = 0.8               # optional: this task's own
         scale = "standard"                 # optional: "none" (default), or z-score by the training part
 
-    The ``[tasks.NAME]`` layout and checks are in :mod:`experiments.study.file_tasks`.
+    The ``[tasks.NAME]`` layout and checks are in :mod:`experiments.study.file_tasks`; the
+    ``[conditions]`` ones in :mod:`experiments.study.conditions`.
     """
     path = Path(path)
     if not path.is_file():

@@ -60,8 +60,10 @@ def model_class(model: str):
     return _REGISTRY[model]
 
 
-def build_model(cell: Cell, cfg: StudyConfig, input_scaling: float = 1.0, trainable=None):
+def build_model(cell: Cell, cfg: StudyConfig, input_scaling: float = 1.0, trainable=None, backend=None):
+    """The cell's model; ``backend`` (quantum models: a device condition's torch engine) or the default."""
     trainable = cell.mode == "trained" if trainable is None else trainable
+    where = {} if backend is None else {"backend": backend}
     if cell.model == "ESN":
         return ESN(1, cfg.esn_size, seed=cell.seed)
     cls = model_class(cell.model)
@@ -69,12 +71,12 @@ def build_model(cell: Cell, cfg: StudyConfig, input_scaling: float = 1.0, traina
         # members of an ensemble get seeds of their own, distinct across the cells' seeds
         members = [cls(1, cfg.hidden_size, init=cell.init, seed=cell.seed * cfg.ensemble + k,
                        trainable=trainable, features=cfg.features, correlators=cfg.correlators,
-                       input_scaling=input_scaling) for k in range(cfg.ensemble)]
+                       input_scaling=input_scaling, **where) for k in range(cfg.ensemble)]
         return members[0] if cfg.ensemble == 1 else Ensemble(members)
     return cls(1, cfg.hidden_size, seed=cell.seed, trainable=trainable)
 
 
-def choose_input_scaling(cell: Cell, cfg: StudyConfig, Xtr, ytr) -> float:
+def choose_input_scaling(cell: Cell, cfg: StudyConfig, Xtr, ytr, backend=None) -> float:
     """The input scaling of ``cfg.input_scalings`` whose reservoir + ridge readout forecasts the
     last ``validation_fraction`` of the training windows best (fitted on the rest; test data unseen).
     Ridge is the judge in every mode: it is cheap, and it ranks reservoirs by their features."""
@@ -83,6 +85,7 @@ def choose_input_scaling(cell: Cell, cfg: StudyConfig, Xtr, ytr) -> float:
     Xa, Xv, ya, yv = chronological_split(Xtr, ytr, 1.0 - cfg.validation_fraction)
     scores = {}
     for scaling in cfg.input_scalings:
-        est = ReservoirRegressor(build_model(cell, cfg, scaling, trainable=False), alpha="loo").fit(Xa, ya)
+        est = ReservoirRegressor(build_model(cell, cfg, scaling, trainable=False, backend=backend),
+                                 alpha="loo").fit(Xa, ya)
         scores[scaling] = mse(yv, est.predict(Xv))
     return min(scores, key=scores.get)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .baselines import baselines
 from .cells import circuit_evaluations, run_cell
+from .conditions import EXACT, write_conditions
 from .config import StudyConfig
 from .file_tasks import register_file_tasks
 from .grid import grid
@@ -70,6 +71,11 @@ def run(cfg: StudyConfig, out=None, progress: bool = True, ray=None, collect_onl
             histories.append(results[cell][1])
     write_tables(rows, out)
     (out / "histories.json").write_text(json.dumps(histories))
-    plots = write_plots(cfg, rows, histories, out, tasks)
+    # the learning curves and predictions are the exact condition's; the others have a table and plot of their own
+    exact_rows = [r for r in rows if r.get("condition", EXACT) == EXACT]
+    exact_histories = [h for h in histories if h["cell"].get("condition", EXACT) == EXACT]
+    plots = write_plots(cfg, exact_rows, exact_histories, out, tasks)
+    if len(cfg.conditions) > 1:
+        plots += write_conditions(cfg, rows, out)
     return {"rows": rows, "histories": histories, "plots": plots, "out": out, "reused": reused,
             "missing": missing}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import warnings
 import zlib
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 
 from qrnn._files import atomic_write
 
+from .conditions import EXACT
 from .config import RESERVOIR_DEFAULTS, StudyConfig
 from .grid import Cell
 from .models import is_quantum
@@ -40,7 +42,10 @@ def cell_settings(cfg: StudyConfig, task: str | None = None) -> dict:
 
 def _cell_path(store: Path, cell: Cell) -> Path:
     # gzip: the predictions and histories are most of a study's size, and results are committed
-    return store / f"{cell.task}__{cell.model}__{cell.init}__{cell.mode}__s{cell.seed}.json.gz"
+    base = f"{cell.task}__{cell.model}__{cell.init}__{cell.mode}__s{cell.seed}"
+    if cell.condition != EXACT:
+        base += "__" + re.sub(r"[^A-Za-z0-9.=_-]+", "_", cell.condition)
+    return store / f"{base}.json.gz"
 
 
 def _load_cell(store: Path, cell: Cell, settings: dict):
@@ -59,7 +64,7 @@ def _load_cell(store: Path, cell: Cell, settings: dict):
         record = json.loads(gzip.decompress(found.read_bytes()) if found is path else plain.read_text("utf-8"))
         if not isinstance(record, dict) or not {"cell", "settings", "row", "history"} <= set(record):
             raise ValueError("not a stored cell (it needs cell, settings, row and history)")
-        if record["settings"] != settings or record["cell"] != cell.__dict__:
+        if record["settings"] != settings or record["cell"] != cell.record():
             return None  # run with other settings: run it again
         _check_stored(record["row"], record["history"], cell)
     except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
@@ -68,6 +73,7 @@ def _load_cell(store: Path, cell: Cell, settings: dict):
         return None
     # cells stored before the input_scaling column existed ran at the paper's scaling
     record["row"].setdefault("input_scaling", 1.0 if is_quantum(cell.model) else None)
+    record["row"].setdefault("condition", EXACT)  # stored before conditions existed
     return record["row"], record["history"]
 
 
@@ -76,7 +82,8 @@ def _check_stored(row, history, cell: Cell) -> None:
     if not isinstance(row, dict):
         raise ValueError("its row is not a table")
     # input_scaling may predate the store; circuit_evaluations is recounted at every collect
-    missing, unknown = set(COLUMNS) - {"input_scaling", "circuit_evaluations"} - set(row), set(row) - set(COLUMNS)
+    missing = set(COLUMNS) - {"input_scaling", "circuit_evaluations", "condition"} - set(row)
+    unknown = set(row) - set(COLUMNS)
     if missing or unknown:
         raise ValueError(f"its row lacks {sorted(missing)} or has unknown fields {sorted(unknown)}")
     for key in ("train_mse", "test_mse", "train_nrmse", "test_nrmse"):
@@ -84,7 +91,7 @@ def _check_stored(row, history, cell: Cell) -> None:
             raise ValueError(f"its {key} is {row[key]!r}, not a finite number")
     if isinstance(row["epochs"], bool) or not isinstance(row["epochs"], int) or row["epochs"] < 0:
         raise ValueError(f"its epochs is {row['epochs']!r}, not an integer >= 0")
-    if not isinstance(history, dict) or history.get("cell") != cell.__dict__:
+    if not isinstance(history, dict) or history.get("cell") != cell.record():
         raise ValueError("its history does not belong to this cell")
     epochs, predictions = history.get("history"), history.get("predictions")
     if not isinstance(epochs, list) or len(epochs) != row["epochs"] or not all(
@@ -96,6 +103,6 @@ def _check_stored(row, history, cell: Cell) -> None:
 
 
 def _save_cell(store: Path, cell: Cell, settings: dict, result) -> None:
-    record = {"cell": cell.__dict__, "settings": settings, "row": result[0], "history": result[1]}
+    record = {"cell": cell.record(), "settings": settings, "row": result[0], "history": result[1]}
     # a crash leaves the old file or the new one, never a torn one
     atomic_write(_cell_path(store, cell), gzip.compress(json.dumps(record).encode(), mtime=0))

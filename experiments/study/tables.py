@@ -6,7 +6,7 @@ from pathlib import Path
 
 COLUMNS = ("task", "model", "init", "mode", "seed", "train_mse", "test_mse", "train_nrmse", "test_nrmse", "epochs",
            "epochs_to_5pct", "seconds", "seconds_per_epoch", "trained_params", "circuit_evaluations",
-           "input_scaling")
+           "input_scaling", "condition")
 
 
 def _fmt(value) -> str:
@@ -23,5 +23,5 @@ def write_tables(rows, out: Path) -> None:
         writer.writeheader()
         writer.writerows(rows)
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |" for r in rows]
+    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in COLUMNS) + " |" for r in rows]
     (out / "results.md").write_text("\n".join(lines) + "\n")
