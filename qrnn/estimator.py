@@ -5,12 +5,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 
 from . import metrics
-from ._validation import (as_array, check_batch, check_batch_shape, check_choice, check_fitted, check_int, check_numeric,
+from ._validation import (as_array, check_batch, check_batch_shape, check_bool, check_choice, check_fitted, check_int,
+                          check_numeric,
                           check_params, rule,
                           friendly_ragged, ndim, tensor_to_numpy)
 from .batch import SequenceBatch
 from .io import save
-from .readout import Ridge
+from .readout import Ridge, fit_feature_penalised
 from .reservoir import Reservoir
 
 READOUTS = ("last", "all")
@@ -255,6 +256,16 @@ class ReservoirRegressor(SequenceRegressor):
         With ``readout="all"``: run the reservoir this many steps at a time,
         carrying its state, and accumulate the ridge statistics, so a long
         stream is fitted exactly without holding all its features.
+    shot_penalty : bool, default False
+        A shot-aware readout (a research option; ``readout="last"``, a
+        reservoir on ``TorchBackend(shots=...)``): the training windows are
+        transformed a second time with independent shots, each feature's
+        sampling variance is estimated from the two draws, and feature ``j``
+        is penalised by ``alpha + sum_i var_ij`` (the noise energy its
+        coefficient picks up) instead of ``alpha``: features with larger
+        shot noise are shrunk more. It costs one more transform of the
+        training windows. Whether it helps: ``benchmarks/RESULTS.md``,
+        "A shot-aware readout".
 
     Attributes
     ----------
@@ -301,22 +312,28 @@ class ReservoirRegressor(SequenceRegressor):
     """
 
     def __init__(self, reservoir=None, alpha=1e-6, washout=0, readout="last", alphas=None,
-                 chunk_size=None):
+                 chunk_size=None, shot_penalty=False):
         self.reservoir = reservoir
         self.alpha = alpha
         self.washout = washout
         self.readout = readout
         self.alphas = alphas
         self.chunk_size = chunk_size
+        self.shot_penalty = shot_penalty
 
     # -- checks --
-    _parameters = {**SequenceRegressor._parameters, "chunk_size": rule(check_int, minimum=1, optional=True)}
+    _parameters = {**SequenceRegressor._parameters, "chunk_size": rule(check_int, minimum=1, optional=True),
+                   "shot_penalty": rule(check_bool)}
 
     def _check_params(self):
         super()._check_params()
         Ridge(self.alpha, self.alphas)  # the readout checks alpha and alphas (once, here, before any work)
         if self.chunk_size is not None and self.readout != "all":
             raise ValueError("chunk_size applies to readout='all' (long streams)")
+        if self.shot_penalty:
+            if self.readout != "last":
+                raise ValueError("shot_penalty applies to readout='last'")
+            self._redraw_backend()  # refused now if the features are not shot estimates
 
     # -- fitting --
     def fit(self, X, y):
@@ -328,8 +345,14 @@ class ReservoirRegressor(SequenceRegressor):
         ridge = Ridge(self.alpha, self.alphas)
         w = self.washout
         if self.readout == "last":
-            F = self._features(arr, seqs)
-            ridge.fit(np.stack([f[-1] for f in F]), Y)
+            F = np.stack([f[-1] for f in self._features(arr, seqs)])
+            if self.shot_penalty:
+                again = np.stack([f[-1] for f in self._features(arr, seqs, self._redraw_backend())])
+                # half the mean square difference of two independent draws estimates each feature's variance
+                self.shot_variance_ = ((F - again) ** 2).mean(0) / 2
+                fit_feature_penalised(ridge, F, Y, self.shot_variance_ * len(F))
+            else:
+                ridge.fit(F, Y)
             self.y_ndim_ = Y.ndim
         elif self.chunk_size is not None:
             targets = [np.stack(Y)] if arr is not None else [yi[None] for yi in Y]
@@ -348,8 +371,29 @@ class ReservoirRegressor(SequenceRegressor):
         self.alpha_ = ridge.alpha_
         return self
 
-    def _features(self, arr, seqs):
-        return list(self.reservoir.transform(self._batch(arr, seqs)))
+    def _features(self, arr, seqs, backend=None):
+        reservoir = self.reservoir
+        if backend is not None:
+            from .cells import on_backend
+
+            reservoir = on_backend(reservoir, backend)
+        return list(reservoir.transform(self._batch(arr, seqs)))
+
+    def _redraw_backend(self):
+        """The reservoir's torch engine with shots, seeded afresh: the second, independent draw of shot_penalty."""
+        from .backends import TorchBackend
+        from .cells import QuantumReservoir
+
+        cells = [m for m in _cells(self.reservoir) if isinstance(m, QuantumReservoir)]
+        backends = {id(c._backend): c._backend for c in cells}
+        be = next(iter(backends.values())) if len(backends) == 1 else None
+        if not isinstance(be, TorchBackend) or be.shots is None:
+            raise ValueError("shot_penalty needs a quantum reservoir whose cells share one TorchBackend with shots "
+                             "(e.g. backend=TorchBackend(shots=1000, seed=0)); exact features have no shot noise")
+        cfg = {k: v for k, v in be.to_config().items() if k != "kind"}
+        seed = be.seed
+        cfg["seed"] = None if seed is None else (seed + 1 if isinstance(seed, int) else seed)
+        return TorchBackend(**cfg)
 
     def _chunks(self, arr, seqs):
         """Yield ``(block, start, features (b, chunk, F))`` over time chunks, carrying the state.
@@ -394,3 +438,11 @@ class ReservoirRegressor(SequenceRegressor):
         if ridge is not None and ridge.n_features_in_ != self.reservoir.n_features:
             raise ValueError(f"the readout takes {ridge.n_features_in_} features but the reservoir gives "
                              f"{self.reservoir.n_features}")
+
+
+def _cells(reservoir):
+    """Every reservoir inside ``reservoir`` (itself, or an ensemble's members, depth first)."""
+    members = getattr(reservoir, "members", None)
+    if not members:
+        return [reservoir]
+    return [c for m in members for c in _cells(m)]

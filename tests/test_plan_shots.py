@@ -66,3 +66,48 @@ def test_a_classical_reservoir_is_refused():
     X, y = _task(16)
     with pytest.raises(ValueError, match="no quantum cell"):
         plan_shots(ESN(1, 10, seed=0), X, y, progress=False)
+
+
+# --- the shot-aware readout --------------------------------------------------------------------------
+
+def test_feature_penalty_is_ridge_with_a_penalty_per_feature():
+    from qrnn import Ridge
+    from qrnn.readout import fit_feature_penalised
+
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(30, 3)), rng.normal(size=30)
+    d, a = np.array([0.0, 2.0, 50.0]), 0.7
+    r = fit_feature_penalised(Ridge(alpha=a), X, y, d)
+    # the normal equations of the generalised problem, written out (intercept unpenalised: centred data)
+    Xc, yc = X - X.mean(0), y - y.mean()
+    w = np.linalg.solve(Xc.T @ Xc + np.diag(a + d), Xc.T @ yc)
+    np.testing.assert_allclose(r.coef_[:, 0].numpy(), w, atol=1e-12)
+    np.testing.assert_allclose(r.predict(X), X @ w + y.mean() - X.mean(0) @ w, atol=1e-12)
+    # no penalty: plain ridge; a criterion picks its alpha from the grid
+    np.testing.assert_allclose(fit_feature_penalised(Ridge(alpha=a), X, y, np.zeros(3)).coef_,
+                               Ridge(alpha=a).fit(X, y).coef_, atol=1e-12)
+    chosen = fit_feature_penalised(Ridge(alpha="loo", alphas=[0.1, 1.0, 10.0]), X, y, d)
+    assert chosen.alpha_ in (0.1, 1.0, 10.0) and len(chosen.cv_scores_) == 3
+    with pytest.raises(ValueError, match="alpha > 0"):
+        fit_feature_penalised(Ridge(alpha=0.0), X, y, d)
+    with pytest.raises(ValueError, match="one non-negative number per feature"):
+        fit_feature_penalised(Ridge(alpha=a), X, y, d[:2])
+
+
+def test_shot_penalty_estimates_the_variance_from_a_second_draw():
+    from qrnn.backends import TorchBackend
+
+    X, y = _task(64)
+    est = ReservoirRegressor(QRNN(1, 2, seed=0, init="uniform", backend=TorchBackend(shots=200, seed=4)),
+                             alpha="loo", shot_penalty=True).fit(X, y)
+    # features that are Z estimates from 200 shots: variance (1 - <Z>^2) / 200, at most 1 / 200
+    assert est.shot_variance_.shape == (2,) and np.all(est.shot_variance_ > 0)
+    assert np.all(est.shot_variance_ < 1.5 / 200)
+    again = ReservoirRegressor(QRNN(1, 2, seed=0, init="uniform", backend=TorchBackend(shots=200, seed=4)),
+                               alpha="loo", shot_penalty=True).fit(X, y)
+    np.testing.assert_array_equal(est.predict(X), again.predict(X))  # seeded: reproducible
+    with pytest.raises(ValueError, match="shot_penalty needs a quantum reservoir"):
+        ReservoirRegressor(QRNN(1, 2, seed=0), shot_penalty=True).fit(X, y)
+    with pytest.raises(ValueError, match="readout='last'"):
+        ReservoirRegressor(QRNN(1, 2, seed=0, backend=TorchBackend(shots=10)), readout="all",
+                           shot_penalty=True).fit(X, np.zeros(X.shape[:2]))
