@@ -182,7 +182,7 @@ class QuantumReservoir(Reservoir):
 
     @property
     def exact(self) -> bool:
-        """Whether the backend computes exact expectation values (False with shots: each run samples anew)."""
+        """Whether the backend computes exact, noiseless expectation values (False with shots or device noise)."""
         return bool(self._backend.exact)
 
     def _config_params(self) -> dict:

@@ -353,6 +353,7 @@ class ReservoirRegressor(SequenceRegressor):
                 fit_feature_penalised(ridge, F, Y, self.shot_variance_ * len(F))
             else:
                 ridge.fit(F, Y)
+                self.__dict__.pop("shot_variance_", None)  # from an earlier fit with shot_penalty
             self.y_ndim_ = Y.ndim
         elif self.chunk_size is not None:
             targets = [np.stack(Y)] if arr is not None else [yi[None] for yi in Y]

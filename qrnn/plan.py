@@ -32,6 +32,10 @@ class ShotPlan:
         shot count (``IBMBackend.estimate``); None without a device.
     tolerance : float
     device : str or None
+    noise : qrnn.backends.Noise or None
+        The noise the noisy curve was sampled with.
+    layout : list of int or None
+        The device qubits whose calibration that noise was read from.
     """
 
     shots: tuple
@@ -47,6 +51,7 @@ class ShotPlan:
     qpu_seconds: np.ndarray | None = None
     device: str | None = None
     noise: object = field(default=None, repr=False)
+    layout: list | None = None
 
     def qpu_seconds_for(self, shots: int | None) -> float | None:
         """QPU seconds of the run at ``shots`` (one of :attr:`shots`), or None."""
@@ -113,7 +118,7 @@ def _needed(shots, mse, exact, tolerance):
 
 
 def plan_shots(model, X, y, *, X_test=None, y_test=None, test_size=0.25, shots=DEFAULT_SHOTS, noise=None,
-               device=None, tolerance=0.1, repeats=3, seed=0, progress=True) -> ShotPlan:
+               device=None, layout=None, tolerance=0.1, repeats=3, seed=0, progress=True) -> ShotPlan:
     """How many shots does this reservoir need for this task? The readout's test error against shots.
 
     For each shot count the model is fitted and scored on features sampled
@@ -136,12 +141,16 @@ def plan_shots(model, X, y, *, X_test=None, y_test=None, test_size=0.25, shots=D
     shots : sequence of int
         Shot counts to try, increasing (default 100 to 100,000).
     noise : qrnn.backends.Noise, optional
-        The device noise; default, with ``device``, ``Noise.from_device(device)``
-        for the qubits the device's transpiler picks.
+        The device noise; default, with ``device``, ``Noise.from_device(device, qubits=layout)``.
     device : str, optional
         An IBM device name (``"fake_manila"``, or a real one with credentials):
         its noise (unless ``noise`` is given) and the QPU seconds each shot
         count would cost there (:meth:`~qrnn.backends.IBMBackend.estimate`).
+    layout : sequence of int, optional
+        The physical qubits of the circuits' wires on ``device``; default the
+        transpiler's choice, ``IBMBackend(device, seed=0).layout(...)`` (a
+        fixed transpiler seed: the shots' ``seed`` does not move it).
+        Recorded in :attr:`ShotPlan.layout`.
     tolerance : float, default 0.1
         How close to the exact test MSE is close enough (relative).
     repeats : int, default 3
@@ -203,8 +212,12 @@ def plan_shots(model, X, y, *, X_test=None, y_test=None, test_size=0.25, shots=D
         X_train, y_train = X, y
 
     reservoir = model.reservoir
+    if layout is not None and (device is None or noise is not None):
+        raise ValueError("layout picks the qubits whose calibration the noise is read from: give it with device "
+                         "and without noise")
     if device is not None and noise is None:
-        layout = IBMBackend(device, seed=seed).layout(_first_circuit(reservoir, QuantumReservoir))
+        if layout is None:
+            layout = IBMBackend(device, seed=0).layout(_first_circuit(reservoir, QuantumReservoir))
         noise = Noise.from_device(device, qubits=layout)
 
     def test_mse(backend):
@@ -237,7 +250,7 @@ def plan_shots(model, X, y, *, X_test=None, y_test=None, test_size=0.25, shots=D
     exact, mse, std = curves[0]
     plan = ShotPlan(shots=shots, mse=mse, mse_std=std, exact_mse=exact,
                     needed_shots=_needed(shots, mse, exact, tolerance), tolerance=tolerance, qpu_seconds=qpu,
-                    device=device, noise=noise)
+                    device=device, noise=noise, layout=None if layout is None else [int(q) for q in layout])
     if noise is not None:
         n_exact, n_mse, n_std = curves[1]
         plan.noisy_mse, plan.noisy_mse_std, plan.exact_noisy_mse = n_mse, n_std, n_exact

@@ -280,7 +280,8 @@ class Reservoir(torch.nn.Module, metaclass=abc.ABCMeta):
 
     @property
     def exact(self) -> bool:
-        """Whether the same input always gives the same features (False for shot-based backends)."""
+        """Whether the features are exact, noiseless expectation values (False with shots or device noise: then
+        scikit-learn's ``non_deterministic`` tag is set, although a seeded run is reproducible)."""
         return True
 
     @abc.abstractmethod

@@ -220,6 +220,18 @@ def test_shots_on_many_wires_sample_state_vectors():
     assert np.all(np.abs(runs.mean(0) - exact) < 4.5 * se + 1e-12)
 
 
+def test_shots_do_not_depend_on_the_memory_budget_split():
+    vqc = VQC(3, correlators=True)
+    w = torch.tensor(init_weights(2, vqc, "uniform", seed=20))
+    x = torch.tensor(np.random.default_rng(21).normal(size=(40, 3)))
+    for noise in (None, _pick(NOISE, 3)):
+        whole = TorchBackend(shots=64, seed=3, noise=noise).compile(vqc, w)(x)
+        small = TorchBackend(shots=64, seed=3, noise=noise, chunk_bytes=2**15)
+        group = small.compile(vqc, w)
+        assert group.budget // group._sample_bytes() < 40  # it really splits the batch
+        assert torch.equal(group(x), whole)
+
+
 def test_same_seed_same_shots_and_calls_draw_independently():
     vqc = VQC(3)
     w = torch.tensor(init_weights(1, vqc, "uniform", seed=16))
@@ -300,6 +312,15 @@ def test_from_device_reads_the_layout_qubits_calibration():
         r = 1 - average_gate_fidelity(relaxation_ptm(qp.t1, min(qp.t2, 2 * qp.t1), 2 * t["sx"][(q,)].duration))
         assert p == pytest.approx(max(0.0, 2 * (e - r) / (2 * (1 - r) - 1)), rel=1e-12)
     assert noise.p1[1] > 0  # qubit 1's error is more than its relaxation
+    # against Aer's own device model: two of its sx errors have the infidelity of our one-wire channel
+    from qiskit.quantum_info import average_gate_fidelity as aer_fidelity
+    from qiskit_aer.noise import NoiseModel
+
+    aer = NoiseModel.from_backend(dev)._local_quantum_errors["sx"]
+    for w, q in enumerate([3, 1]):
+        two = aer[(q,)].compose(aer[(q,)])
+        ours = noise.one_wire(2)[w]
+        assert 1 - average_gate_fidelity(ours) == pytest.approx(1 - aer_fidelity(two), rel=2e-3)
     assert abs(noise.gate_time - 2 * t["sx"][(3,)].duration) < 1e-12
     # the layout's qubits 3 and 1 share no coupling: p2 is then the device's mean
     assert 0.005 < noise.p2 < 0.015

@@ -42,7 +42,11 @@ def test_with_a_device_noise_and_qpu_seconds():
     want = [IBMBackend("fake_manila", shots=s).estimate(res, X)["qpu_seconds"] for s in (100, 1000)]
     np.testing.assert_allclose(plan.qpu_seconds, want)
     layout = IBMBackend("fake_manila", seed=0).layout(res.circuit(0))
-    assert plan.noise == Noise.from_device("fake_manila", qubits=layout)
+    assert plan.layout == layout and plan.noise == Noise.from_device("fake_manila", qubits=layout)
+    # the shots' seed does not move the layout; a layout given is used
+    assert plan_shots(res, X, y, shots=(100,), device="fake_manila", repeats=1, seed=5, progress=False).layout == layout
+    mine = plan_shots(res, X, y, shots=(100,), device="fake_manila", layout=[0, 1, 2], repeats=1, progress=False)
+    assert mine.layout == [0, 1, 2] and mine.noise == Noise.from_device("fake_manila", qubits=[0, 1, 2])
     ax = plan.plot()
     assert ax.get_xscale() == "log" and len(ax.lines) >= 4
     assert "QPU s" in plan.summary() and "device's noise" in plan.summary()
@@ -55,6 +59,7 @@ def test_with_a_device_noise_and_qpu_seconds():
     ({"X_test": np.zeros((2, 4, 1))}, ValueError, "X_test and y_test together"),
     ({"noise": 0.1}, TypeError, "noise must be a qrnn.backends.Noise"),
     ({"device": "fake_nowhere"}, ValueError, "unknown"),
+    ({"layout": [0, 1, 2]}, ValueError, "give it with device"),
 ])
 def test_bad_input(kwargs, exc, match):
     X, y = _task(16)

@@ -77,8 +77,13 @@ def test_a_device_condition_reads_its_calibration():
     ({"noise": [{"p1": [0.1, 0.2]}]}, "one value for all wires"),
     ({"noise": []}, "non-empty list"),
     ({"seeds": 1}, "unknown field"),
+    ({"noise": [{"p1": 0.001}, {"p1": 0.0010000001}], "shots": [10]}, None),
 ])
 def test_condition_errors_name_the_field(conditions, match):
+    if match is None:  # accepted: values that differ get labels that differ
+        labels = [c.label for c in study.parse_config({**RAW, "conditions": conditions}).conditions]
+        assert len(set(labels)) == len(labels) == 3
+        return
     with pytest.raises(ValueError, match=match):
         study.parse_config({**RAW, "conditions": conditions})
 
@@ -87,3 +92,21 @@ def test_noise_conditions_bound_the_qubits():
     raw = {**RAW, "models": {"hidden_size": 8, "esn_size": 10}}
     with pytest.raises(ValueError, match="models.hidden_size"):
         study.parse_config(raw)
+    small = {**RAW, "models": {"hidden_size": 5, "esn_size": 10}, "conditions": {"noise": ["fake_manila"]}}
+    with pytest.raises(ValueError, match="device 'fake_manila' has 5 qubits"):
+        study.parse_config(small)
+
+
+def test_a_noisy_cell_stores_the_backend_it_ran_on(tmp_path):
+    import gzip
+    import json
+
+    raw = {**RAW, "study": {**RAW["study"], "models": ["QRNN"], "modes": ["ridge"], "seeds": [0]},
+           "conditions": {"shots": [50], "noise": ["exact"]}}
+    cfg = study.parse_config(raw)
+    study.run(cfg, tmp_path, progress=False)
+    [path] = [p for p in (tmp_path / "cells").iterdir() if "shots" in p.name]
+    settings = json.loads(gzip.decompress(path.read_bytes()))["settings"]
+    assert settings["condition"]["shots"] == 50 and settings["condition"]["kind"] == "torch"
+    exact = [p for p in (tmp_path / "cells").iterdir() if "shots" not in p.name]
+    assert "condition" not in json.loads(gzip.decompress(exact[0].read_bytes()))["settings"]

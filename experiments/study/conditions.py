@@ -41,7 +41,7 @@ class Condition:
         if isinstance(self.noise, str):
             parts.append(self.noise)
         elif self.noise is not None:
-            parts.append(",".join(f"{k}={v:g}" for k, v in self.noise))
+            parts.append(",".join(f"{k}={v!r}" for k, v in self.noise))  # repr: distinct values, distinct labels
         if self.shots is not None:
             parts.append(f"shots={self.shots}")
         return " ".join(parts) or EXACT
@@ -97,11 +97,18 @@ def parse_conditions(table, error) -> tuple:
     for nz in parsed_noise:
         for s in parsed_shots:
             c = Condition(s, nz)
-            if c in conditions and c != Condition():
+            if c.label in [k.label for k in conditions] and c != Condition():
                 raise error("[conditions]", f"condition {c.label!r} is given twice")
             if c not in conditions:
                 conditions.append(c)
     return tuple(conditions)
+
+
+def device_qubits(conditions) -> dict:
+    """``{device name: its number of qubits}`` for the device conditions."""
+    from qrnn.backends.ibm.devices import fake_backend
+
+    return {c.noise: fake_backend(c.noise).num_qubits for c in conditions if isinstance(c.noise, str)}
 
 
 def _parse_noise(entry, error):

@@ -12,7 +12,7 @@ from qrnn.reservoir import FEATURES
 from qrnn.tasks import split_point
 from qrnn.trainer import OPTIMIZERS
 
-from .conditions import Condition, parse_conditions
+from .conditions import Condition, device_qubits, parse_conditions
 from .file_tasks import read_file_task, register_file_tasks
 from .models import is_quantum, model_names
 from .tasks import TASKS, _shape, task_train_fraction
@@ -189,6 +189,11 @@ def _check_against_tasks(cfg: StudyConfig) -> StudyConfig:
         raise _field_error("models.hidden_size", f"{cfg.hidden_size} needs {1 + cfg.hidden_size} qubits; the noisy "
                            f"conditions run the Heisenberg form with channels up to {NOISE_MAX_QUBITS} qubits "
                            f"(hidden_size <= {NOISE_MAX_QUBITS - 1})")
+    if any(is_quantum(m) for m in cfg.models):
+        for device, qubits in device_qubits(cfg.conditions).items():
+            if 1 + cfg.hidden_size > qubits:
+                raise _field_error("conditions.noise", f"device {device!r} has {qubits} qubits; the quantum models "
+                                   f"need {1 + cfg.hidden_size} (models.hidden_size = {cfg.hidden_size})")
     for task in cfg.tasks:
         n_windows = _shape(task)[0]
         fraction = task_train_fraction(task, cfg)

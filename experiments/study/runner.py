@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .baselines import baselines
 from .cells import circuit_evaluations, run_cell
-from .conditions import EXACT, write_conditions
+from .conditions import EXACT, condition_of, write_conditions
 from .config import StudyConfig
 from .file_tasks import register_file_tasks
 from .grid import grid
@@ -41,13 +41,18 @@ def run(cfg: StudyConfig, out=None, progress: bool = True, ray=None, collect_onl
     store = out / "cells"
     store.mkdir(parents=True, exist_ok=True)
     cells = grid(cfg)
-    settings = {task: cell_settings(cfg, task) for task in cfg.tasks}
-    results = {c: _load_cell(store, c, settings[c.task]) for c in cells}
+    by_task = {task: cell_settings(cfg, task) for task in cfg.tasks}
+    # a cell under a device condition also records the backend it resolves to (the noise of a device's
+    # calibration and layout, the shots): a changed calibration or noise table never reuses its stored result
+    settings = {c: by_task[c.task] if c.condition == EXACT else
+                {**by_task[c.task], "condition": condition_of(c.condition, cfg.conditions).backend(
+                    c.seed, 1 + cfg.hidden_size).to_config()} for c in cells}
+    results = {c: _load_cell(store, c, settings[c]) for c in cells}
     todo = [c for c in cells if results[c] is None]
     reused = len(cells) - len(todo)
     if todo and not collect_only:
         def keep(cell, result):
-            _save_cell(store, cell, settings[cell.task], result)
+            _save_cell(store, cell, settings[cell], result)
             results[cell] = result
 
         bar = tqdm(total=len(todo), desc=f"study {cfg.name}", unit="cell", disable=None if progress else True)

@@ -12,7 +12,8 @@ readout error:
   both wires over ``gate_time_2q``;
 - on every measured bit, a symmetric flip with probability ``readout``.
 
-The depolarizing channels are those of ``qiskit_aer.noise.depolarizing_error(p, n)``:
+The depolarizing channels are those of ``qiskit_aer.noise.depolarizing_error(p, n)``
+for ``p`` in ``[0, 1]`` (Aer also takes ``p`` up to ``4^n / (4^n - 1)``):
 ``rho -> (1 - p) rho + p Tr(rho) I / 2^n``. Thermal relaxation is
 ``qiskit_aer.noise.thermal_relaxation_error(t1, t2, t)`` at zero temperature:
 coherences decay by ``exp(-t / T2)``, the excited population by
@@ -219,10 +220,9 @@ class Noise:
             A fake device by name (``"fake_manila"``, as for ``backend="ibm:<device>"``)
             or a backend object (a fake one, or a real one from
             ``QiskitRuntimeService().backend(name)``: its calibration as last reported).
-        qubits : sequence of int, optional
-            The physical qubit of each circuit wire (a layout). Default: the
-            device's qubits ``0 .. n-1`` are not assumed; give the layout,
-            e.g. ``IBMBackend(...).layout(vqc)``, the one its transpiler picks.
+        qubits : sequence of int
+            The physical qubit of each circuit wire (a layout), required:
+            e.g. ``IBMBackend(device).layout(vqc)``, the one its transpiler picks.
 
         Notes
         -----
@@ -232,9 +232,13 @@ class Noise:
         accounted for (as Aer's ``NoiseModel.from_backend`` derives it),
         ``gate_time`` two ``sx`` durations. ``p2`` and ``gate_time_2q`` are
         the means over the device's two-qubit gates between the layout's
-        qubits (over all of them if none). Left out: crosstalk, idle
-        relaxation, and the gates the transpiler adds (SWAPs routing a
-        CNOT between uncoupled qubits, the encoding's gates merged into one).
+        qubits (over all of them if none). It differs from the device's
+        transpiled circuits: it leaves out the gates the transpiler adds
+        (SWAPs routing a CNOT between uncoupled qubits), crosstalk and idle
+        relaxation, and it overcounts the encoding's noise (three channels per
+        wire, one for each of its gates, where the transpiler merges them
+        into one general gate, and a channel after each ``RZ``, which IBM
+        devices apply virtually, without error).
 
         Examples
         --------

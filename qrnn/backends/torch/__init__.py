@@ -52,7 +52,9 @@ The modules, each one concept:
 - :mod:`~qrnn.backends.torch.stream` and :mod:`~qrnn.backends.torch.stream_kernels`: whole
   recurrences of frozen reservoirs in compiled code (numba);
 - :mod:`~qrnn.backends.torch.adjoint` and :mod:`~qrnn.backends.torch.adjoint_kernels`: adjoint
-  gradients of trainable circuits in compiled code (numba).
+  gradients of trainable circuits in compiled code (numba);
+- :mod:`~qrnn.backends.torch.noisy`: shots and device noise (``TorchBackend(shots=, noise=)``):
+  the Heisenberg form with channels, and Z-basis sampling.
 """
 from __future__ import annotations
 

@@ -77,8 +77,9 @@ class TorchBackend(Backend):
         Device noise, a channel after every gate and a readout flip
         (:class:`~qrnn.backends.Noise`). With ``shots=None`` the exact noisy
         expectation values, in the Heisenberg form with channels (its cost
-        grows as ``4^n``: up to about 8 wires); with shots, samples of the noisy
-        distribution. ``method`` must then be ``"auto"`` or ``"heisenberg"``.
+        grows as ``4^n`` per measured value: up to about 8 wires); with shots,
+        samples of the noisy distribution, which takes the values of all
+        ``2^n`` Z products (a cost of ``8^n``: up to about 6 wires). ``method`` must then be ``"auto"`` or ``"heisenberg"``.
 
     Examples
     --------
@@ -124,10 +125,10 @@ class TorchBackend(Backend):
             raise TypeError(f"noise must be a qrnn.backends.Noise (e.g. Noise(p1=1e-3, p2=1e-2) or "
                             f"Noise.from_device('fake_manila', qubits=...)), got {type(noise).__name__}")
         self.noise = None if noise is None or noise.is_ideal else noise
-        if noise is not None and self.method not in ("auto", "heisenberg"):
+        if self.noise is not None and self.method not in ("auto", "heisenberg"):
             raise ValueError(f"noise runs in the Heisenberg form with channels; method must be 'auto' or "
                              f"'heisenberg', got {self.method!r}")
-        if noise is not None and self.gradient == "adjoint":
+        if self.noise is not None and self.gradient == "adjoint":
             raise ValueError("gradient='adjoint' simulates noiseless circuits; with noise use gradient='auto' "
                              "or 'autograd'")
         self.exact = self.shots is None and self.noise is None
@@ -174,8 +175,8 @@ class TorchBackend(Backend):
                 self.noise.check_wires(vqc.n_qubits)
             if self.shots is not None:
                 if weights.requires_grad and torch.is_grad_enabled():
-                    raise ValueError("shot estimates have no gradient; train with an exact TorchBackend() "
-                                     "(shots=None), then evaluate the trained model with shots")
+                    raise ValueError("shot estimates have no gradient; trainable circuits need an exact "
+                                     "TorchBackend() (shots=None)")
                 return _Sampled(self, vqc, weights)
             return _NoisyHeisenberg(self, vqc, weights)
         if self.gradient != "autograd" and weights.requires_grad and torch.is_grad_enabled():

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ...circuit import GATES, VQC
+from .budget import MemoryBudgetError, _human
 from .forms import _CompiledGroup, _Heisenberg, _z_signs
 from .gates import _AXES, _FIXED_SO3, _FIXED_SU2, _axis_terms, _gate_matrix
 
@@ -266,10 +267,13 @@ class _Sampled(_CompiledGroup):
         return 3 * self.K * self.D * 4**self.vqc.n_qubits * self.itemsize
 
     def _sample_bytes(self):
+        # the probabilities, their float64 copy and the int64 counts: 2^n per circuit (a chunk is sampled and
+        # reduced to its features before the next is computed)
+        outcomes = self.K * self.D * (self.itemsize + 16)
         if self.via_heisenberg:
             n = self.vqc.n_qubits
-            return self.itemsize * (2 * 4 ** (n - 1) + 2 * 4 * self.K * self.D + 2 * self.K * self.D)
-        return 2 * self.itemsize * self.D * (1 + 3 * self.K)
+            return outcomes + self.itemsize * (2 * 4 ** (n - 1) + 2 * 4 * self.K * self.D + 2 * self.K * self.D)
+        return outcomes + 2 * self.itemsize * self.D * (1 + 3 * self.K)
 
     def _columns(self, v, bounded):
         """``(K, 2^n, B)`` basis-state probabilities."""
@@ -281,15 +285,27 @@ class _Sampled(_CompiledGroup):
         state = self.var.apply(psi.unsqueeze(0).expand(self.K, *psi.shape))
         return state.real.square() + state.imag.square()
 
-    def columns(self, v, bounded=False):
-        with torch.no_grad():  # compile refuses trainable weights in grad mode: these are estimates
-            probs = super().columns(v, bounded)  # (K, 2^n, B), in chunks that fit the memory budget
-        rng = call_rng(self.seed, self.weights, v)
-        K, B = self.K, v.shape[1]
-        p = probs.permute(0, 2, 1).reshape(K * B, self.D).cpu().numpy().astype(np.float64)
+    def _sample(self, probs: torch.Tensor, rng) -> torch.Tensor:
+        """``(K, 2^n, b)`` probabilities -> ``(K, n_obs, b)`` shot estimates, drawn sample by sample (sample-major:
+        the draws of a sample do not depend on how the batch was split to fit the memory budget)."""
+        K, b = self.K, probs.shape[2]
+        p = probs.permute(2, 0, 1).reshape(b * K, self.D).cpu().numpy().astype(np.float64)
         np.clip(p, 0.0, None, out=p)  # rounding leaves -1e-17 where a probability is 0
         p /= p.sum(axis=1, keepdims=True)
-        counts = rng.multinomial(self.shots, p)  # (K B, 2^n)
+        counts = rng.multinomial(self.shots, p)  # (b K, 2^n)
         feats = (counts @ self.signs) / self.shots  # every feature from the same shots
-        out = torch.as_tensor(feats.reshape(K, B, -1), dtype=self.rdtype, device=self.device)
-        return out.permute(0, 2, 1)
+        return torch.as_tensor(feats.reshape(b, K, -1), dtype=self.rdtype, device=self.device).permute(1, 2, 0)
+
+    def columns(self, v, bounded=False):
+        rng = call_rng(self.seed, self.weights, v)
+        B = v.shape[1]
+        per_sample = self._sample_bytes()
+        chunk = B if self._fits(per_sample * B) else self.budget // per_sample
+        if chunk < 1:
+            raise MemoryBudgetError(
+                f"one sample of {self.K} circuits on {self.vqc.n_qubits} qubits with shots needs {_human(per_sample)} "
+                f"for its outcome probabilities, above the torch engine's memory budget of {_human(self.budget)}; "
+                "free memory, use fewer qubits, or raise TorchBackend(chunk_bytes=...)")
+        with torch.no_grad():  # compile refuses trainable weights in grad mode: these are estimates
+            parts = [self._sample(self._columns(v[:, i:i + chunk], bounded), rng) for i in range(0, B, chunk)]
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
