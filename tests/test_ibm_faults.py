@@ -211,9 +211,15 @@ def test_ctrl_c_stops_an_ensemble_from_submitting(tmp_path, rng):
     ens = Ensemble([QRNN(1, 2, seed=0, backend=ibm), QRNN(1, 2, seed=1, backend=ibm)])
     slow_collect(ibm, 0.3)
     submits = counting_submit(ibm)
-    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
-    with pytest.raises(KeyboardInterrupt):
-        ens.transform(rng.normal(size=(2, 10, 1)))
+    # Ctrl-C as a terminal delivers it. A process started in the background by a non-interactive shell
+    # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler: install it here.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        with pytest.raises(KeyboardInterrupt):
+            ens.transform(rng.normal(size=(2, 10, 1)))
+    finally:
+        signal.signal(signal.SIGINT, previous)
     at_interrupt = len(submits)
     time.sleep(1.0)
     assert at_interrupt <= 3 and len(submits) == at_interrupt  # nothing more after Ctrl-C
