@@ -179,14 +179,15 @@ def plan_shots(model, X, y, *, X_test=None, y_test=None, test_size=0.25, shots=D
 
     from .backends import IBMBackend, Noise, TorchBackend
     from .cells import QuantumReservoir, on_backend
-    from .estimator import ReservoirRegressor
+    from .estimator import ReservoirRegressor, _cells
     from .reservoir import Reservoir
 
     if isinstance(model, Reservoir):
         model = ReservoirRegressor(model)
     if not isinstance(model, ReservoirRegressor):
         raise TypeError(f"model must be a ReservoirRegressor or a reservoir, got {type(model).__name__}")
-    if not _has_quantum(model.reservoir, QuantumReservoir):
+    quantum = [c for c in _cells(model.reservoir) if isinstance(c, QuantumReservoir)]
+    if not quantum:
         raise ValueError("model has no quantum cell: shots change nothing on a classical reservoir")
     shots = tuple(check_int(s, "shots entries", minimum=1) for s in shots)
     if not shots or list(shots) != sorted(set(shots)):
@@ -217,7 +218,7 @@ def plan_shots(model, X, y, *, X_test=None, y_test=None, test_size=0.25, shots=D
                          "and without noise")
     if device is not None and noise is None:
         if layout is None:
-            layout = IBMBackend(device, seed=0).layout(_first_circuit(reservoir, QuantumReservoir))
+            layout = IBMBackend(device, seed=0).layout(quantum[0].circuit(0))
         noise = Noise.from_device(device, qubits=layout)
 
     def test_mse(backend):
@@ -256,22 +257,3 @@ def plan_shots(model, X, y, *, X_test=None, y_test=None, test_size=0.25, shots=D
         plan.noisy_mse, plan.noisy_mse_std, plan.exact_noisy_mse = n_mse, n_std, n_exact
         plan.needed_shots_noisy = _needed(shots, n_mse, n_exact, tolerance)
     return plan
-
-
-def _members(reservoir):
-    return getattr(reservoir, "members", None) or [reservoir]
-
-
-def _has_quantum(reservoir, cls) -> bool:
-    return any(isinstance(m, cls) or (m is not reservoir and _has_quantum(m, cls)) for m in _members(reservoir))
-
-
-def _first_circuit(reservoir, cls):
-    for m in _members(reservoir):
-        if isinstance(m, cls):
-            return m.circuit(0)
-        if m is not reservoir:
-            found = _first_circuit(m, cls)
-            if found is not None:
-                return found
-    return None

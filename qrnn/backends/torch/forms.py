@@ -172,9 +172,13 @@ class _Heisenberg(_CompiledGroup):
         n = self.vqc.n_qubits
         return self.itemsize * (2 * 4 ** (n - 1) + 2 * 4 * self.K * self.n_obs + 4 * n * 10)
 
+    def _bloch(self, v, bounded):
+        """The wires' homogeneous Bloch vectors ``(n, 4, B)`` after the encoding (the noisy form adds channels)."""
+        return self.encoding.bloch(v, bounded)
+
     def _columns(self, v, bounded):
         n, B, K, n_obs = self.vqc.n_qubits, v.shape[1], self.K, self.n_obs
-        bloch = self.encoding.bloch(v, bounded)
+        bloch = self._bloch(v, bounded)
         rest = self.coeffs @ _kron_columns(bloch[1:]) if n > 1 else self.coeffs.expand(-1, B)
         return (rest.view(K * n_obs, 4, B) * bloch[0]).sum(1).view(K, n_obs, B)
 

@@ -204,21 +204,8 @@ class _NoisyHeisenberg(_Heisenberg):
         # the coefficients and a moved copy of them at each step of the propagation
         return 3 * self.K * len(self.masks) * 4**self.vqc.n_qubits * self.itemsize
 
-    def _sample_bytes(self):
-        n = self.vqc.n_qubits
-        return self.itemsize * (2 * 4 ** (n - 1) + 2 * 4 * self.K * self.n_obs + 4 * n * 10)
-
-    def _columns(self, v, bounded):
-        n, B, K = self.vqc.n_qubits, v.shape[1], self.K
-        bloch = self.noisy_encoding.bloch(v)
-        rest = self.coeffs @ self._kron(bloch[1:]) if n > 1 else self.coeffs.expand(-1, B)
-        return (rest.view(K * self.n_obs, 4, B) * bloch[0]).sum(1).view(K, self.n_obs, B)
-
-    @staticmethod
-    def _kron(vectors):
-        from .encoding import _kron_columns
-
-        return _kron_columns(vectors)
+    def _bloch(self, v, bounded):
+        return self.noisy_encoding.bloch(v)
 
 
 def call_rng(seed, weights: torch.Tensor, v: torch.Tensor) -> np.random.Generator:
