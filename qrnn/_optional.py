@@ -11,6 +11,8 @@ EXTRAS = {
     "qiskit_aer": "qiskit",
     "qiskit_ibm_runtime": "ibm",
     "ray": "ray",
+    "reservoirpy": "datasets",
+    "sktime": "datasets",
 }
 
 
