@@ -275,8 +275,8 @@ def japanese_vowels() -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray], n
     --------
     >>> from qrnn.datasets import japanese_vowels
     >>> X_train, y_train, X_test, y_test = japanese_vowels()
-    >>> len(X_train), len(X_test), X_train[0].shape, y_train[0]
-    (270, 370, (20, 12), '1')
+    >>> len(X_train), len(X_test), X_train[0].shape, y_train[:2].tolist()
+    (270, 370, (20, 12), ['1', '1'])
     >>> sorted(set(y_train)) == [str(k) for k in range(1, 10)]
     True
     >>> min(len(x) for x in X_train + X_test), max(len(x) for x in X_train + X_test)
