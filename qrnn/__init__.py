@@ -22,11 +22,12 @@ from .registry import MODELS, register_model
 __version__ = "0.1.0"
 
 # Public names whose modules are imported on first access (PEP 562).
-_LAZY = {"ReservoirRegressor": "qrnn.estimator", "TrainedRegressor": "qrnn.trainer", "plan_shots": "qrnn.plan",
+_LAZY = {"ReservoirRegressor": "qrnn.estimator", "TrainedRegressor": "qrnn.trainer",
+         "ReservoirClassifier": "qrnn.classifier", "TrainedClassifier": "qrnn.classifier", "plan_shots": "qrnn.plan",
          "ShotPlan": "qrnn.plan"}
 
 __all__ = [
-    "QRNN", "QLSTM", "QGRU", "Ensemble", "recommended_reservoir", "register_model", "MODELS", "VQC", "Ansatz", "Weight", "Encoding", "init_weights", "ReservoirRegressor", "TrainedRegressor", "plan_shots", "ShotPlan", "Ridge", "load", "save", "classical",
+    "QRNN", "QLSTM", "QGRU", "Ensemble", "recommended_reservoir", "register_model", "MODELS", "VQC", "Ansatz", "Weight", "Encoding", "init_weights", "ReservoirRegressor", "TrainedRegressor", "ReservoirClassifier", "TrainedClassifier", "plan_shots", "ShotPlan", "Ridge", "load", "save", "classical",
     "Backend", "TorchBackend", "PennyLaneBackend", "AerBackend", "get_backend", "MissingExtraError",
 ]
 

@@ -26,19 +26,26 @@ READOUTS = ("last", "all")
 SKLEARN_CHECK_EXCEPTIONS: dict[str, str] = {}
 
 
-class SequenceRegressor(RegressorMixin, BaseEstimator):
-    """What every qrnn regressor shares: sequence inputs, targets, tags and persistence.
+class SequenceEstimator(BaseEstimator):
+    """What every qrnn estimator shares: sequence inputs, tags, parameter checks and persistence.
 
     Subclasses name the constructor parameter that holds the recurrent model
-    in ``_model_param`` and keep a ``readout`` parameter (``"last"`` or
-    ``"all"``); see :class:`ReservoirRegressor` for the input conventions.
+    in ``_model_param`` and keep a ``readout`` parameter: ``"all"`` (a
+    prediction at every step) or a per-sequence one (``"last"``, and the
+    classifiers' ``"mean"`` and ``"last+mean"``); see
+    :class:`ReservoirRegressor` for the input conventions.
     """
 
     _model_param = "reservoir"
     _fitted_attr = "ridge_"  # set by fit: what check_fitted looks for
     #: The domain of each constructor parameter, checked at fit (see qrnn._validation.rule); a subclass
     #: extends it. Rules that tie two parameters together stay in ``_check_params``.
-    _parameters = {"readout": rule(check_choice, READOUTS), "washout": rule(check_int, minimum=0)}
+    _parameters = {"washout": rule(check_int, minimum=0)}
+
+    @property
+    def _per_sequence(self) -> bool:
+        """One output per sequence (a fixed ``T`` for arrays: scikit-learn's ``n_features_in_``)."""
+        return self.readout != "all"
 
     def _check_params(self):
         self._check_model()
@@ -88,8 +95,8 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
                 self._forget_n_features()
             return None, seqs
         params = {"ensure_2d": True, "allow_nd": True,
-                  "ensure_min_samples": 2 if fitting and self.readout == "last" else 1}
-        if self.readout == "last":
+                  "ensure_min_samples": 2 if fitting and self._per_sequence else 1}
+        if self._per_sequence:
             from sklearn.utils.validation import validate_data
 
             with friendly_ragged("X"):
@@ -123,6 +130,77 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
         for i, s in enumerate(seqs):
             if len(s) < need:
                 raise ValueError(f"sequence {i} has {len(s)} steps; washout={need - 1} needs at least {need}")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True  # (batch, T, input_size): the native form
+        # A shot-based reservoir samples anew on every run: predictions on the
+        # same input differ by shot noise, so the invariance checks do not apply.
+        model = getattr(self, self._model_param, None)
+        tags.non_deterministic = not getattr(model, "exact", True)
+        return tags
+
+    def save(self, path) -> None:
+        """Write the estimator, model and readout included, to ``path`` (``qrnn.save``; no pickle)."""
+        save(self, path)
+
+    # -- persistence (see qrnn.io) --
+    def _to_record(self) -> dict:
+        params = self.get_params(deep=False)
+        children = {name: params.pop(name) for name in list(params) if hasattr(params[name], "_to_record")}
+        if params.get("alphas") is not None:
+            params["alphas"] = [float(a) for a in params["alphas"]]
+        fitted, arrays = {}, {}
+        for name, value in vars(self).items():  # fitted attributes: name_, by scikit-learn's convention
+            if not name.endswith("_") or name.startswith("_"):
+                continue
+            if hasattr(value, "_to_record"):
+                children[name] = value
+            elif isinstance(value, np.ndarray) and value.dtype.kind in "OUS":  # feature_names_in_, str classes_
+                fitted[name] = {"__strings__": [str(v) for v in value]}
+                if value.dtype.kind == "U":
+                    fitted[name]["unicode"] = True  # back as numpy's str dtype, not object
+            elif isinstance(value, np.ndarray):
+                arrays[name] = value
+            else:
+                fitted[name] = value
+        return {"config": {"params": params, "fitted": fitted}, "arrays": arrays, "children": children}
+
+    @classmethod
+    def _from_record(cls, config, arrays, children):
+        params = {name: children.pop(name) for name in list(children) if not name.endswith("_")}
+        est = cls(**params, **config["params"])
+        for name, value in {**config["fitted"], **arrays, **children}.items():
+            if not (name.isidentifier() and name.endswith("_") and not name.startswith("_")):
+                raise ValueError(f"{name!r} is not a fitted attribute")
+            if isinstance(value, dict) and set(value) in ({"__strings__"}, {"__strings__", "unicode"}):
+                strings = [str(v) for v in value["__strings__"]]
+                # object, as scikit-learn keeps feature names; numpy's str dtype where the fit made that
+                value = np.asarray(strings, dtype=str if value.get("unicode") is True else object)
+            setattr(est, name, value)
+        est._check_loaded()
+        return est
+
+    def _check_loaded(self):
+        """Refuse a loaded estimator whose parts do not fit together (subclasses add checks).
+
+        Its parameters go through ``_check_params``, the check ``fit`` makes, so
+        a file holds no value that ``fit`` would refuse; the fitted sizes must be
+        what a fit gives.
+        """
+        self._check_params()
+        for name, valid, want in (("n_features_in_", lambda v: v >= 1, "an integer >= 1"),
+                                  ("y_ndim_", lambda v: v in (1, 2), "1 or 2")):
+            value = getattr(self, name, None)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not valid(value)):
+                raise ValueError(f"the fitted {name} must be {want}, got {value!r}")
+
+
+
+class SequenceRegressor(RegressorMixin, SequenceEstimator):
+    """What every qrnn regressor shares: targets per sequence or per step, R^2, closed-loop generation."""
+
+    _parameters = {**SequenceEstimator._parameters, "readout": rule(check_choice, READOUTS)}
 
     def _targets(self, y, arr, seqs):
         """Targets per sequence: list of (T_i, k) arrays ('all') or one (B, k) array ('last')."""
@@ -170,67 +248,105 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
-        tags.input_tags.three_d_array = True  # (batch, T, input_size): the native form
         # The readout sees the model's features of the last step, not X: a
         # 4-qubit reservoir (4 features) cannot fit an arbitrary tabular
         # regression, which check_regressors_train asks for.
         tags.regressor_tags.poor_score = True
-        # A shot-based reservoir samples anew on every run: predictions on the
-        # same input differ by shot noise, so the invariance checks do not apply.
-        model = getattr(self, self._model_param, None)
-        tags.non_deterministic = not getattr(model, "exact", True)
         return tags
 
-    def save(self, path) -> None:
-        """Write the estimator, model and readout included, to ``path`` (``qrnn.save``; no pickle)."""
-        save(self, path)
+    # -- closed-loop generation --
+    def _generator(self):
+        """``(reservoir, head)``: the fitted reservoir and the readout as a function of ``(B, F)`` features."""
+        raise NotImplementedError
 
-    # -- persistence (see qrnn.io) --
-    def _to_record(self) -> dict:
-        params = self.get_params(deep=False)
-        children = {name: params.pop(name) for name in list(params) if hasattr(params[name], "_to_record")}
-        if params.get("alphas") is not None:
-            params["alphas"] = [float(a) for a in params["alphas"]]
-        fitted, arrays = {}, {}
-        for name, value in vars(self).items():  # fitted attributes: name_, by scikit-learn's convention
-            if not name.endswith("_") or name.startswith("_"):
-                continue
-            if hasattr(value, "_to_record"):
-                children[name] = value
-            elif isinstance(value, np.ndarray) and value.dtype.kind in "OUS":  # feature_names_in_
-                fitted[name] = {"__strings__": [str(v) for v in value]}
-            elif isinstance(value, np.ndarray):
-                arrays[name] = value
-            else:
-                fitted[name] = value
-        return {"config": {"params": params, "fitted": fitted}, "arrays": arrays, "children": children}
+    def _n_outputs(self) -> int:
+        raise NotImplementedError
 
-    @classmethod
-    def _from_record(cls, config, arrays, children):
-        params = {name: children.pop(name) for name in list(children) if not name.endswith("_")}
-        est = cls(**params, **config["params"])
-        for name, value in {**config["fitted"], **arrays, **children}.items():
-            if not (name.isidentifier() and name.endswith("_") and not name.startswith("_")):
-                raise ValueError(f"{name!r} is not a fitted attribute")
-            if isinstance(value, dict) and set(value) == {"__strings__"}:
-                value = np.asarray(value["__strings__"], dtype=object)  # as scikit-learn keeps them
-            setattr(est, name, value)
-        est._check_loaded()
-        return est
+    def generate(self, warmup, n_steps, progress=False):
+        """Run the fitted model on its own predictions: closed-loop generation.
 
-    def _check_loaded(self):
-        """Refuse a loaded estimator whose parts do not fit together (subclasses add checks).
+        The reservoir runs over ``warmup``; the readout's prediction after its
+        last step is the first generated value, which is fed back as the next
+        input, and so on. Each step runs the reservoir one step from the
+        carried state, so the cost per step is constant (a circuit run per
+        step and sequence, not a rerun of the whole history).
 
-        Its parameters go through ``_check_params``, the check ``fit`` makes, so
-        a file holds no value that ``fit`` would refuse; the fitted sizes must be
-        what a fit gives.
+        Parameters
+        ----------
+        warmup : array-like of shape (T0,), (T0, input_size) or (batch, T0, input_size)
+            The sequence(s) that drive the reservoir before it runs free;
+            ``(T0,)`` for a one-input model. ``T0`` must be longer than
+            ``washout`` (the readout was fitted on steps after it).
+        n_steps : int
+            Steps to generate, at least 1.
+        progress : bool, default False
+            Show a progress bar (tqdm) over the steps.
+
+        Returns
+        -------
+        ndarray
+            The ``n_steps`` predictions, in the shape of ``warmup`` with its
+            time axis of length ``n_steps``.
+
+        Raises
+        ------
+        ValueError
+            The model was not fitted with ``readout="all"``, or its outputs
+            are not as wide as its input (the predictions could not be fed
+            back); ``n_steps < 1``; ``warmup`` too short or malformed.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from qrnn import ReservoirRegressor
+        >>> from qrnn.classical import ESN
+        >>> u = np.sin(np.arange(400) * 0.2)
+        >>> est = ReservoirRegressor(ESN(1, 50, seed=0), readout="all", washout=50)
+        >>> est = est.fit(u[None, :-1, None], u[None, 1:])   # one step ahead, on the stream itself
+        >>> est.generate(u[:-1], 20).shape
+        (20,)
         """
-        self._check_params()
-        for name, valid, want in (("n_features_in_", lambda v: v >= 1, "an integer >= 1"),
-                                  ("y_ndim_", lambda v: v in (1, 2), "1 or 2")):
-            value = getattr(self, name, None)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not valid(value)):
-                raise ValueError(f"the fitted {name} must be {want}, got {value!r}")
+        check_fitted(self, self._fitted_attr)
+        n_steps = check_int(n_steps, "n_steps", minimum=1)
+        check_bool(progress, "progress")
+        if self.readout != "all":
+            raise ValueError(f"generate needs a model fitted with readout='all' on one-step-ahead targets of a "
+                             f"stream (a prediction at every step, fed back as the next input); this one has "
+                             f"readout={self.readout!r}")
+        reservoir, head = self._generator()
+        d, k = reservoir.input_size, self._n_outputs()
+        if k != d:
+            raise ValueError(f"generate feeds each prediction back as the next input, so the model must predict "
+                             f"as many values per step as it takes: it predicts {k} but its input_size is {d}; "
+                             f"fit it on one-step-ahead targets of the input itself")
+        w = check_numeric(tensor_to_numpy(warmup), "warmup", ensure_2d=False, allow_nd=True, dtype=np.float64)
+        shape = w.shape
+        if w.ndim == 1 and d == 1:
+            w = w[None, :, None]
+        elif w.ndim == 2 and w.shape[1] == d:
+            w = w[None]
+        elif not (w.ndim == 3 and w.shape[2] == d):
+            one = "(T0,), " if d == 1 else ""
+            raise ValueError(f"warmup must have shape {one}(T0, {d}) or (batch, T0, {d}), got {shape}")
+        need = self.washout + 1
+        if w.shape[1] < need:
+            raise ValueError(f"warmup has {w.shape[1]} steps; washout={self.washout} needs at least {need} (the "
+                             f"readout was fitted on the steps after the washout)")
+        from tqdm.auto import tqdm
+
+        w = np.ascontiguousarray(w)
+        F, state = reservoir._features_numpy(w, None)
+        out = np.empty((w.shape[0], n_steps, d))
+        last = F[:, -1]
+        for t in tqdm(range(n_steps), desc="generating", unit="step", disable=None if progress else True,
+                      leave=False):
+            out[:, t] = head(last)
+            if t + 1 < n_steps:
+                step, state = reservoir._features_numpy(out[:, t:t + 1], state)
+                last = step[:, 0]
+        if len(shape) == 3:
+            return out
+        return out[0, :, 0] if len(shape) == 1 else out[0]
 
 
 class ReservoirRegressor(SequenceRegressor):
@@ -427,6 +543,15 @@ class ReservoirRegressor(SequenceRegressor):
         else:
             preds = [self.ridge_.predict(f) for f in self._features(arr, seqs)]
         return np.stack(preds) if arr is not None else preds
+
+    def _generator(self):
+        def head(features):
+            return self.ridge_.predict(features).reshape(len(features), -1)
+
+        return self.reservoir, head
+
+    def _n_outputs(self) -> int:
+        return int(self.ridge_.coef_.shape[1])
 
     def _check_loaded(self):
         super()._check_loaded()

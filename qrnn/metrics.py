@@ -1,4 +1,4 @@
-"""Error metrics and memory capacity.
+"""Error metrics, the valid time of a closed-loop forecast, and memory capacity.
 
 Every metric demands ``y_true`` and ``y_pred`` of exactly the same shape: a
 ``(n,)`` against ``(n, 1)`` pair would otherwise broadcast into an ``(n, n)``
@@ -68,6 +68,50 @@ def r2(y_true, y_pred) -> float:
     if np.any(ss_tot == 0):
         raise ValueError("y_true is constant in a column; R^2 is undefined")
     return float(np.mean(1 - ss_res / ss_tot))
+
+
+def valid_time(y_true, y_pred, threshold: float = 0.4, scale=None) -> int:
+    """Steps a closed-loop forecast stays valid: until its normalised error first exceeds ``threshold``.
+
+    The normalised error at step ``t`` is ``|y_pred_t - y_true_t| / scale``
+    (for several columns, the root mean square over them of each column's
+    error over its scale), and the valid time is the number of leading
+    steps where it is at most ``threshold``: ``len(y_true)`` if it never
+    exceeds it, 0 if the first step does. This is the reservoir-computing
+    literature's "valid time" (e.g. Pathak et al. 2018), counted in steps;
+    multiply by the sampling interval (and a Lyapunov exponent) for time.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_steps,) or (n_steps, n_columns)
+        The true continuation and the forecast, of the same shape.
+    threshold : float, default 0.4
+        The largest normalised error still counted as valid (> 0).
+    scale : float or array-like of shape (n_columns,), optional
+        What the error is divided by: by default the standard deviation of
+        ``y_true`` per column. Pass the series' own standard deviation (of
+        the training data, say) when the horizon is short, so that the
+        scale does not depend on the stretch forecast.
+
+    Examples
+    --------
+    >>> valid_time([0.0, 1.0, 0.0, -1.0], [0.0, 0.9, 0.5, -1.0], threshold=0.4, scale=1.0)
+    2
+    """
+    t, p = _pair(y_true, y_pred)
+    threshold = check_real(threshold, "threshold", low=0.0, low_open=True)
+    if scale is None:
+        s = t.std(axis=0)
+        if np.any(s == 0):
+            raise ValueError("y_true is constant in a column, so its standard deviation (the default scale) is "
+                             "zero; pass scale")
+    else:
+        s = as_array(scale, "scale").astype(float).reshape(-1)
+        if s.shape not in ((1,), (t.shape[1],)) or not np.all(np.isfinite(s)) or np.any(s <= 0):
+            raise ValueError(f"scale must be a positive number or one per column ({t.shape[1]}), got {scale!r}")
+    err = np.sqrt(np.mean(((p - t) / s) ** 2, axis=1))
+    over = np.flatnonzero(err > threshold)
+    return int(over[0]) if len(over) else len(t)
 
 
 def memory_capacity(reservoir, max_delay: int = 20, n_train: int = 2000, n_test: int = 1000,

@@ -133,6 +133,8 @@ MODELS = Registry("model")
 # Loaded on first use: importing the estimators imports scikit-learn (a second or more).
 MODELS.register("ReservoirRegressor", "qrnn.estimator:ReservoirRegressor", tags=("estimator",))
 MODELS.register("TrainedRegressor", "qrnn.trainer:TrainedRegressor", tags=("estimator",))
+MODELS.register("ReservoirClassifier", "qrnn.classifier:ReservoirClassifier", tags=("estimator",))
+MODELS.register("TrainedClassifier", "qrnn.classifier:TrainedClassifier", tags=("estimator",))
 MODELS.register("Ridge", "qrnn.readout:Ridge", tags=("readout",))
 for _name in ("QRNN", "QLSTM", "QGRU"):
     MODELS.register(_name, f"qrnn.cells:{_name}", tags=("quantum", "reservoir"))
