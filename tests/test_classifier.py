@@ -147,3 +147,28 @@ def test_monitor_records_the_cross_entropy_of_another_set(rng):
     clf = TrainedClassifier(ESN(2, 20, seed=0), epochs=4, random_state=0, progress=False,
                             validation_fraction=0.2).fit(X, y, monitor=(Xt, yt))
     assert all({"train_loss", "val_loss", "monitor_loss", "seconds"} <= set(h) for h in clf.history_)
+
+
+def test_esn_100_classifies_japanese_vowels_as_the_literature_reports():
+    """The issue's must-show: an ESN-100 reservoir classifier reaches the 0.97-0.99 reported for ESNs.
+
+    Its hyperparameters are chosen by scikit-learn's GridSearchCV (5-fold, on the training speakers'
+    utterances only); the test set is scored once, by the chosen model.
+    """
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    from qrnn import MissingExtraError
+    from qrnn.datasets import japanese_vowels
+
+    try:
+        Xtr, ytr, Xte, yte = japanese_vowels()
+    except MissingExtraError as exc:
+        pytest.skip(str(exc))
+    steps = np.concatenate(Xtr)
+    mu, sd = steps.mean(0), steps.std(0)  # standardised by the training set's statistics
+    Xtr, Xte = [(x - mu) / sd for x in Xtr], [(x - mu) / sd for x in Xte]
+    grid = {"reservoir__spectral_radius": [0.5, 0.9], "reservoir__input_scaling": [0.1, 0.3, 1.0],
+            "reservoir__leak_rate": [0.3, 1.0], "readout": ["last", "last+mean"]}
+    search = GridSearchCV(ReservoirClassifier(ESN(12, 100, seed=0), alpha="loo"), grid,
+                          cv=StratifiedKFold(5, shuffle=True, random_state=0)).fit(Xtr, ytr)
+    assert search.score(Xte, yte) >= 0.97  # 0.989 here (0.993 in cross-validation)
