@@ -39,9 +39,22 @@ def main() -> int:
             assert f"pip install 'qrnn[{extra}]'" in str(exc), str(exc)
         else:
             raise AssertionError(f"backend={backend!r} was accepted without its extra installed")
+    import qrnn.datasets
+
+    for load in (qrnn.datasets.santafe_laser, qrnn.datasets.japanese_vowels):
+        try:
+            load()
+        except qrnn.MissingExtraError as exc:
+            assert "pip install 'qrnn[datasets]'" in str(exc), str(exc)
+        else:
+            raise AssertionError(f"{load.__name__}() loaded without the datasets extra installed")
+    from qrnn import ReservoirClassifier
+
+    clf = ReservoirClassifier(ESN(1, 20, seed=0)).fit(Xtr, ytr > np.median(ytr))
+    assert clf.score(Xte, yte > np.median(ytr)) > 0.5
     print("core-only install: qrnn imports and fits without PennyLane/Qiskit; test MSE "
           + ", ".join(f"{k} {v:.2e}" for k, v in scores.items())
-          + "; backend='aer' / 'pennylane' name their extras")
+          + "; backend='aer' / 'pennylane' and qrnn.datasets name their extras; a classifier fits")
     return 0
 
 
