@@ -1,4 +1,4 @@
-"""Error metrics, the valid time of a closed-loop forecast, and memory capacity.
+"""Error metrics, the valid time of a closed-loop forecast, memory capacity and information processing capacity.
 
 Every metric demands ``y_true`` and ``y_pred`` of exactly the same shape: a
 ``(n,)`` against ``(n, 1)`` pair would otherwise broadcast into an ``(n, n)``
@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validation import as_array, check_int, check_real, check_seed
+from .capacity import Capacities, information_processing_capacity  # noqa: F401  (re-exported)
 
 NORMALIZATIONS = ("std", "range", "mean", "rms")
 
