@@ -1,0 +1,52 @@
+"""The study's paired Wilcoxon comparisons, against scipy on hand-made cases and the exact distribution."""
+import itertools
+
+import numpy as np
+import pytest
+from scipy.stats import wilcoxon
+
+from experiments.study.comparisons import compare, smallest_p, verdict_phrase
+
+
+def test_p_value_is_scipys_and_the_verdict_follows_it():
+    a = {0: 0.10, 1: 0.20, 2: 0.15, 3: 0.12, 4: 0.30, 5: 0.11, 6: 0.16, 7: 0.19}
+    b = {0: 0.14, 1: 0.26, 2: 0.13, 3: 0.22, 4: 0.41, 5: 0.19, 6: 0.23, 7: 0.27}
+    row = compare(a, b, lower_is_better=True)
+    assert row["p_value"] == pytest.approx(wilcoxon(list(a.values()), list(b.values())).pvalue, rel=1e-12)
+    assert row["wins"] == 7 and row["n_seeds"] == 8 and row["verdict"] == "beats"
+    assert compare(b, a, lower_is_better=True)["verdict"] == "loses"
+    assert compare(a, b, lower_is_better=False)["verdict"] == "loses"  # an accuracy: higher is better
+    assert verdict_phrase(row, "QLSTM", "ESN").startswith("QLSTM beats ESN (p = 0.016, better on 7 of 8")
+
+
+def test_exact_p_value_by_enumerating_the_signs():
+    # the exact null distribution of W+ written out: every sign pattern of the ranks equally likely
+    a = np.array([1.3, 0.4, 2.2, 0.9, 1.7, 0.2])
+    b = np.array([1.0, 0.9, 1.0, 0.5, 1.1, 0.25])
+    d = a - b
+    ranks = np.argsort(np.argsort(np.abs(d))) + 1
+    w = ranks[d > 0].sum()
+    stats = [sum(r for r, s in zip(ranks, signs) if s) for signs in itertools.product([0, 1], repeat=len(d))]
+    total = ranks.sum()
+    tail = min(w, total - w)
+    p_exact = 2 * np.mean([s <= tail for s in stats])
+    row = compare(dict(enumerate(a)), dict(enumerate(b)), lower_is_better=False)
+    assert row["p_value"] == pytest.approx(min(1.0, p_exact), rel=1e-12)
+
+
+def test_five_seeds_cannot_beat_anything_at_five_percent_and_say_so():
+    a = {s: 1.0 + s for s in range(5)}
+    b = {s: 10.0 + s for s in range(5)}
+    row = compare(a, b, lower_is_better=True)
+    assert row["wins"] == 5 and row["verdict"] == "ties"
+    assert row["p_value"] == pytest.approx(0.0625)
+    assert "5 differing seeds cannot reach p < 0.05" in row["note"]
+    assert smallest_p(5) == 0.0625 and smallest_p(6) == 0.03125
+
+
+def test_pairs_only_shared_finite_seeds():
+    row = compare({0: 1.0, 1: 2.0, 2: np.nan, 3: 4.0}, {0: 1.5, 1: 2.5, 2: 3.0, 9: 1.0}, lower_is_better=True)
+    assert row["n_seeds"] == 2
+    assert compare({0: 1.0}, {0: 2.0}, lower_is_better=True)["note"] == "fewer than 2 paired seeds"
+    same = compare({0: 1.0, 1: 2.0}, {0: 1.0, 1: 2.0}, lower_is_better=True)
+    assert same["verdict"] == "ties" and same["note"] == "identical on every seed"
