@@ -11,6 +11,7 @@ EXTRAS = {
     "qiskit_aer": "qiskit",
     "qiskit_ibm_runtime": "ibm",
     "ray": "ray",
+    "optuna": "search",
     "reservoirpy": "datasets",
     "sktime": "datasets",
 }
