@@ -210,3 +210,44 @@ def information_processing_capacity(reservoir, max_degree: int = 3, max_delay: i
                 memory[fn[0][0]] = float(c)
     return Capacities(capacities=capacities, by_degree=by_degree, total=float(sum(by_degree.values())),
                       rank=rank, threshold=threshold, n_samples=n_samples, memory_curve=memory)
+
+
+def plot_capacities(capacities: dict, path=None, title: str | None = None):
+    """Several reservoirs' capacities side by side: per degree (stacked bars, each rank a tick) and their
+    memory curves (degree-1 capacity per delay), so that one sees whether a model has memory or nonlinearity.
+
+    ``capacities`` maps a label to a :class:`Capacities`; ``path`` saves the figure. Returns the figure.
+    """
+    import matplotlib
+
+    if path is not None:
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    names = list(capacities)
+    fig, (bars, curves) = plt.subplots(1, 2, figsize=(4 + 0.7 * len(names) + 4, 3.6),
+                                       gridspec_kw={"width_ratios": [max(2, len(names)), 4]})
+    degrees = sorted({d for c in capacities.values() for d in c.by_degree})
+    bottom = np.zeros(len(names))
+    for d in degrees:
+        vals = np.array([capacities[n].by_degree.get(d, 0.0) for n in names])
+        bars.bar(names, vals, bottom=bottom, color=f"C{d - 1}", label=f"degree {d}")
+        bottom += vals
+    bars.scatter(names, [capacities[n].rank for n in names], marker="_", s=300, color="k", label="rank", zorder=3)
+    bars.set_ylabel("information processing capacity")
+    bars.tick_params(axis="x", rotation=45)
+    bars.legend(fontsize="small")
+    for i, n in enumerate(names):
+        curve = capacities[n].memory_curve
+        curves.plot(np.arange(len(curve)), curve, marker=".", color=f"C{i % 10}", label=n)
+    curves.set_xlabel("delay k")
+    curves.set_ylabel("capacity of u(t-k)")
+    curves.set_ylim(-0.02, 1.02)
+    curves.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+    return fig

@@ -117,3 +117,13 @@ def test_bad_arguments_are_refused():
         information_processing_capacity(ESN(1, 5, seed=0), max_degree=0)
     with pytest.raises(ValueError, match=r"p_value must be in \(0, 1\)"):
         information_processing_capacity(ESN(1, 5, seed=0), p_value=1.0)
+
+
+def test_capacities_plot(tmp_path):
+    from qrnn.capacity import plot_capacities
+
+    caps = {name: information_processing_capacity(r, max_delay=8, n_samples=2000, seed=0)
+            for name, r in (("ESN(1, 20)", ESN(1, 20, seed=0)), ("QRNN(1, 3)", QRNN(1, 3, seed=0)))}
+    fig = plot_capacities(caps, path=tmp_path / "ipc.png", title="capacities")
+    assert (tmp_path / "ipc.png").stat().st_size > 5000
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(caps)
