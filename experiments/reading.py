@@ -1,9 +1,11 @@
 """The study's reading: the paper's three claims and the strong configuration, from the committed tables.
 
-Reads the ``results.csv`` of the paper-configuration study (``full.toml``) and
-of the strong-configuration study (``strong.toml``) and writes a Markdown
-summary: per task, mean test MSE over seeds of every model in every mode
-beside the baselines, then the paper's three claims checked on these numbers:
+Reads the ``results.csv`` of the paper-configuration study (``full.toml``), of
+the strong-configuration study (``strong.toml``) and of the new task kinds'
+study (``tasks-issue20.toml``) and writes a Markdown summary: per forecasting
+task, mean test MSE over seeds of every model in every mode beside the
+baselines, then the paper's three claims checked on these numbers (they are
+claims about forecasting; the other kinds are not read into them):
 
 1. quantum reservoirs (frozen, readout only) come close to the same models
    fully trained;
@@ -15,8 +17,13 @@ beside the baselines, then the paper's three claims checked on these numbers:
 A task is read only where every cell it needs is present; missing ones are
 listed, never guessed.
 
+Then each classification task (mean test accuracy over seeds, and the mean
+seconds of a fit) and each closed-loop generation task (mean valid time and
+NRMSE over the generated horizon), each study's in a section of its own, by
+the metric of its kind.
+
 Run: ``python -m experiments.reading [--full experiments/results/full] [--strong experiments/results/strong]
-[--out experiments/results/READING.md]``
+[--tasks experiments/results/tasks-issue20] [--out experiments/results/READING.md]``
 """
 from __future__ import annotations
 
@@ -59,11 +66,17 @@ def _fmt(v, spec=".2e"):
     return "–" if v is None else format(v, spec)
 
 
-def reading(full_rows: list[dict], strong_rows: list[dict]) -> str:
+def _kind(row) -> str:
+    return row.get("kind") or "forecast"  # a table written before other kinds has no kind column
+
+
+def reading(full_rows: list[dict], strong_rows: list[dict], task_rows: list[dict] | None = None) -> str:
+    """The Markdown reading of the full and strong studies' tables (and of ``task_rows``, the new task
+    kinds' study: ``tasks-issue20.toml``)."""
     # the registered cells, so that a cell of your own is read as the built-in ones are
     quantum, classical = MODELS.names(tag="quantum"), MODELS.names(tag="classical")
     full, strong = _group(full_rows), _group(strong_rows)
-    tasks = list(dict.fromkeys(r["task"] for r in full_rows))
+    tasks = list(dict.fromkeys(r["task"] for r in full_rows if _kind(r) == "forecast"))
     lines = ["# The study, read from its tables", "",
              "Mean test MSE over seeds (5 unless the count says otherwise). Modes: `ridge` (frozen "
              "reservoir + closed-form ridge), `epochs` (frozen reservoir, readout trained by epochs), "
@@ -132,16 +145,93 @@ def reading(full_rows: list[dict], strong_rows: list[dict]) -> str:
                       + ", ".join(f"{t} {q:.1f} vs {c:.1f}" for t, q, c in per_task)
                       + ". (Fewer epochs to a plateau is not a lower loss: compare the `epochs` columns.)"]
     lines.append("")
+    lines += kind_sections({"full.toml": full_rows, "strong.toml": strong_rows, "tasks-issue20.toml": task_rows or []})
     return "\n".join(lines)
+
+
+def _generation_key(cell: tuple) -> tuple:
+    """Rank generations by valid time, then NRMSE over the horizon (many reach the whole horizon)."""
+    return (-cell[0], cell[1])
+
+
+def kind_sections(studies: dict) -> list[str]:
+    """A section per classification and generation task of each study (``{label: rows}``), by its kind's metric.
+
+    Classification: mean test accuracy over seeds, and the mean seconds of a fit. Generation: mean valid
+    time (steps) and NRMSE over the generated horizon. Baselines first, then one row per model and init,
+    one column per mode; then the best cell, the best ESN and the best quantum reservoir.
+    """
+    lines = []
+    for label, rows in studies.items():
+        for task in dict.fromkeys(r["task"] for r in rows if _kind(r) != "forecast"):
+            here = [r for r in rows if r["task"] == task]
+            kind = _kind(here[0])
+            groups = _group(here)
+            if kind == "classification":
+                def score(rs):
+                    return _mean(rs, "test_accuracy"), _mean(rs, "seconds")
+
+                def show(v):
+                    return f"{v[0]:.3f}" + (f" ({v[1]:.2g} s)" if v[1] else "")
+
+                def rank(v):
+                    return -v[0]
+
+                title = "classification"
+                intro = "Mean test accuracy over seeds (higher is better), and in brackets the mean seconds of a fit."
+            else:
+                def score(rs):
+                    return _mean(rs, "valid_time"), _mean(rs, "horizon_nrmse")
+
+                def show(v):
+                    return f"{v[0]:.1f} / {v[1]:.3g}"
+
+                rank = _generation_key
+                title = "closed-loop generation"
+                intro = ("Mean over seeds of the valid time (steps until the error first exceeds 0.4 standard "
+                         "deviations of the fitted stream; higher is better) / the NRMSE over the generated horizon "
+                         "(lower is better).")
+            base = {k[1]: score(v) for k, v in groups.items() if k[3] == "baseline"}
+            lines += [f"## {task} ({title}, {label})", "", intro, "",
+                      "Baselines: " + ", ".join(f"{m} {show(v)}" for m, v in base.items()), "",
+                      "| model | init | ridge | epochs | trained | n |", "|---|---|---|---|---|---|"]
+            cells = {}
+            for model, init in dict.fromkeys((r["model"], r["init"]) for r in here if r["mode"] != "baseline"):
+                by_mode = {mode: groups.get((task, model, init, mode), []) for mode in ("ridge", "epochs", "trained")}
+                for mode, rs in by_mode.items():
+                    if rs:
+                        cells[(model, init, mode)] = score(rs)
+                lines.append(f"| {model} | {init} | " + " | ".join(
+                    show(cells[(model, init, m)]) if (model, init, m) in cells else "–" for m in by_mode)
+                    + f" | {max(len(v) for v in by_mode.values())} |")
+            lines.append("")
+            if cells:
+                def best(keep):
+                    found = [(k, v) for k, v in cells.items() if keep(k[0])]
+                    return min(found, key=lambda kv: rank(kv[1])) if found else None
+
+                quantum = set(MODELS.names(tag="quantum"))
+                parts = []
+                for what, keep in (("Best", lambda m: True), ("best ESN", lambda m: m.startswith("ESN")),
+                                   ("best quantum reservoir", lambda m: m in quantum)):
+                    b = best(keep)
+                    if b is not None:
+                        (m, i, mode), v = b
+                        parts.append(f"{what}: {m}{'' if i == '-' else ' ' + i} [{mode}] {show(v)}")
+                lines += ["; ".join(parts) + ".", ""]
+    return lines
 
 
 def main(argv=None) -> str:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--full", default="experiments/results/full")
     ap.add_argument("--strong", default="experiments/results/strong")
+    ap.add_argument("--tasks", default="experiments/results/tasks-issue20",
+                    help="the classification and generation tasks' study (tasks-issue20.toml)")
     ap.add_argument("--out", default="experiments/results/READING.md")
     args = ap.parse_args(argv)
-    text = reading(_read(Path(args.full) / "results.csv"), _read(Path(args.strong) / "results.csv"))
+    text = reading(_read(Path(args.full) / "results.csv"), _read(Path(args.strong) / "results.csv"),
+                   _read(Path(args.tasks) / "results.csv"))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
     print(text)

@@ -182,7 +182,9 @@ def test_config_file_errors(tmp_path):
 
 def test_quick_config_is_valid():
     cfg = study.load_config("experiments/configs/quick.toml")
-    assert len(study.grid(cfg)) == 2 * (6 * 3 + 2)
+    # two forecasting tasks, a classification and a generation task
+    assert len(study.grid(cfg)) == 4 * (6 * 3 + 2)
+    assert [study.task_kind(t) for t in cfg.tasks] == ["forecast", "forecast", "classification", "generation"]
 
 
 def test_ray_gives_the_same_table(tmp_path, my_qrnn):
@@ -511,7 +513,8 @@ def test_npy_tasks_one_and_two_dimensional(tmp_path):
         # 40 - 3 - 2 + 1 windows; each forecasts the value 2 steps after its last
         assert X.shape == (36, 3, 1) and (X[:, 0, 0] == values[:36]).all() and (y == values[4:]).all()
     # a task from another config's file is not this one's
-    with pytest.raises(ValueError, match=r"study.tasks: 'one' is not one of \['sine'.*'narma10_stream'\]"):
+    with pytest.raises(ValueError, match=r"study.tasks: 'one' is not one of \['sine'.*'narma10_stream'.*"
+                                         r"'mackey_glass_generation'\]"):
         study.parse_config({"study": {**raw["study"], "tasks": ["one"]}})
 
 
@@ -549,7 +552,7 @@ _GOOD = "t,y\n" + "".join(f"{i},{np.sin(i / 3):.6f}\n" for i in range(30))
     (*_own({"csv": "d.csv", "column": "y", "window": 4}, {"d.csv": b"t,y\n1,\xe9\n"}), ValueError,
      r"tasks.mine.csv: .*d.csv is not UTF-8 text"),
     (*_own({"csv": "d.csv", "column": "y", "window": 4, "delimiter": ";"}, {"d.csv": _GOOD}), ValueError,
-     r"tasks.mine.delimiter: unknown field; \[tasks.mine\] takes \['column', 'csv', 'horizon', 'npy', 'scale'"),
+     r"tasks.mine.delimiter: unknown field; \[tasks.mine\] takes \['column', 'csv', 'horizon', 'kind', 'npy', 'scale'"),
     (*_own({"csv": "d.csv", "npy": "d.npy", "column": "y", "window": 4}), ValueError,
      "tasks.mine: takes one file: csv or npy, not both"),
     (*_own({"column": "y", "window": 4}), ValueError, r"tasks.mine: needs one file: csv = \"path\" or npy"),

@@ -1,4 +1,10 @@
-"""One cell run: its model fitted and scored, its circuit evaluations counted."""
+"""One cell run: its model fitted and scored, its circuit evaluations counted.
+
+A forecasting task's cells run here; a classification task's in
+:mod:`~experiments.study.classification`, a generation task's in
+:mod:`~experiments.study.generation` (:func:`run_cell` and
+:func:`circuit_evaluations` send each cell to its kind's).
+"""
 from __future__ import annotations
 
 import time
@@ -14,7 +20,8 @@ from .conditions import condition_of
 from .config import StudyConfig
 from .grid import Cell
 from .models import build_model, choose_input_scaling, is_quantum, model_class
-from .tasks import _data, _shape, task_train_fraction
+from .tables import row as _row
+from .tasks import _data, _shape, task_kind, task_train_fraction
 
 _WARM = False
 
@@ -32,8 +39,25 @@ def _warm() -> None:
         _WARM = True
 
 
+def _kind_module(task: str):
+    """The module that runs a classification or generation task's cells, or None for a forecasting task."""
+    kind = task_kind(task)
+    if kind == "classification":
+        from . import classification
+
+        return classification
+    if kind == "generation":
+        from . import generation
+
+        return generation
+    return None
+
+
 def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:
     """Fit one cell; return its results row and its per-epoch history (empty for ridge)."""
+    kind = _kind_module(cell.task)
+    if kind is not None:
+        return kind.run_cell(cell, cfg)
     Xtr, Xte, ytr, yte = _data(cell.task, task_train_fraction(cell.task, cfg))
     _warm()
     # the device condition's backend (shots, noise), or None: exact on the default engine
@@ -52,16 +76,12 @@ def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:
         n_params = model.n_features + 1 + sum(p.numel() for p in est.model_.parameters() if p.requires_grad)
     seconds = time.perf_counter() - start
     p_tr, p_te = est.predict(Xtr), est.predict(Xte)
-    row = {
-        "task": cell.task, "model": cell.model, "init": cell.init, "mode": cell.mode, "seed": cell.seed,
-        "train_mse": mse(ytr, p_tr), "test_mse": mse(yte, p_te),
-        "train_nrmse": nrmse(ytr, p_tr), "test_nrmse": nrmse(yte, p_te),
-        "epochs": len(history), "epochs_to_5pct": _epochs_to_within(history, 0.05),
-        "seconds": seconds, "seconds_per_epoch": (sum(h["seconds"] for h in history) / len(history)
-                                                  if history else None),
-        "trained_params": n_params, "circuit_evaluations": circuit_evaluations(cell, cfg, len(history)),
-        "input_scaling": scaling if is_quantum(cell.model) else None, "condition": cell.condition,
-    }
+    row = _row(cell, "forecast", train_mse=mse(ytr, p_tr), test_mse=mse(yte, p_te), train_nrmse=nrmse(ytr, p_tr),
+               test_nrmse=nrmse(yte, p_te), epochs=len(history), epochs_to_5pct=_epochs_to_within(history, 0.05),
+               seconds=seconds, seconds_per_epoch=(sum(h["seconds"] for h in history) / len(history)
+                                                   if history else None),
+               trained_params=n_params, circuit_evaluations=circuit_evaluations(cell, cfg, len(history)),
+               input_scaling=scaling if is_quantum(cell.model) else None)
     return row, {"cell": cell.record(), "history": history, "predictions": np.concatenate([p_tr, p_te]).tolist()}
 
 
@@ -72,6 +92,9 @@ def circuit_evaluations(cell: Cell, cfg: StudyConfig, epochs: int) -> int:
     window's features under the final model, and the ridge fits that choose the input scaling when
     there are several; not the per-epoch test-loss passes, nor backward passes.
     """
+    kind = _kind_module(cell.task)
+    if kind is not None:
+        return kind.circuit_evaluations(cell, cfg, epochs)
     if not is_quantum(cell.model):
         return 0
     n_windows, steps = _shape(cell.task)
@@ -84,10 +107,11 @@ def circuit_evaluations(cell: Cell, cfg: StudyConfig, epochs: int) -> int:
     return per_window * fits
 
 
-def _epochs_to_within(history, fraction: float):
-    """First epoch whose test (monitor) loss is within ``fraction`` of the final one."""
+def _epochs_to_within(history, fraction: float, key: str = "monitor_loss"):
+    """First epoch whose test (monitor) loss, or another ``key`` of the history, is within ``fraction`` of the
+    final one."""
     if not history:
         return None
-    losses = [h["monitor_loss"] for h in history]
+    losses = [h[key] for h in history]
     final = losses[-1]
     return next(i + 1 for i, v in enumerate(losses) if abs(v - final) <= fraction * abs(final))

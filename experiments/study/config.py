@@ -14,8 +14,9 @@ from qrnn.trainer import OPTIMIZERS
 
 from .conditions import Condition, device_qubits, parse_conditions
 from .file_tasks import read_file_task, register_file_tasks
-from .models import is_quantum, model_names
-from .tasks import TASKS, _shape, task_train_fraction
+from .models import is_esn, is_quantum, model_names
+from .tasks import (TASKS, _shape, classification_data, generation_data, task_input_size, task_kind,
+                    task_train_fraction)
 
 MODES = ("ridge", "epochs", "trained")
 
@@ -74,6 +75,9 @@ def _choices(values, where: str, valid) -> tuple:
         raise _field_error(where, f"must name at least one of {list(valid)}")
     for v in values:
         if v not in valid:
+            if where == "study.models":  # the sized ESNs named are not a list of choices
+                raise _field_error(where, f"{v!r} is not one of {[x for x in valid if not is_esn(x) or x == 'ESN']}"
+                                          ' (or "ESN-N": an ESN of N units)')
             raise _field_error(where, f"{v!r} is not one of {list(valid)}")
     if len(set(values)) != len(values):
         raise _field_error(where, f"has duplicates: {values}")
@@ -116,9 +120,11 @@ def parse_config(raw: dict, root=None) -> StudyConfig:
     for required in ("name", "tasks", "models", "modes", "seeds"):
         if required not in values:
             raise _field_error(f"study.{required}", "is required")
+    # "ESN-N" (an ESN of N units) beside the registry's names
+    sized = [m for m in values["models"] if isinstance(m, str) and is_esn(m) and m not in model_names()]
     cfg = {
         "name": values["name"],
-        "models": _choices(values["models"], "study.models", model_names()),
+        "models": _choices(values["models"], "study.models", [*model_names(), *sized]),
         "modes": _choices(values["modes"], "study.modes", MODES),
         "inits": _choices(values.get("inits", ["normal"]), "study.inits", INITS),
         "optimizer": _choices([values.get("optimizer", "rmsprop")], "training.optimizer", OPTIMIZERS)[0],
@@ -195,6 +201,9 @@ def _check_against_tasks(cfg: StudyConfig) -> StudyConfig:
                 raise _field_error("conditions.noise", f"device {device!r} has {qubits} qubits; the quantum models "
                                    f"need {1 + cfg.hidden_size} (models.hidden_size = {cfg.hidden_size})")
     for task in cfg.tasks:
+        if task_kind(task) != "forecast":
+            _check_kind_task(cfg, task)
+            continue
         n_windows = _shape(task)[0]
         fraction = task_train_fraction(task, cfg)
         n_train = split_point(n_windows, fraction)
@@ -218,15 +227,68 @@ def _check_against_tasks(cfg: StudyConfig) -> StudyConfig:
     return cfg
 
 
+def _check_kind_task(cfg: StudyConfig, task: str) -> None:
+    """A classification or generation task's checks: its data loads (a real data set's package is
+    installed), the device conditions are not asked of it, its qubits, batches and validation part fit."""
+    from qrnn import MissingExtraError
+
+    kind = task_kind(task)
+    try:
+        data = classification_data(task) if kind == "classification" else generation_data(task)
+    except MissingExtraError as exc:
+        raise MissingExtraError(f"config field study.tasks: task {task!r} reads a real data set: {exc}") from None
+    except ValueError as exc:
+        raise _field_error("study.tasks", str(exc)) from None
+    if len(cfg.conditions) > 1:
+        raise _field_error("[conditions]", f"device conditions (shots, noise) run on forecasting tasks only; task "
+                           f"{task!r} is a {kind} task: study it in a config without [conditions]")
+    qubits = task_input_size(task) + cfg.hidden_size
+    if any(is_quantum(m) for m in cfg.models) and qubits > MAX_QUBITS:
+        raise _field_error("models.hidden_size", f"{cfg.hidden_size} needs {qubits} qubits for the quantum models on "
+                           f"task {task!r} ({task_input_size(task)} inputs per step); the study runs them up to "
+                           f"{MAX_QUBITS}")
+    trains = {"epochs", "trained"} & set(cfg.modes)
+    several = len(cfg.input_scalings) > 1 and any(is_quantum(m) for m in cfg.models)
+    if kind == "classification":
+        from .classification import validation_split
+
+        if trains and cfg.batch_size > len(data.y_train):
+            raise _field_error("training.batch_size", f"{cfg.batch_size} is larger than the {len(data.y_train)} "
+                               f"training sequences of task {task!r}")
+        if several:
+            fit, val = validation_split(data.y_train, cfg.validation_fraction, 0)
+            if len(val) < 1 or len(set(data.y_train[fit].tolist())) < 2:
+                raise _field_error("reservoir.validation_fraction",
+                                   f"{cfg.validation_fraction} leaves {len(fit)} fitting sequences of "
+                                   f"{len(set(data.y_train[fit].tolist()))} classes and {len(val)} validation "
+                                   f"sequences of task {task!r}; it needs 2 classes and 1 sequence")
+        return
+    from .generation import validation_part
+
+    pieces = data.chunks()[0].shape[0]
+    if trains and cfg.batch_size > pieces:
+        raise _field_error("training.batch_size", f"{cfg.batch_size} is larger than the {pieces} pieces of "
+                           f"{data.washout} + {data.chunk} steps that modes epochs and trained fit on task {task!r}")
+    if several:
+        a, h = validation_part(data, cfg.validation_fraction)
+        if a < data.washout + 2 or h < 1:
+            raise _field_error("reservoir.validation_fraction",
+                               f"{cfg.validation_fraction} leaves {a} fitting and {h} generated steps of the "
+                               f"{data.n_fit} fitted steps of task {task!r} (washout {data.washout}); it needs "
+                               f"more than the washout + 1 and 1")
+
+
 def load_config(path) -> StudyConfig:
     """Read and validate a study config::
 
         [study]
         name = "quick"
         out = "results/study-quick"        # optional
-        tasks = ["damped_shm", "narma5"]   # names in experiments.study.TASKS (register_task adds one)
+        tasks = ["damped_shm", "narma5"]   # names in experiments.study.TASKS (register_task adds one); of any
+                                           # kind: "waveforms", "japanese_vowels" classify, "mackey_glass_generation"
+                                           # generates (register_classification_task, register_generation_task)
         # the quantum and classical cells of qrnn.registry.MODELS (register_model adds one), and ESN
-        models = ["QRNN", "QLSTM", "QGRU", "RNN", "LSTM", "GRU", "ESN"]
+        models = ["QRNN", "QLSTM", "QGRU", "RNN", "LSTM", "GRU", "ESN"]   # "ESN-300": an ESN of 300 units
         modes = ["ridge", "epochs", "trained"]
         seeds = [0]
         inits = ["normal", "uniform"]      # quantum models; optional
@@ -250,6 +312,7 @@ def load_config(path) -> StudyConfig:
         lr = 0.01
 
         [conditions]                       # optional: shots and device noise for the quantum reservoirs
+                                           # (forecasting tasks only: refused beside another kind)
         shots = ["exact", 1000]            # "exact" or shots per circuit
         noise = ["exact", "fake_manila", {p1 = 0.001, p2 = 0.01}]   # a fake device, or Noise(...) arguments
 
@@ -260,6 +323,7 @@ def load_config(path) -> StudyConfig:
         horizon = 1                        # optional: forecast this many steps ahead
         train_fraction = 0.8               # optional: this task's own
         scale = "standard"                 # optional: "none" (default), or z-score by the training part
+        kind = "forecast"                  # optional: a file's task forecasts (the other kinds are refused)
 
     The ``[tasks.NAME]`` layout and checks are in :mod:`experiments.study.file_tasks`; the
     ``[conditions]`` ones in :mod:`experiments.study.conditions`.

@@ -9,6 +9,7 @@ A table names one file and the series in it, and how to cut it::
     horizon = 1               # forecast the value this many steps after each window (default 1)
     train_fraction = 0.8      # this task's own (default: the study's)
     scale = "standard"        # "none" (default) or "standard": z-score by the training part's mean and std
+    kind = "forecast"         # the default and, for a file, the only kind (see experiments.study.tasks.KINDS)
 
 Everything is read and checked when the config is loaded, before any work:
 the file, the column, every value (a number, finite), the length. A CSV
@@ -44,13 +45,14 @@ import numpy as np
 
 from qrnn.tasks import split_point
 
-from .tasks import _NAME, TASKS, _add
+from .tasks import _NAME, KINDS, TASKS, _add
 
 SCALES = ("none", "standard")
 # key: (types, what the message says it must be)
 _KEYS = {"csv": ((str,), "a path (str)"), "npy": ((str,), "a path (str)"),
          "column": ((str, int), "a column name (str) or a 0-based index (int)"), "window": ((int,), "an int"),
-         "horizon": ((int,), "an int"), "train_fraction": ((float, int), "a number"), "scale": ((str,), "a str")}
+         "horizon": ((int,), "an int"), "train_fraction": ((float, int), "a number"), "scale": ((str,), "a str"),
+         "kind": ((str,), "a str")}
 # a series needs windows to train on (2) and to test on (1)
 _MIN_WINDOWS = 3
 
@@ -105,6 +107,12 @@ def read_file_task(name: str, table: dict, root, study_train_fraction: float) ->
         types, what = _KEYS[key]
         if isinstance(value, bool) or not isinstance(value, types):
             raise _error(f"{where}.{key}", f"must be {what}, got {type(value).__name__} {value!r}")
+    kind = table.get("kind", "forecast")
+    if kind not in KINDS:
+        raise _error(f"{where}.kind", f"{kind!r} is not one of {list(KINDS)}")
+    if kind != "forecast":
+        raise _error(f"{where}.kind", f"a task read from a file is a forecasting task (kind = \"forecast\"); "
+                     f"{kind} tasks are registered in Python: experiments.study.register_{kind}_task")
     sources = [k for k in ("csv", "npy") if k in table]
     if len(sources) != 1:
         raise _error(where, "needs one file: csv = \"path\" or npy = \"path\"" if not sources

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from .conditions import EXACT
 from .config import StudyConfig
-from .models import is_quantum
+from .models import is_esn, is_quantum
 
 # modes whose circuits are frozen: they run under every condition (shots have no gradient)
 CONDITION_MODES = ("ridge", "epochs")
@@ -38,7 +38,7 @@ def grid(cfg: StudyConfig) -> list[Cell]:
     for task in cfg.tasks:
         for model in cfg.models:
             for mode in cfg.modes:
-                if model == "ESN" and mode == "trained":
+                if is_esn(model) and mode == "trained":
                     continue  # nothing to train but the readout
                 inits = cfg.inits if is_quantum(model) else ("-",)
                 conditions = cfg.conditions if is_quantum(model) and mode in CONDITION_MODES else cfg.conditions[:1]

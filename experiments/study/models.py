@@ -3,10 +3,13 @@
 The quantum and classical models are the cells of :data:`qrnn.registry.MODELS`
 tagged ``"quantum"`` and ``"classical"``, so a cell of your own registered
 with :func:`qrnn.registry.register_model` is a study model by its name (a
-quantum one is built as QRNN is: ``cls(1, hidden_size, init=, seed=,
+quantum one is built as QRNN is: ``cls(d, hidden_size, init=, seed=,
 trainable=, features=, correlators=, input_scaling=)``; a classical one as
-``cls(1, hidden_size, seed=, trainable=)``). ``"ESN"`` is the study's
-echo-state model, ``esn_size`` units wide.
+``cls(d, hidden_size, seed=, trainable=)``, where ``d`` is the task's inputs
+per step: 1, or a classification task's sequences' width, so that a quantum
+cell on Japanese vowels' 12 coefficients runs on ``12 + hidden_size``
+qubits). ``"ESN"`` is the study's echo-state model, ``esn_size`` units wide;
+``"ESN-N"`` is one of ``N`` units (a config can name several sizes).
 
 Examples
 --------
@@ -18,6 +21,7 @@ Examples
 """
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from qrnn import Ensemble, ReservoirRegressor
@@ -25,6 +29,8 @@ from qrnn.classical import ESN
 from qrnn.metrics import mse
 from qrnn.registry import MODELS as _REGISTRY
 from qrnn.tasks import chronological_split
+
+from .tasks import task_input_size
 
 if TYPE_CHECKING:  # config and grid import this module
     from .config import StudyConfig
@@ -42,8 +48,26 @@ def classical_models() -> tuple:
 
 
 def model_names() -> tuple:
-    """Every name ``study.models`` takes: the quantum cells, the classical cells, ``"ESN"``."""
+    """Every name ``study.models`` takes: the quantum cells, the classical cells, ``"ESN"`` (and ``"ESN-N"``)."""
     return (*quantum_models(), *classical_models(), "ESN")
+
+
+_ESN_SIZED = re.compile(r"ESN-([1-9][0-9]{0,5})")
+
+
+def is_esn(model: str) -> bool:
+    """Whether a study model is the echo-state network: ``"ESN"`` (``esn_size`` units) or ``"ESN-N"`` (N units).
+
+    >>> is_esn("ESN"), is_esn("ESN-300"), is_esn("ESN-0"), is_esn("GRU")
+    (True, True, False, False)
+    """
+    return model == "ESN" or bool(_ESN_SIZED.fullmatch(model))
+
+
+def esn_units(model: str, cfg: StudyConfig) -> int:
+    """The units of an ESN study model."""
+    match = _ESN_SIZED.fullmatch(model)
+    return int(match.group(1)) if match else cfg.esn_size
 
 
 def is_quantum(model: str) -> bool:
@@ -64,16 +88,26 @@ def build_model(cell: Cell, cfg: StudyConfig, input_scaling: float = 1.0, traina
     """The cell's model; ``backend`` (quantum models: a device condition's torch engine) or the default."""
     trainable = cell.mode == "trained" if trainable is None else trainable
     where = {} if backend is None else {"backend": backend}
-    if cell.model == "ESN":
-        return ESN(1, cfg.esn_size, seed=cell.seed)
+    d = task_input_size(cell.task)
+    if is_esn(cell.model):
+        return ESN(d, esn_units(cell.model, cfg), seed=cell.seed)
     cls = model_class(cell.model)
     if is_quantum(cell.model):
         # members of an ensemble get seeds of their own, distinct across the cells' seeds
-        members = [cls(1, cfg.hidden_size, init=cell.init, seed=cell.seed * cfg.ensemble + k,
+        members = [cls(d, cfg.hidden_size, init=cell.init, seed=cell.seed * cfg.ensemble + k,
                        trainable=trainable, features=cfg.features, correlators=cfg.correlators,
                        input_scaling=input_scaling, **where) for k in range(cfg.ensemble)]
         return members[0] if cfg.ensemble == 1 else Ensemble(members)
-    return cls(1, cfg.hidden_size, seed=cell.seed, trainable=trainable)
+    return cls(d, cfg.hidden_size, seed=cell.seed, trainable=trainable)
+
+
+def best_input_scaling(cell: Cell, cfg: StudyConfig, error, backend=None) -> float:
+    """The input scaling of ``cfg.input_scalings`` whose frozen reservoir has the lowest ``error(model)``
+    (a quantum model; the others take 1.0, a single scaling is taken as it is)."""
+    if len(cfg.input_scalings) == 1 or not is_quantum(cell.model):
+        return cfg.input_scalings[0] if is_quantum(cell.model) else 1.0
+    scores = {s: error(build_model(cell, cfg, s, trainable=False, backend=backend)) for s in cfg.input_scalings}
+    return min(scores, key=scores.get)
 
 
 def choose_input_scaling(cell: Cell, cfg: StudyConfig, Xtr, ytr, backend=None) -> float:
@@ -81,11 +115,7 @@ def choose_input_scaling(cell: Cell, cfg: StudyConfig, Xtr, ytr, backend=None) -
     last ``validation_fraction`` of the training windows best (fitted on the rest; test data unseen).
     Ridge is the judge in every mode: it is cheap, and it ranks reservoirs by their features."""
     if len(cfg.input_scalings) == 1 or not is_quantum(cell.model):
-        return cfg.input_scalings[0] if is_quantum(cell.model) else 1.0
+        return best_input_scaling(cell, cfg, None)
     Xa, Xv, ya, yv = chronological_split(Xtr, ytr, 1.0 - cfg.validation_fraction)
-    scores = {}
-    for scaling in cfg.input_scalings:
-        est = ReservoirRegressor(build_model(cell, cfg, scaling, trainable=False, backend=backend),
-                                 alpha="loo").fit(Xa, ya)
-        scores[scaling] = mse(yv, est.predict(Xv))
-    return min(scores, key=scores.get)
+    return best_input_scaling(cell, cfg, lambda model: mse(yv, ReservoirRegressor(model, alpha="loo").fit(Xa, ya)
+                                                           .predict(Xv)), backend)

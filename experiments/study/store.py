@@ -16,15 +16,16 @@ from .conditions import EXACT
 from .config import RESERVOIR_DEFAULTS, StudyConfig
 from .grid import Cell
 from .models import is_quantum
-from .tables import COLUMNS
-from .tasks import _shape, task_fingerprint
+from .tables import COLUMNS, KIND_COLUMNS, METRICS
+from .tasks import _shape, classification_data, generation_data, task_fingerprint, task_kind
 
 
 def cell_settings(cfg: StudyConfig, task: str | None = None) -> dict:
     """What a cell's result depends on besides the cell itself: a stored cell is reused only if these match.
 
-    With ``task``, a task that is not built in adds its data's fingerprint
-    (:func:`~experiments.study.tasks.task_fingerprint`) under ``"task"``.
+    With ``task``, a task that is not built in, and every classification or
+    generation task, adds what it was run on (its kind, its data's SHA-256,
+    its settings: :func:`~experiments.study.tasks.task_fingerprint`) under ``"task"``.
     """
     settings = {"hidden_size": cfg.hidden_size, "esn_size": cfg.esn_size, "train_fraction": cfg.train_fraction,
                 "epochs": cfg.epochs, "batch_size": cfg.batch_size, "optimizer": cfg.optimizer, "lr": cfg.lr}
@@ -74,32 +75,54 @@ def _load_cell(store: Path, cell: Cell, settings: dict):
     # cells stored before the input_scaling column existed ran at the paper's scaling
     record["row"].setdefault("input_scaling", 1.0 if is_quantum(cell.model) else None)
     record["row"].setdefault("condition", EXACT)  # stored before conditions existed
+    for key in KIND_COLUMNS:  # stored before other task kinds existed: forecasting cells
+        record["row"].setdefault(key, "forecast" if key == "kind" else None)
     return record["row"], record["history"]
+
+
+def _is_number(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and bool(np.isfinite(value))
 
 
 def _check_stored(row, history, cell: Cell) -> None:
     """Raise ValueError unless a stored row and history have what collecting the tables reads."""
     if not isinstance(row, dict):
         raise ValueError("its row is not a table")
-    # input_scaling may predate the store; circuit_evaluations is recounted at every collect
-    missing = set(COLUMNS) - {"input_scaling", "circuit_evaluations", "condition"} - set(row)
+    kind = task_kind(cell.task)
+    if row.get("kind", "forecast") != kind:
+        raise ValueError(f"its row is of a {row.get('kind')!r} task; task {cell.task!r} is a {kind} task")
+    # input_scaling and the other kinds' columns may predate the store; circuit_evaluations is recounted at
+    # every collect; a row holds its own kind's metrics, and may leave the others' out
+    optional = {"input_scaling", "circuit_evaluations", "condition", *KIND_COLUMNS,
+                *(key for k, keys in METRICS.items() if k != kind for key in keys)} - set(METRICS[kind])
+    missing = set(COLUMNS) - optional - set(row)
     unknown = set(row) - set(COLUMNS)
     if missing or unknown:
         raise ValueError(f"its row lacks {sorted(missing)} or has unknown fields {sorted(unknown)}")
-    for key in ("train_mse", "test_mse", "train_nrmse", "test_nrmse"):
-        if isinstance(row[key], bool) or not isinstance(row[key], (int, float)) or not np.isfinite(row[key]):
+    for key in METRICS[kind]:
+        if not _is_number(row[key]):
             raise ValueError(f"its {key} is {row[key]!r}, not a finite number")
     if isinstance(row["epochs"], bool) or not isinstance(row["epochs"], int) or row["epochs"] < 0:
         raise ValueError(f"its epochs is {row['epochs']!r}, not an integer >= 0")
     if not isinstance(history, dict) or history.get("cell") != cell.record():
         raise ValueError("its history does not belong to this cell")
     epochs, predictions = history.get("history"), history.get("predictions")
+    # a generation cell's learning curve is its training loss (its test part is generated, not predicted)
+    loss = "train_loss" if kind == "generation" else "monitor_loss"
     if not isinstance(epochs, list) or len(epochs) != row["epochs"] or not all(
-            isinstance(e, dict) and {"monitor_loss", "seconds"} <= set(e) for e in epochs):
+            isinstance(e, dict) and {loss, "seconds"} <= set(e) for e in epochs):
         raise ValueError(f"its history does not hold the {row['epochs']} epochs of its row")
-    if not isinstance(predictions, list) or len(predictions) != _shape(cell.task)[0] or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in predictions):
-        raise ValueError(f"its predictions are not the {_shape(cell.task)[0]} numbers of task {cell.task!r}")
+    if kind == "classification":  # the test sequences' labels
+        n, what = len(classification_data(cell.task).y_test), "labels (str or int)"
+        ok = isinstance(predictions, list) and all(isinstance(v, (str, int)) and not isinstance(v, bool)
+                                                   for v in predictions)
+    else:  # every window's forecast, or the generated horizon
+        n = _shape(cell.task)[0] if kind == "forecast" else generation_data(cell.task).horizon
+        what = "numbers"
+        ok = isinstance(predictions, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                   for v in predictions)
+    if not ok or len(predictions) != n:
+        raise ValueError(f"its predictions are not the {n} {what} of task {cell.task!r}")
 
 
 def _save_cell(store: Path, cell: Cell, settings: dict, result) -> None:
