@@ -278,3 +278,27 @@ def test_japanese_vowels_an_esn_of_100_units_classifies_as_the_literature_report
     esn = next(r for r in rows if r["model"] == "ESN-100")
     assert esn["test_accuracy"] >= 0.95  # the literature's ESNs: about 0.97 to 0.99
     assert next(r for r in rows if r["model"] == "majority class")["test_accuracy"] < 0.2  # 9 speakers
+
+
+def test_the_santa_fe_laser_is_a_forecasting_task_on_real_data(monkeypatch):
+    import qrnn.datasets
+
+    try:
+        laser = qrnn.datasets.santafe_laser()
+    except MissingExtraError:
+        pytest.skip("qrnn[datasets] is not installed")
+    X, y = study.task_windows("santafe_laser")
+    assert X.shape == (1990, 10, 1) and y.shape == (1990,)
+    scaled = 2 * (laser[:2000] - laser[:2000].min()) / np.ptp(laser[:2000]) - 1
+    np.testing.assert_allclose(X[0, :, 0], scaled[:10], atol=1e-12)
+    np.testing.assert_allclose(y, scaled[10:], atol=1e-12)
+
+    def missing():
+        raise MissingExtraError("the Santa Fe laser needs the optional package 'reservoirpy'; install it with: "
+                                "pip install 'qrnn[datasets]'")
+
+    monkeypatch.setattr(qrnn.datasets, "santafe_laser", missing)
+    monkeypatch.setattr(tasks, "_SHAPES", {})
+    with pytest.raises(MissingExtraError, match=r"config field study.tasks: task 'santafe_laser' reads a real "
+                                                r"data set: .*pip install 'qrnn\[datasets\]'"):
+        study.parse_config(_cfg(study={"tasks": ["santafe_laser"]}))

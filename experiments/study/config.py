@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qrnn import MissingExtraError
 from qrnn.circuit import INITS
 from qrnn.reservoir import FEATURES
 from qrnn.tasks import split_point
@@ -204,7 +205,10 @@ def _check_against_tasks(cfg: StudyConfig) -> StudyConfig:
         if task_kind(task) != "forecast":
             _check_kind_task(cfg, task)
             continue
-        n_windows = _shape(task)[0]
+        try:
+            n_windows = _shape(task)[0]
+        except MissingExtraError as exc:
+            raise MissingExtraError(f"config field study.tasks: task {task!r} reads a real data set: {exc}") from None
         fraction = task_train_fraction(task, cfg)
         n_train = split_point(n_windows, fraction)
         if n_train < 2 or n_train >= n_windows:

@@ -138,6 +138,17 @@ for _name, _fn in _COMPARE_TASKS.items():
 _add("narma10", lambda: (*narma(300, order=10), 4), "builtin")
 _add("delayed_control", lambda: (minmax_scale(delayed_quantum_control()), None, 4), "builtin")
 _add("narma10_stream", lambda: (*narma10_stream(1000, seed=0), 10), "builtin")
+
+
+def _santafe_laser():
+    # real data (qrnn.datasets: needs qrnn[datasets]): the laser's first 2000 points scaled to [-1, 1]
+    # by their own range, in windows of 10 (its pulses build over about 8 steps); the next value is the target
+    from qrnn.datasets import santafe_laser
+
+    return minmax_scale(santafe_laser()[:2000]), None, 10
+
+
+_add("santafe_laser", _santafe_laser, "builtin")
 del _name, _fn
 
 
