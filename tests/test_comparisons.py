@@ -50,3 +50,31 @@ def test_pairs_only_shared_finite_seeds():
     assert compare({0: 1.0}, {0: 2.0}, lower_is_better=True)["note"] == "fewer than 2 paired seeds"
     same = compare({0: 1.0, 1: 2.0}, {0: 1.0, 1: 2.0}, lower_is_better=True)
     assert same["verdict"] == "ties" and same["note"] == "identical on every seed"
+
+
+def test_study_comparisons_pair_seeds_and_judge_each_kind_by_its_metric():
+    from experiments.study.comparisons import study_comparisons
+
+    rows = []
+    for seed in range(7):
+        rows += [{"task": "t", "kind": "forecast", "model": "QRNN", "init": "normal", "mode": "ridge", "seed": seed,
+                  "test_mse": 1.0 + 0.01 * seed},
+                 {"task": "t", "kind": "forecast", "model": "QRNN", "init": "normal", "mode": "trained",
+                  "seed": seed, "test_mse": 2.0 + 0.02 * seed},
+                 {"task": "t", "kind": "forecast", "model": "ESN", "init": "-", "mode": "ridge", "seed": seed,
+                  "test_mse": 1.0 + 0.01 * seed + (0.001 if seed % 2 else -0.001)},
+                 {"task": "c", "kind": "classification", "model": "QRNN", "init": "normal", "mode": "ridge",
+                  "seed": seed, "test_accuracy": 0.9 + 0.001 * seed, "test_mse": ""}]
+    rows += [{"task": "t", "kind": "forecast", "model": "persistence", "init": "-", "mode": "baseline", "seed": 0,
+              "test_mse": 1.5},
+             {"task": "c", "kind": "classification", "model": "majority class", "init": "-", "mode": "baseline",
+              "seed": 0, "test_accuracy": 0.5}]
+    out = {(r["task"], r["comparison"], r["a"], r["b"]): r for r in study_comparisons(rows, ["QRNN"], ["ESN"])}
+    base = out[("t", "baseline", "QRNN normal [ridge]", "persistence [baseline]")]
+    assert base["verdict"] == "beats" and base["wins"] == 7 and base["p_value"] == pytest.approx(1 / 64)
+    assert out[("t", "reservoir vs trained", "QRNN normal [ridge]", "QRNN normal [trained]")]["verdict"] == "beats"
+    tie = out[("t", "quantum vs classical", "QRNN normal [ridge]", "ESN [ridge]")]
+    assert tie["verdict"] == "ties" and tie["wins"] == 3
+    acc = out[("c", "baseline", "QRNN normal [ridge]", "majority class [baseline]")]
+    assert acc["metric"] == "test_accuracy" and acc["verdict"] == "beats"  # higher accuracy is better
+    assert ("t", "quantum vs classical", "QRNN normal [trained]", "ESN [ridge]") not in out  # same mode only

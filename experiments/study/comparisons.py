@@ -71,3 +71,77 @@ def verdict_phrase(row: dict, a: str, b: str) -> str:
     verb = {"beats": "beats", "loses": "loses to", "ties": "ties with"}[row["verdict"]]
     p = "p n/a" if row["p_value"] is None else f"p = {row['p_value']:.2g}"
     return f"{a} {verb} {b} ({p}, better on {row['wins']} of {row['n_seeds']} seeds)"
+
+
+#: The metric each task kind is judged by, and whether lower is better.
+METRICS = {"forecast": ("test_mse", True), "classification": ("test_accuracy", False),
+           "generation": ("valid_time", False)}
+
+#: The columns of ``comparisons.csv``, in order.
+COLUMNS = ("task", "kind", "metric", "comparison", "a", "b", "n_seeds", "mean_a", "mean_b", "wins", "p_value",
+           "verdict", "note")
+
+
+def _label(r) -> str:
+    init = r.get("init", "-")
+    return f"{r['model']} {init} [{r['mode']}]" if init not in ("-", "", None) else f"{r['model']} [{r['mode']}]"
+
+
+def study_comparisons(rows, quantum, classical, level: float = LEVEL) -> list[dict]:
+    """Every comparison a study's reading states, each a paired Wilcoxon test over seeds.
+
+    ``rows`` are the results rows (dicts, of one condition); ``quantum`` and
+    ``classical`` the model names of each family. Per task, on its kind's
+    metric (:data:`METRICS`):
+
+    - ``baseline``: every model (each init and mode) against every baseline;
+      a baseline does not depend on the seed, so its one value pairs with
+      every seed of the model (a signed-rank test of the model's seeds
+      against it);
+    - ``reservoir vs trained``: each model's reservoir modes (``ridge``,
+      ``epochs``) against its ``trained`` mode, same init;
+    - ``quantum vs classical``: each quantum model against each classical
+      model (the ESNs included) in the same mode.
+
+    Rows missing their metric (NaN, empty) are left out of their pairs.
+    """
+    def value(r, key):
+        v = r.get(key)
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            return math.nan
+
+    by_task: dict = {}
+    for r in rows:
+        by_task.setdefault(r["task"], []).append(r)
+    out = []
+    for task, task_rows in by_task.items():
+        kind = task_rows[0].get("kind") or "forecast"
+        metric, lower = METRICS.get(kind, METRICS["forecast"])
+        groups: dict = {}
+        for r in task_rows:
+            groups.setdefault((r["model"], r.get("init", "-"), r["mode"]), {})[int(r["seed"])] = value(r, metric)
+        base = {k: next(iter(v.values())) for k, v in groups.items() if k[2] == "baseline"}
+        models = {k: v for k, v in groups.items() if k[2] != "baseline"}
+
+        def add(kind_of, ka, a, kb, b):
+            row = compare(a, b, lower_is_better=lower, level=level)
+            out.append({"task": task, "kind": kind, "metric": metric, "comparison": kind_of,
+                        "a": _label(dict(zip(("model", "init", "mode"), ka))),
+                        "b": _label(dict(zip(("model", "init", "mode"), kb))), **row})
+
+        for ka, a in models.items():
+            for kb, v in base.items():
+                add("baseline", ka, a, kb, {s: v for s in a})
+        for (model, init, mode), a in models.items():
+            trained = models.get((model, init, "trained"))
+            if mode in ("ridge", "epochs") and trained is not None:
+                add("reservoir vs trained", (model, init, mode), a, (model, init, "trained"), trained)
+        for (model, init, mode), a in models.items():
+            if model not in quantum:
+                continue
+            for (other, oinit, omode), b in models.items():
+                if other in classical and omode == mode:
+                    add("quantum vs classical", (model, init, mode), a, (other, oinit, omode), b)
+    return out
