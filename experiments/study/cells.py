@@ -7,6 +7,7 @@ A forecasting task's cells run here; a classification task's in
 """
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -14,12 +15,13 @@ import numpy as np
 from qrnn import ReservoirRegressor, TrainedRegressor
 from qrnn.backends import warm_up
 from qrnn.metrics import mse, nrmse
-from qrnn.tasks import split_point
+from qrnn.tasks import chronological_split, split_point
 
 from .conditions import condition_of
 from .config import StudyConfig
 from .grid import Cell
-from .models import build_model, choose_input_scaling, is_quantum, model_class
+from .models import build_model, build_with, choose_input_scaling, family, is_quantum, model_class
+from .search import search
 from .tables import row as _row
 from .tasks import _data, _shape, task_kind, task_train_fraction
 
@@ -62,27 +64,66 @@ def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:
     _warm()
     # the device condition's backend (shots, noise), or None: exact on the default engine
     backend = condition_of(cell.condition, cfg.conditions).backend(cell.seed, 1 + cfg.hidden_size)
+    searched = {}
+    if cfg.search is not None:
+        found = search_forecast(cell, cfg, Xtr, ytr, backend)
+        params = found.params
+        searched = {"params": json.dumps(params, sort_keys=True), "search_trials": len(found.trials),
+                    "search_seconds": found.seconds}
     start = time.perf_counter()
-    scaling = choose_input_scaling(cell, cfg, Xtr, ytr, backend)
-    model = build_model(cell, cfg, scaling, backend=backend)
-    if cell.mode == "ridge":
-        est = ReservoirRegressor(model, alpha="loo").fit(Xtr, ytr)
-        history, n_params = [], model.n_features + 1
+    if cfg.search is None:
+        scaling = choose_input_scaling(cell, cfg, Xtr, ytr, backend)
+        model, scale = build_model(cell, cfg, scaling, backend=backend), 1.0
+        params = {}
+        scaling = scaling if is_quantum(cell.model) else None  # the others have none to choose
     else:
-        est = TrainedRegressor(model, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                               optimizer=cfg.optimizer, lr=cfg.lr, random_state=cell.seed, progress=False)
-        est.fit(Xtr, ytr, monitor=(Xte, yte))
-        history = est.history_
-        n_params = model.n_features + 1 + sum(p.numel() for p in est.model_.parameters() if p.requires_grad)
+        model, scale = build_with(cell, cfg, params, backend=backend)
+        scaling = params.get("input_scaling")
+    est, history = _fit_forecast(cell, cfg, params, model, Xtr * scale, ytr, (Xte * scale, yte))
+    n_params = model.n_features + 1
+    if history:
+        n_params += sum(p.numel() for p in est.model_.parameters() if p.requires_grad)
     seconds = time.perf_counter() - start
-    p_tr, p_te = est.predict(Xtr), est.predict(Xte)
+    p_tr, p_te = est.predict(Xtr * scale), est.predict(Xte * scale)
     row = _row(cell, "forecast", train_mse=mse(ytr, p_tr), test_mse=mse(yte, p_te), train_nrmse=nrmse(ytr, p_tr),
                test_nrmse=nrmse(yte, p_te), epochs=len(history), epochs_to_5pct=_epochs_to_within(history, 0.05),
                seconds=seconds, seconds_per_epoch=(sum(h["seconds"] for h in history) / len(history)
                                                    if history else None),
                trained_params=n_params, circuit_evaluations=circuit_evaluations(cell, cfg, len(history)),
-               input_scaling=scaling if is_quantum(cell.model) else None)
+               input_scaling=scaling,
+               readout_features=model.n_features, **searched)
     return row, {"cell": cell.record(), "history": history, "predictions": np.concatenate([p_tr, p_te]).tolist()}
+
+
+def _fit_forecast(cell: Cell, cfg: StudyConfig, params: dict, model, X, y, monitor):
+    """The cell's estimator fitted on ``(X, y)`` in its mode; ``(estimator, per-epoch history)``. A search's
+    ``params`` set the learning rate and epochs of the modes trained by epochs (else the config's)."""
+    if cell.mode == "ridge":
+        return ReservoirRegressor(model, alpha="loo").fit(X, y), []
+    est = TrainedRegressor(model, epochs=params.get("epochs", cfg.epochs), batch_size=cfg.batch_size,
+                           optimizer=cfg.optimizer, lr=params.get("lr", cfg.lr), random_state=cell.seed,
+                           progress=False)
+    est.fit(X, y, monitor=monitor)
+    return est, est.history_
+
+
+def search_forecast(cell: Cell, cfg: StudyConfig, Xtr, ytr, backend=None):
+    """The equal-budget search of a forecasting cell: ``cfg.search.trials`` points of its family's space
+    (and of the training space, in the modes trained by epochs), each fitted on the first part of the
+    training windows and scored by its MSE on their last ``validation_fraction``. The test windows are not
+    an argument: nothing they hold can move a choice. Seeded by the cell's seed."""
+    sc = cfg.search
+    space = sc.space(family(cell.model))
+    if cell.mode != "ridge":
+        space.update(sc.space("training"))
+    Xa, Xv, ya, yv = chronological_split(Xtr, ytr, 1.0 - sc.validation_fraction)
+
+    def objective(params):
+        model, scale = build_with(cell, cfg, params, trainable=cell.mode == "trained", backend=backend)
+        est, _ = _fit_forecast(cell, cfg, params, model, Xa * scale, ya, None)
+        return mse(yv, est.predict(Xv * scale))
+
+    return search(objective, space, sc.trials, sampler=sc.sampler, seed=cell.seed)
 
 
 def circuit_evaluations(cell: Cell, cfg: StudyConfig, epochs: int) -> int:

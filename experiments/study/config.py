@@ -14,6 +14,7 @@ from qrnn.tasks import split_point
 from qrnn.trainer import OPTIMIZERS
 
 from .conditions import Condition, device_qubits, parse_conditions
+from .search import parse_search
 from .file_tasks import read_file_task, register_file_tasks
 from .models import is_esn, is_quantum, model_names
 from .tasks import (TASKS, _shape, classification_data, generation_data, task_input_size, task_kind,
@@ -50,6 +51,8 @@ class StudyConfig:
     file_tasks: tuple = ()
     # [conditions]: shots and device noise for the quantum reservoirs (conditions.Condition), exact first
     conditions: tuple = (Condition(),)
+    # [search]: the equal-budget hyperparameter search of every cell (search.SearchConfig), or None
+    search: object = None
 
 
 # The [reservoir] fields and their paper defaults (see cell_settings).
@@ -96,9 +99,9 @@ def parse_config(raw: dict, root=None) -> StudyConfig:
     if not isinstance(raw, dict):
         raise ValueError("the config must be a TOML document")
     for section in raw:
-        if section not in _SCHEMA and section not in ("tasks", "conditions"):
+        if section not in _SCHEMA and section not in ("tasks", "conditions", "search"):
             raise _field_error(f"[{section}]",
-                               f"unknown section; expected {sorted([*_SCHEMA, 'tasks', 'conditions'])}")
+                               f"unknown section; expected {sorted([*_SCHEMA, 'tasks', 'conditions', 'search'])}")
     values = {}
     for section, fields in _SCHEMA.items():
         table = raw.get(section, {})
@@ -169,6 +172,14 @@ def parse_config(raw: dict, root=None) -> StudyConfig:
                            f"must be in (0, 1), got {values['validation_fraction']}")
     if "conditions" in raw:
         cfg["conditions"] = parse_conditions(raw["conditions"], _field_error)
+    if "search" in raw:
+        cfg["search"] = parse_search(raw["search"], values.get("epochs", StudyConfig.epochs), _field_error)
+        if len(values.get("input_scalings", [1.0])) > 1:
+            raise _field_error("reservoir.input_scalings", "[search] chooses the input scaling of every model; "
+                               "give one value here (or none) and its range in [search.quantum]")
+        if len(cfg.get("conditions", (Condition(),))) > 1:
+            raise _field_error("[search]", "a search under device conditions (shots, noise) is not supported yet; "
+                               "search on the exact engine, then run the chosen models under [conditions]")
     for key in ("hidden_size", "esn_size", "train_fraction", "epochs", "batch_size", "lr", "out", "correlators",
                 "ensemble", "validation_fraction"):
         if key in values:
@@ -203,6 +214,9 @@ def _check_against_tasks(cfg: StudyConfig) -> StudyConfig:
                                    f"need {1 + cfg.hidden_size} (models.hidden_size = {cfg.hidden_size})")
     for task in cfg.tasks:
         if task_kind(task) != "forecast":
+            if cfg.search is not None:
+                raise _field_error("[search]", f"the search runs on forecasting tasks so far; task {task!r} is a "
+                                   f"{task_kind(task)} task: study it in a config without [search]")
             _check_kind_task(cfg, task)
             continue
         try:
@@ -221,13 +235,20 @@ def _check_against_tasks(cfg: StudyConfig) -> StudyConfig:
         if {"epochs", "trained"} & set(cfg.modes) and cfg.batch_size > n_train:
             raise _field_error("training.batch_size", f"{cfg.batch_size} is larger than the {n_train} "
                                f"training windows of task {task!r}")
-        if len(cfg.input_scalings) > 1:
-            n_fit = split_point(n_train, 1.0 - cfg.validation_fraction)
+        for fraction, where, used in ((cfg.validation_fraction, "reservoir.validation_fraction",
+                                       len(cfg.input_scalings) > 1),
+                                      (cfg.search and cfg.search.validation_fraction, "search.validation_fraction",
+                                       cfg.search is not None)):
+            if not used:
+                continue
+            n_fit = split_point(n_train, 1.0 - fraction)
             if n_fit < 2 or n_fit >= n_train:
-                raise _field_error("reservoir.validation_fraction",
-                                   f"{cfg.validation_fraction} leaves {n_fit} fitting and {n_train - n_fit} "
+                raise _field_error(where, f"{fraction} leaves {n_fit} fitting and {n_train - n_fit} "
                                    f"validation windows of the {n_train} training windows of task {task!r}; "
                                    "it needs at least 2 and 1")
+            if where.startswith("search") and {"epochs", "trained"} & set(cfg.modes) and cfg.batch_size > n_fit:
+                raise _field_error("training.batch_size", f"{cfg.batch_size} is larger than the {n_fit} windows "
+                                   f"the search fits on (task {task!r}, search.validation_fraction {fraction})")
     return cfg
 
 

@@ -119,3 +119,38 @@ def choose_input_scaling(cell: Cell, cfg: StudyConfig, Xtr, ytr, backend=None) -
     Xa, Xv, ya, yv = chronological_split(Xtr, ytr, 1.0 - cfg.validation_fraction)
     return best_input_scaling(cell, cfg, lambda model: mse(yv, ReservoirRegressor(model, alpha="loo").fit(Xa, ya)
                                                            .predict(Xv)), backend)
+
+
+def family(model: str) -> str:
+    """A study model's search family: ``"quantum"``, ``"esn"`` or ``"classical"`` (see
+    :func:`experiments.study.search.default_spaces`).
+
+    >>> family("QLSTM"), family("ESN-300"), family("GRU")
+    ('quantum', 'esn', 'classical')
+    """
+    return "quantum" if is_quantum(model) else "esn" if is_esn(model) else "classical"
+
+
+def build_with(cell: Cell, cfg: StudyConfig, params: dict, trainable=None, backend=None):
+    """The cell's model with a search's ``params`` in place of the config's values; returns
+    ``(model, data_scale)``: a classical cell's input scaling multiplies its inputs (it has no parameter
+    for it), everyone else's is inside the model (``data_scale`` 1)."""
+    trainable = cell.mode == "trained" if trainable is None else trainable
+    d = task_input_size(cell.task)
+    kind = family(cell.model)
+    if kind == "esn":
+        size = params.get("size", esn_units(cell.model, cfg)) if cell.model == "ESN" else esn_units(cell.model, cfg)
+        opts = {k: params[k] for k in ("spectral_radius", "input_scaling", "leak_rate", "sparsity") if k in params}
+        return ESN(d, size, seed=cell.seed, **opts), 1.0
+    hidden = params.get("hidden_size", cfg.hidden_size)
+    cls = model_class(cell.model)
+    if kind == "classical":
+        return cls(d, hidden, seed=cell.seed, trainable=trainable), float(params.get("input_scaling", 1.0))
+    where = {} if backend is None else {"backend": backend}
+    ensemble = params.get("ensemble", cfg.ensemble)
+    members = [cls(d, hidden, init=cell.init, seed=cell.seed * ensemble + k, trainable=trainable,
+                   features=params.get("features", cfg.features),
+                   correlators=params.get("correlators", cfg.correlators),
+                   input_scaling=params.get("input_scaling", cfg.input_scalings[0]), **where)
+               for k in range(ensemble)]
+    return (members[0] if ensemble == 1 else Ensemble(members)), 1.0

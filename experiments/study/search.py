@@ -26,6 +26,8 @@ import numpy as np
 from qrnn._validation import check_choice, check_int, check_real
 
 SAMPLERS = ("random", "tpe")
+#: The model families a study's search space is given for.
+FAMILIES = ("quantum", "esn", "classical", "training")
 
 
 @dataclass(frozen=True)
@@ -172,3 +174,95 @@ def search(objective, space: dict, trials: int, *, sampler: str = "random", seed
                        n_trials=trials, show_progress_bar=progress)
     best = min(range(len(log)), key=lambda i: log[i][1])
     return SearchResult(params=log[best][0], score=log[best][1], seconds=time.perf_counter() - start, trials=log)
+
+
+def default_spaces(max_epochs: int) -> dict:
+    """The search space of each family, by default.
+
+    - ``quantum`` (QRNN, QLSTM, QGRU and registered quantum cells):
+      input scaling, features, correlators, ensemble size, hidden size. The
+      init stays a grid dimension of the study, reported apart.
+    - ``esn``: spectral radius, input scaling, leak rate, size (not for
+      ``"ESN-N"``, whose size is its name), sparsity.
+    - ``classical`` (RNN, LSTM, GRU reservoirs): hidden size, input scaling
+      (the inputs are multiplied by it).
+    - ``training`` (modes ``epochs`` and ``trained``, beside the model's own):
+      learning rate and epochs, up to the config's ``training.epochs``.
+    """
+    return {
+        "quantum": {"input_scaling": LogUniform(0.1, 4.0), "features": Choice(["output", "state", "all"]),
+                    "correlators": Choice([False, True]), "ensemble": Choice([1, 3, 5]),
+                    "hidden_size": Choice([2, 3, 4])},
+        "esn": {"spectral_radius": Uniform(0.1, 1.5), "input_scaling": LogUniform(0.05, 4.0),
+                "leak_rate": Uniform(0.05, 1.0), "size": Choice([50, 100, 200]), "sparsity": Choice([0.5, 0.9])},
+        "classical": {"hidden_size": Choice([3, 10, 30, 100]), "input_scaling": LogUniform(0.1, 4.0)},
+        "training": {"lr": LogUniform(1e-3, 1e-1), "epochs": IntRange(min(10, max_epochs), max_epochs)},
+    }
+
+
+#: The parameters each family's models take (a config's space may name only these).
+PARAMETERS = {"quantum": ("input_scaling", "features", "correlators", "ensemble", "hidden_size"),
+              "esn": ("spectral_radius", "input_scaling", "leak_rate", "size", "sparsity"),
+              "classical": ("hidden_size", "input_scaling"), "training": ("lr", "epochs")}
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """A study's ``[search]`` section: the same ``trials`` for every cell, judged on the last
+    ``validation_fraction`` of its training windows, by ``sampler``, over ``spaces`` (per family)."""
+
+    trials: int
+    validation_fraction: float
+    sampler: str
+    spaces: tuple  # ((family, ((name, distribution), ...)), ...)
+
+    def space(self, family: str) -> dict:
+        return dict(dict(self.spaces)[family])
+
+    def to_settings(self) -> dict:
+        """What a stored cell's result depends on: a changed search reruns it."""
+        return {"trials": self.trials, "validation_fraction": self.validation_fraction, "sampler": self.sampler,
+                "spaces": {f: {n: repr(d) for n, d in sp} for f, sp in self.spaces}}
+
+
+def parse_search(table, max_epochs: int, field_error) -> SearchConfig:
+    """``[search]`` checked: ``trials`` (>= 1), ``validation_fraction`` (in (0, 1), default 0.2),
+    ``sampler`` ("random" or "tpe"), and ``[search.FAMILY]`` tables that replace a family's default space
+    (:func:`default_spaces`; an empty table searches nothing for that family)."""
+    if not isinstance(table, dict):
+        raise field_error("[search]", "must be a table")
+    known = {"trials", "validation_fraction", "sampler", *FAMILIES}
+    for key in table:
+        if key not in known:
+            raise field_error(f"search.{key}", f"unknown field; [search] takes {sorted(known)}")
+    trials = table.get("trials")
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise field_error("search.trials", f"must be an integer >= 1 (the same for every model), got {trials!r}")
+    fraction = table.get("validation_fraction", 0.2)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise field_error("search.validation_fraction", f"must be in (0, 1), got {fraction!r}")
+    sampler = table.get("sampler", "random")
+    if sampler not in SAMPLERS:
+        raise field_error("search.sampler", f"must be one of {list(SAMPLERS)}, got {sampler!r}")
+    if sampler == "tpe":
+        from qrnn._optional import require
+
+        require("optuna", "[search] sampler = 'tpe'")
+    spaces = default_spaces(max_epochs)
+    for family in FAMILIES:
+        if family in table:
+            if not isinstance(table[family], dict):
+                raise field_error(f"search.{family}", "must be a table of parameter = space")
+            for name in table[family]:
+                if name not in PARAMETERS[family]:
+                    raise field_error(f"search.{family}.{name}", f"unknown parameter; {family} models take "
+                                                                  f"{list(PARAMETERS[family])}")
+            try:
+                spaces[family] = space_from_config(table[family], f"search.{family}")
+            except (TypeError, ValueError) as exc:
+                raise field_error(f"search.{family}", str(exc)) from None
+    epochs = spaces["training"].get("epochs")
+    if epochs is not None and max(getattr(epochs, "options", None) or (epochs.high,)) > max_epochs:
+        raise field_error("search.training.epochs", f"may not exceed training.epochs = {max_epochs} (the cap)")
+    return SearchConfig(trials=trials, validation_fraction=float(fraction), sampler=sampler,
+                        spaces=tuple((f, tuple(sp.items())) for f, sp in spaces.items()))

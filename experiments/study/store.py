@@ -35,6 +35,8 @@ def cell_settings(cfg: StudyConfig, task: str | None = None) -> dict:
         value = getattr(cfg, key)
         if value != default:
             settings[key] = list(value) if isinstance(value, tuple) else value
+    if cfg.search is not None:
+        settings["search"] = cfg.search.to_settings()
     fingerprint = None if task is None else task_fingerprint(task)
     if fingerprint is not None:
         settings["task"] = fingerprint

@@ -19,7 +19,10 @@ FORECAST_COLUMNS = ("task", "model", "init", "mode", "seed", "train_mse", "test_
 #: The columns the other kinds add: the task's kind, a classification's accuracies (fractions of sequences
 #: labelled right), a generation's valid time (steps) and NRMSE over the generated horizon.
 KIND_COLUMNS = ("kind", "train_accuracy", "test_accuracy", "valid_time", "horizon_nrmse")
-COLUMNS = FORECAST_COLUMNS + KIND_COLUMNS
+#: The budgets and choices of a cell beside its results: its readout's features, and with a [search] the
+#: trials run, their wall time and the hyperparameters chosen (JSON).
+BUDGET_COLUMNS = ("readout_features", "search_trials", "search_seconds", "params")
+COLUMNS = FORECAST_COLUMNS + KIND_COLUMNS + BUDGET_COLUMNS
 
 _CELL = ("task", "model", "init", "mode", "seed")
 _COST = ("epochs", "epochs_to_5pct", "seconds", "seconds_per_epoch", "trained_params", "circuit_evaluations",
@@ -82,11 +85,13 @@ def write_tables(rows, out: Path) -> None:
         writer.writeheader()
         writer.writerows(rows)
     kinds = list(dict.fromkeys(r.get("kind") or "forecast" for r in rows))
+    # a searched study's tables show what each cell chose and what its search cost
+    extra = BUDGET_COLUMNS if any(r.get("params") for r in rows) else ()
     if kinds in ([], ["forecast"]):
-        lines = _table(rows, FORECAST_COLUMNS)
+        lines = _table(rows, FORECAST_COLUMNS + extra)
     else:
         lines = []
         for kind in (k for k in KIND_TABLES if k in kinds):
             lines += ([""] if lines else []) + [_HEADINGS[kind], ""]
-            lines += _table([r for r in rows if (r.get("kind") or "forecast") == kind], KIND_TABLES[kind])
+            lines += _table([r for r in rows if (r.get("kind") or "forecast") == kind], KIND_TABLES[kind] + extra)
     (out / "results.md").write_text("\n".join(lines) + "\n")
