@@ -78,3 +78,12 @@ def test_study_comparisons_pair_seeds_and_judge_each_kind_by_its_metric():
     acc = out[("c", "baseline", "QRNN normal [ridge]", "majority class [baseline]")]
     assert acc["metric"] == "test_accuracy" and acc["verdict"] == "beats"  # higher accuracy is better
     assert ("t", "quantum vs classical", "QRNN normal [trained]", "ESN [ridge]") not in out  # same mode only
+
+
+def test_the_direction_ignores_tied_seeds():
+    # 7 tied seeds and 6 where a is 10 steps better (a valid time: higher is better): a beats b
+    a = {s: 50.0 for s in range(7)} | {s: 40.0 + s for s in range(7, 13)}
+    b = {s: 50.0 for s in range(7)} | {s: 30.0 + s for s in range(7, 13)}
+    row = compare(a, b, lower_is_better=False)
+    assert row["p_value"] < 0.05 and row["verdict"] == "beats" and row["wins"] == 6
+    assert compare(b, a, lower_is_better=False)["verdict"] == "loses"

@@ -1,9 +1,13 @@
 """Paired significance of the study's comparisons: a Wilcoxon signed-rank test over seeds.
 
-Two models compared on a task are paired by seed (the same seed gives the
-same data split and the same draw of everything else a cell draws), and the
-test asks whether their per-seed difference is centred at zero (scipy's
-``wilcoxon``, two-sided, exact for few seeds). A comparison is read as
+Two models compared on a task are paired by seed index. Every seed of a
+task sees the same data and split (the tasks are fixed); the seed draws a
+model's own weights, initial readout and batch order, so the pairs share
+the data, not their random draws. The test asks whether the seed-paired
+differences are centred at zero (scipy's ``wilcoxon``, two-sided, exact for
+few seeds; zero differences are dropped, as ``zero_method="wilcox"``
+does, and the direction of a significant result is that of the signed
+ranks of the others). A comparison is read as
 "beats" only where the difference holds at the stated level; "ties"
 otherwise, never "beats" from means alone. With few seeds the test cannot
 reach a small p-value however large the difference (five seeds: at best
@@ -58,8 +62,11 @@ def compare(a: dict, b: dict, *, lower_is_better: bool, level: float = LEVEL) ->
     p = float(wilcoxon(x, y, zero_method="wilcox", alternative="two-sided", method="auto").pvalue)
     row["p_value"] = p
     if p < level:
-        a_ahead = (np.median(diff) < 0) if lower_is_better else (np.median(diff) > 0)
-        row["verdict"] = "beats" if a_ahead else "loses"
+        # the direction the test found: the signed ranks of the nonzero differences (the ties it drops)
+        d = diff[diff != 0]
+        ranks = np.argsort(np.argsort(np.abs(d))).astype(float) + 1  # ties in |d| barely matter to the sign
+        a_better = d < 0 if lower_is_better else d > 0
+        row["verdict"] = "beats" if ranks[a_better].sum() > ranks[~a_better].sum() else "loses"
     elif smallest_p(nonzero) >= level:
         row["note"] = (f"{nonzero} differing seeds cannot reach p < {level:g} (the smallest two-sided p is "
                        f"{smallest_p(nonzero):.3g}); more seeds are needed to tell")
