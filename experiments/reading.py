@@ -17,6 +17,13 @@ claims about forecasting; the other kinds are not read into them):
 A task is read only where every cell it needs is present; missing ones are
 listed, never guessed.
 
+Every claim comes with its paired test over seeds
+(:func:`experiments.study.comparisons.compare`: two-sided Wilcoxon
+signed-rank on the per-seed differences, the same seed pairing the same data
+split): a claim "holds" only at p < 0.05, it "ties" otherwise, and the p-values
+and the seeds won are written beside the means. Five seeds cannot reach
+p < 0.05 (the smallest two-sided p is 2 / 2^5 = 0.0625), and the reading says so.
+
 Then each classification task (mean test accuracy over seeds, and the mean
 seconds of a fit) and each closed-loop generation task (mean valid time and
 NRMSE over the generated horizon), each study's in a section of its own, by
@@ -34,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.study.comparisons import LEVEL, compare, smallest_p, verdict_phrase
 from qrnn.circuit import INITS
 from qrnn.registry import MODELS
 
@@ -53,6 +61,44 @@ def _num(v):
 def _mean(rows, key="test_mse"):
     vals = [_num(r[key]) for r in rows if _num(r[key]) is not None]
     return float(np.mean(vals)) if vals else None
+
+
+def _by_seed(rows, key="test_mse") -> dict:
+    """``{seed: value}`` of a cell's rows (the seeds it has a value for)."""
+    return {int(r["seed"]): _num(r[key]) for r in rows if _num(r[key]) is not None}
+
+
+def _p(c) -> str:
+    return "n/a" if c["p_value"] is None else f"{c['p_value']:.2g}"
+
+
+def _tally(tests) -> str:
+    """How many of ``tests`` (compare rows) hold, tie and fail at the level."""
+    count = {v: sum(c["verdict"] == v for c in tests) for v in ("beats", "ties", "loses")}
+    return f"holds in {count['beats']}, ties in {count['ties']}, fails in {count['loses']}"
+
+
+def _seeds_sentence(rows) -> str:
+    """What the seeds' count of a study's model cells lets its paired tests say."""
+    per_cell = defaultdict(set)
+    for r in rows:
+        if r["mode"] != "baseline":
+            per_cell[(r["task"], r["model"], r["init"], r["mode"])].add(r["seed"])
+    n = max((len(v) for v in per_cell.values()), default=0)
+    if n < 2:
+        return "With fewer than 2 seeds nothing can be tested."
+    if smallest_p(n) >= LEVEL:
+        return (f"With {n} seeds the smallest two-sided p is {smallest_p(n):.4g}, so no claim on them can hold at "
+                f"{LEVEL:g}, however large the difference: the seeds won are given beside each p, and more seeds "
+                "are needed to tell.")
+    return f"With {n} seeds the smallest two-sided p is {smallest_p(n):.3g}."
+
+
+def _p_range(tests) -> str:
+    ps = sorted(c["p_value"] for c in tests if c["p_value"] is not None)
+    if not ps:
+        return "p n/a"
+    return f"p = {ps[0]:.2g} each" if f"{ps[0]:.2g}" == f"{ps[-1]:.2g}" else f"p = {ps[0]:.2g} to {ps[-1]:.2g}"
 
 
 def _group(rows):
@@ -81,7 +127,11 @@ def reading(full_rows: list[dict], strong_rows: list[dict], task_rows: list[dict
              "Mean test MSE over seeds (5 unless the count says otherwise). Modes: `ridge` (frozen "
              "reservoir + closed-form ridge), `epochs` (frozen reservoir, readout trained by epochs), "
              "`trained` (everything trained end to end), `strong` (strong.toml: 5-reservoir ensembles, "
-             "all features + correlators, input scaling chosen on a validation split; ridge readout).", ""]
+             "all features + correlators, input scaling chosen on a validation split; ridge readout).", "",
+             "Every claim below comes with its paired test over seeds: a two-sided Wilcoxon signed-rank test "
+             "of the per-seed differences (a seed is the same data split and draw for both sides). A claim "
+             f"holds only at p < {LEVEL:g}; otherwise it ties, whatever the means say. "
+             + _seeds_sentence(full_rows), ""]
     claims = {1: [], 2: [], 3: []}
     for task in tasks:
         base = {k[1]: _mean(v) for k, v in full.items() if k[0] == task and k[3] == "baseline"}
@@ -101,49 +151,83 @@ def reading(full_rows: list[dict], strong_rows: list[dict], task_rows: list[dict
                 r, e, t = (_mean(cells[m]) for m in ("ridge", "epochs", "trained"))
                 complete = len({len(v) for v in cells.values()}) == 1  # every mode has every seed
                 if model in quantum and complete and None not in (r, t):
-                    best_res = min(x for x in (r, e) if x is not None)
-                    claims[1].append((task, model, init, best_res, t))
+                    best_mode = min((m for m, x in (("ridge", r), ("epochs", e)) if x is not None),
+                                    key=lambda m: _mean(cells[m]))
+                    best_res = _mean(cells[best_mode])
+                    res, tr = _by_seed(cells[best_mode]), _by_seed(cells["trained"])
+                    # "better": the reservoir's MSE below the trained one's; "close": below twice it
+                    better = compare(res, tr, lower_is_better=True)
+                    close = compare(res, {s: 2 * v for s, v in tr.items()}, lower_is_better=True)
+                    claims[1].append((task, model, init, best_res, t, best_mode, better, close))
                     sec_r = np.mean([_num(c["seconds"]) for c in cells["ridge"]])
                     # training epochs only: the per-epoch test-loss pass of the learning curves is not
                     # part of the cost of a model (this understates full training slightly)
                     sec_t = np.mean([_num(c["seconds_per_epoch"]) * _num(c["epochs"]) for c in cells["trained"]])
-                    claims[2].append((task, model, init, sec_r, sec_t))
+                    cost = compare(_by_seed(cells["ridge"], "seconds"),
+                                   {int(c["seed"]): _num(c["seconds_per_epoch"]) * _num(c["epochs"])
+                                    for c in cells["trained"]}, lower_is_better=True)
+                    claims[2].append((task, model, init, sec_r, sec_t, cost))
                 if e is not None:
-                    ep = [_num(c["epochs_to_5pct"]) for c in cells["epochs"] if _num(c["epochs_to_5pct"]) is not None]
-                    claims[3].append((task, model, init, float(np.mean(ep)) if ep else None))
-        esn_epochs = full.get((task, "ESN", "-", "epochs"), [])
-        ep = [_num(c["epochs_to_5pct"]) for c in esn_epochs if _num(c["epochs_to_5pct"]) is not None]
+                    ep = _by_seed(cells["epochs"], "epochs_to_5pct")
+                    claims[3].append((task, model, init, float(np.mean(list(ep.values()))) if ep else None, ep))
+        ep = _by_seed(full.get((task, "ESN", "-", "epochs"), []), "epochs_to_5pct")
         if ep:
-            claims[3].append((task, "ESN", "-", float(np.mean(ep))))
+            claims[3].append((task, "ESN", "-", float(np.mean(list(ep.values()))), ep))
         lines.append("")
     lines += ["## The paper's claims on these numbers", ""]
     if claims[1]:
         close = [c for c in claims[1] if c[3] <= 2 * c[4]]
         better = [c for c in claims[1] if c[3] < c[4]]
         lines += [f"1. **Reservoir close to fully trained** (best reservoir mode within 2x of the trained "
-                  f"test MSE): {len(close)} of {len(claims[1])} (task, model, init) cases; the reservoir is "
-                  f"better outright in {len(better)}. Ratios reservoir / trained: "
-                  + ", ".join(f"{t} {m} {i[0]} {r / tr:.2g}" for t, m, i, r, tr in claims[1]) + "."]
+                  f"test MSE): on means, {len(close)} of {len(claims[1])} (task, model, init) cases; the reservoir "
+                  f"is better outright on means in {len(better)}. Paired over seeds, within 2x (the reservoir's MSE "
+                  f"against twice the trained one's): {_tally([c[7] for c in claims[1]])}; better: "
+                  f"{_tally([c[6] for c in claims[1]])}. On every seed: within 2x in "
+                  f"{sum(c[7]['wins'] == c[7]['n_seeds'] for c in claims[1])} cases, better in "
+                  f"{sum(c[6]['wins'] == c[6]['n_seeds'] for c in claims[1])}. Case by case in the table after "
+                  "these claims."]
     if claims[2]:
-        ratio = [tr / max(r, 1e-9) for *_, r, tr in claims[2]]
+        ratio = [tr / max(r, 1e-9) for *_, r, tr, _ in claims[2]]
+        cost = [c[5] for c in claims[2]]
+        every = sum(c["wins"] == c["n_seeds"] for c in cost)
+        tested = (f"Paired over seeds (seconds): cheaper: {_tally(cost)}; cheaper on every seed in {every} of "
+                  f"{len(cost)} cases ({_p_range(cost)})." if any(c["p_value"] is not None for c in cost)
+                  else "Not tested: fewer than 2 paired seeds.")
         lines += [f"2. **At a fraction of the cost**: reservoir + ridge took {np.median([c[3] for c in claims[2]]):.2g} s "
                   f"(median, the whole fit) against {np.median([c[4] for c in claims[2]]):.3g} s for fully "
                   "training (its epochs only, without the per-epoch test-loss pass); "
-                  f"fully trained costs {np.min(ratio):.0f}x to {np.max(ratio):.0f}x more."]
+                  f"fully trained costs {np.min(ratio):.0f}x to {np.max(ratio):.0f}x more. {tested}"]
     if claims[3]:
         per_task = []
         for task in tasks:
-            q = [c[3] for c in claims[3] if c[0] == task and c[1] in quantum and c[3] is not None]
-            cl = [c[3] for c in claims[3] if c[0] == task and c[1] not in quantum and c[3] is not None]
+            q = [c for c in claims[3] if c[0] == task and c[1] in quantum and c[3] is not None]
+            cl = [c for c in claims[3] if c[0] == task and c[1] not in quantum and c[3] is not None]
             if q and cl:
-                per_task.append((task, float(np.mean(q)), float(np.mean(cl))))
+                # per seed, the mean over the quantum cells against the mean over the classical ones
+                def per_seed(cs):
+                    seeds = set.intersection(*(set(c[4]) for c in cs))
+                    return {s: float(np.mean([c[4][s] for c in cs])) for s in seeds}
+
+                test = compare(per_seed(q), per_seed(cl), lower_is_better=True)
+                per_task.append((task, float(np.mean([c[3] for c in q])), float(np.mean([c[3] for c in cl])), test))
         if per_task:
-            holds = sum(q < c for _, q, c in per_task)
+            holds = sum(q < c for _, q, c, _ in per_task)
             lines += ["3. **Fewer epochs than classical reservoirs** (readout trained by epochs, epochs to "
-                      "within 5 % of the final test loss, quantum against RNN/LSTM/GRU/ESN): holds on "
-                      f"{holds} of {len(per_task)} tasks: "
-                      + ", ".join(f"{t} {q:.1f} vs {c:.1f}" for t, q, c in per_task)
+                      "within 5 % of the final test loss, quantum against RNN/LSTM/GRU/ESN): on means, holds on "
+                      f"{holds} of {len(per_task)} tasks; paired over seeds (each seed's mean over the quantum "
+                      f"cells against its mean over the classical ones): {_tally([t[3] for t in per_task])}. Per task: "
+                      + ", ".join(f"{t} {q:.1f} vs {c:.1f} (p = {_p(x)}, fewer on {x['wins']} of {x['n_seeds']} "
+                                  "seeds)" for t, q, c, x in per_task)
                       + ". (Fewer epochs to a plateau is not a lower loss: compare the `epochs` columns.)"]
+    if claims[1]:
+        lines += ["", "Claim 1 case by case: the best reservoir mode's mean test MSE over the trained one's, and "
+                  "the paired tests over seeds (p; the seeds on which the reservoir is below twice the trained "
+                  "MSE, and below it).", "",
+                  "| task | model | init | reservoir | reservoir / trained | within 2x: p, seeds | "
+                  "better: p, seeds |", "|---|---|---|---|---|---|---|"]
+        for t, m, i, r, tr, mode, better, close in claims[1]:
+            lines.append(f"| {t} | {m} | {i} | {mode} | {r / tr:.2g} | {_p(close)}, {close['wins']} of "
+                         f"{close['n_seeds']} | {_p(better)}, {better['wins']} of {better['n_seeds']} |")
     lines.append("")
     lines += kind_sections({"full.toml": full_rows, "strong.toml": strong_rows, "tasks-issue20.toml": task_rows or []})
     return "\n".join(lines)
@@ -211,14 +295,28 @@ def kind_sections(studies: dict) -> list[str]:
                     return min(found, key=lambda kv: rank(kv[1])) if found else None
 
                 quantum = set(MODELS.names(tag="quantum"))
-                parts = []
+                parts, found = [], {}
                 for what, keep in (("Best", lambda m: True), ("best ESN", lambda m: m.startswith("ESN")),
                                    ("best quantum reservoir", lambda m: m in quantum)):
                     b = best(keep)
                     if b is not None:
                         (m, i, mode), v = b
+                        found[what] = b[0]
                         parts.append(f"{what}: {m}{'' if i == '-' else ' ' + i} [{mode}] {show(v)}")
-                lines += ["; ".join(parts) + ".", ""]
+                lines += ["; ".join(parts) + "."]
+                if "best ESN" in found and "best quantum reservoir" in found:
+                    # the ranking above is by means; the paired test says whether it holds over the seeds
+                    metric = "test_accuracy" if kind == "classification" else "valid_time"
+                    (qm, qi, qmode), (em, ei, emode) = found["best quantum reservoir"], found["best ESN"]
+                    test = compare(_by_seed(groups[(task, qm, qi, qmode)], metric),
+                                   _by_seed(groups[(task, em, ei, emode)], metric), lower_is_better=False)
+                    name = f"{qm}{'' if qi == '-' else ' ' + qi} [{qmode}]"
+                    what = "test accuracy" if kind == "classification" else "valid time"
+                    lines += ["", f"Paired over seeds ({what}): " + (
+                        verdict_phrase(test, name, f"{em} [{emode}]") if test["n_seeds"] > 1
+                        else f"{name} against {em} [{emode}]: {test['n_seeds']} paired seed, not tested")
+                        + (f"; {test['note']}" if test["note"] else "") + "."]
+                lines.append("")
     return lines
 
 

@@ -9,7 +9,7 @@ from .config import load_config
 from .grid import grid
 from .runner import run
 from .conditions import EXACT, condition_reading
-from .summary import reading
+from .summary import reading, terminal_table
 
 
 def main(argv=None) -> dict:
@@ -27,8 +27,11 @@ def main(argv=None) -> dict:
     cfg = load_config(args.config)  # every field is checked before any work starts
     t0 = time.perf_counter()
     result = run(cfg, args.out, progress=not args.quiet, ray=args.ray, collect_only=args.collect)
-    print((result["out"] / "results.md").read_text())
-    print("\n".join(reading([r for r in result["rows"] if r.get("condition", EXACT) == EXACT])))
+    exact = [r for r in result["rows"] if r.get("condition", EXACT) == EXACT]
+    # the compact table fits a terminal; results.csv and results.md have every column
+    print("\n".join(terminal_table(exact)))
+    print()
+    print("\n".join(reading(exact)))
     if len(cfg.conditions) > 1:
         print(f"\nUnder the device conditions ({result['out'] / 'conditions.md'}):")
         print("\n".join(condition_reading(result["rows"], cfg.conditions)))
@@ -38,7 +41,7 @@ def main(argv=None) -> dict:
         print(f"{len(result['missing'])} of {len(grid(cfg))} cells not run yet; "
               f"tasks without any: {[t for t in cfg.tasks if t not in {r['task'] for r in result['rows']}]}.")
     print(f"\n{len(result['rows'])} rows in {time.perf_counter() - t0:.0f} s; tables: {result['out']}/results.csv, "
-          f"results.md; plots: " + ", ".join(p.name for p in result["plots"]))
+          f"results.md; paired tests: comparisons.csv; plots: " + ", ".join(p.name for p in result["plots"]))
     return result
 
 

@@ -1,11 +1,14 @@
-"""The whole study: the grid run (or resumed from its stored cells), then its tables, histories and plots."""
+"""The whole study: the grid run (or resumed from its stored cells), then its tables, comparisons, histories and plots."""
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
 from .baselines import baselines
 from .cells import circuit_evaluations, run_cell
+from .comparisons import COLUMNS as COMPARISON_COLUMNS
+from .comparisons import study_comparisons
 from .conditions import EXACT, condition_of, write_conditions
 from .config import StudyConfig
 from .file_tasks import register_file_tasks
@@ -13,11 +16,12 @@ from .grid import grid
 from .on_ray import _run_on_ray
 from .plots import write_plots
 from .store import _load_cell, _save_cell, cell_settings
+from .summary import model_families
 from .tables import write_tables
 
 
 def run(cfg: StudyConfig, out=None, progress: bool = True, ray=None, collect_only: bool = False) -> dict:
-    """Run the whole grid; write tables, histories and plots; return them.
+    """Run the whole grid; write tables, comparisons, histories and plots; return them.
 
     Every finished cell is written at once to ``OUT/cells/`` (one JSON file
     per cell, with the settings it was run with), and a run reuses the cells
@@ -26,6 +30,10 @@ def run(cfg: StudyConfig, out=None, progress: bool = True, ray=None, collect_onl
     config runs only the new cells. ``collect_only=True`` runs nothing and
     builds the tables and plots from the stored cells (``missing`` in the
     result lists the cells not yet run).
+
+    ``OUT/comparisons.csv`` holds every comparison a reading states, on the
+    exact condition's rows, each a paired Wilcoxon test over seeds
+    (:func:`write_comparisons`); the result has them as ``comparisons``.
 
     ``ray=None`` runs the cells in this process. ``ray="local"`` starts a local
     Ray and runs every cell as a Ray task; any other string is the address of
@@ -79,8 +87,21 @@ def run(cfg: StudyConfig, out=None, progress: bool = True, ray=None, collect_onl
     # the learning curves and predictions are the exact condition's; the others have a table and plot of their own
     exact_rows = [r for r in rows if r.get("condition", EXACT) == EXACT]
     exact_histories = [h for h in histories if h["cell"].get("condition", EXACT) == EXACT]
+    comparisons = write_comparisons(exact_rows, out)
     plots = write_plots(cfg, exact_rows, exact_histories, out, tasks)
     if len(cfg.conditions) > 1:
         plots += write_conditions(cfg, rows, out)
     return {"rows": rows, "histories": histories, "plots": plots, "out": out, "reused": reused,
-            "missing": missing}
+            "missing": missing, "comparisons": comparisons}
+
+
+def write_comparisons(rows, out: Path) -> list[dict]:
+    """``OUT/comparisons.csv``: :func:`~experiments.study.comparisons.study_comparisons` of ``rows`` (one
+    condition's), columns :data:`~experiments.study.comparisons.COLUMNS`; a p-value the test could not
+    give (fewer than 2 paired seeds, no difference) is empty. Returns the comparisons."""
+    comparisons = study_comparisons(rows, *model_families(rows))
+    with open(Path(out) / "comparisons.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COMPARISON_COLUMNS)
+        writer.writeheader()
+        writer.writerows(comparisons)
+    return comparisons
