@@ -9,7 +9,10 @@ fraction of its variance the best linear readout explains,
 ``C[z] = z^T P z / z^T z`` with ``P`` the projection onto the centred
 features. Capacities of orthogonal targets add up, and their total over a
 complete basis equals the number of linearly independent features (the
-rank), so the total is at most ``rank``: it splits a reservoir's
+rank), so the total is at most ``rank`` (up to sampling error: the target
+functions are orthogonal in expectation, not exactly on a finite sample, so
+a nearly saturated reservoir can exceed its rank by a few percent at 10^4
+samples): it splits a reservoir's
 computation into memory (degree 1: the linear memory capacity, delay 0
 included) and nonlinearity (degrees 2 and 3).
 

@@ -9,11 +9,13 @@ the cross-entropy, on the options of :class:`~qrnn.TrainedRegressor`.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
 
-from ._validation import check_choice, check_fitted, rule, tensor_to_numpy
+from ._validation import check_choice, check_fitted, rng_from, rule, tensor_to_numpy
 from .estimator import SequenceEstimator
 from .readout import Ridge
 from .trainer import _EpochTraining, _Padded, pool
@@ -49,6 +51,20 @@ class SequenceClassifier(ClassifierMixin, SequenceEstimator):
             raise ValueError(f"y has one class ({classes[0].item()!r}); a classifier needs at least 2 classes")
         self.classes_ = classes
         return idx
+
+    @contextlib.contextmanager
+    def _keeping_classes(self):
+        """A fit that fails leaves the fitted state as it was: ``classes_`` (set early, for the readout's
+        width) is put back, so it never sits beside another fit's readout."""
+        before = self.__dict__.get("classes_")
+        try:
+            yield
+        except BaseException:
+            if before is None:
+                self.__dict__.pop("classes_", None)
+            else:
+                self.classes_ = before
+            raise
 
     def _known_labels(self, y, n: int):
         """Indices of ``y`` (a monitor set's) into the fitted ``classes_``; an unseen label is refused."""
@@ -167,18 +183,22 @@ class ReservoirClassifier(SequenceClassifier):
     def _check_params(self):
         super()._check_params()
         Ridge(self.alpha, self.alphas)  # the readout checks alpha and alphas, once, before any work
+        if self.washout and self.readout == "last":
+            raise ValueError("washout applies to the pooled readouts ('mean', 'last+mean'); readout='last' reads "
+                             "the last step only")
 
     def fit(self, X, y):
         """Fit the readout on the reservoir's features of the sequences ``X`` and their labels ``y``."""
         self._check_params()
         arr, seqs = self._sequences(X, fitting=True)
         self._check_lengths(seqs)
-        idx = self._labels(y, len(seqs))
-        F = self._pooled(self.reservoir.transform(self._batch(arr, seqs)))
-        K = len(self.classes_)
-        # one-vs-rest targets in {-1, +1}, as LabelBinarizer(neg_label=-1) gives RidgeClassifier
-        Y = np.where(idx[:, None] == np.arange(K), 1.0, -1.0)
-        ridge = Ridge(self.alpha, self.alphas).fit(F, Y[:, 1] if K == 2 else Y)
+        with self._keeping_classes():
+            idx = self._labels(y, len(seqs))
+            F = self._pooled(self.reservoir.transform(self._batch(arr, seqs)))
+            K = len(self.classes_)
+            # one-vs-rest targets in {-1, +1}, as LabelBinarizer(neg_label=-1) gives RidgeClassifier
+            Y = np.where(idx[:, None] == np.arange(K), 1.0, -1.0)
+            ridge = Ridge(self.alpha, self.alphas).fit(F, Y[:, 1] if K == 2 else Y)
         self.ridge_ = ridge
         self.alpha_ = ridge.alpha_
         return self
@@ -221,7 +241,10 @@ class TrainedClassifier(_EpochTraining, SequenceClassifier):
     model : Reservoir
         Any qrnn cell.
     epochs, batch_size, optimizer, lr, clip_grad_norm, validation_fraction, patience, random_state, progress
-        As in :class:`~qrnn.TrainedRegressor` (the loss is the cross-entropy).
+        As in :class:`~qrnn.TrainedRegressor` (the loss is the cross-entropy),
+        except that the validation part is a stratified sample drawn from
+        ``random_state`` (each class in its proportion), not the last
+        sequences as given.
     readout : {"last", "mean", "last+mean"}, default "last"
         The features of a sequence the readout sees (see :class:`ReservoirClassifier`).
     washout : int, default 0
@@ -271,11 +294,30 @@ class TrainedClassifier(_EpochTraining, SequenceClassifier):
     def _fit_targets(self, y, arr, seqs):
         return self._labels(y, len(seqs))
 
+    def fit(self, X, y, monitor=None):
+        """Train on sequences ``X`` and labels ``y``; ``monitor`` as in :meth:`TrainedRegressor.fit`."""
+        with self._keeping_classes():
+            return super().fit(X, y, monitor=monitor)
+
     def _monitor_targets(self, y, arr, seqs):
         return self._known_labels(y, len(seqs))
 
     def _padded(self, seqs, Y, dtype, device):
         return _Padded(seqs, Y, self.readout, self.washout, dtype, device, n_classes=len(self.classes_))
+
+    def _validation_last(self, seqs, Y, n_val):
+        """A stratified validation part, drawn from ``random_state``: every class trains and validates in its
+        proportion (the last sequences as given may be one class: labelled sets are often sorted by class)."""
+        from sklearn.model_selection import train_test_split
+
+        seed = int(rng_from(self.random_state).integers(2**31))
+        try:
+            train, val = train_test_split(np.arange(len(seqs)), test_size=n_val, stratify=Y, random_state=seed)
+        except ValueError as exc:  # a class too small to appear on both sides
+            raise ValueError(f"validation_fraction={self.validation_fraction}: a stratified validation part of "
+                             f"{n_val} sequences cannot be drawn ({exc})") from None
+        order = np.concatenate([np.sort(train), np.sort(val)])
+        return [seqs[i] for i in order], np.asarray(Y)[order]
 
     def _logits(self, X):
         check_fitted(self, "coef_")

@@ -336,6 +336,9 @@ class SequenceRegressor(RegressorMixin, SequenceEstimator):
 
         w = np.ascontiguousarray(w)
         F, state = reservoir._features_numpy(w, None)
+        if state is None:  # a user's cell may not return its state: a free run would restart from zero
+            raise ValueError(f"generate carries the reservoir's state from step to step, but "
+                             f"{type(reservoir).__name__} returns no state from its _run")
         out = np.empty((w.shape[0], n_steps, d))
         last = F[:, -1]
         for t in tqdm(range(n_steps), desc="generating", unit="step", disable=None if progress else True,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import as_array, check_int, check_real, check_seed
+from ._validation import as_array, check_int, check_real, check_seed, tensor_to_numpy
 from .capacity import Capacities, information_processing_capacity  # noqa: F401  (re-exported)
 
 NORMALIZATIONS = ("std", "range", "mean", "rms")
@@ -78,7 +78,8 @@ def valid_time(y_true, y_pred, threshold: float = 0.4, scale=None) -> int:
     (for several columns, the root mean square over them of each column's
     error over its scale), and the valid time is the number of leading
     steps where it is at most ``threshold``: ``len(y_true)`` if it never
-    exceeds it, 0 if the first step does. This is the reservoir-computing
+    exceeds it, 0 if the first step does. A non-finite prediction (a
+    forecast that ran away) counts as exceeding it. This is the reservoir-computing
     literature's "valid time" (e.g. Pathak et al. 2018), counted in steps;
     multiply by the sampling interval (and a Lyapunov exponent) for time.
 
@@ -99,7 +100,10 @@ def valid_time(y_true, y_pred, threshold: float = 0.4, scale=None) -> int:
     >>> valid_time([0.0, 1.0, 0.0, -1.0], [0.0, 0.9, 0.5, -1.0], threshold=0.4, scale=1.0)
     2
     """
-    t, p = _pair(y_true, y_pred)
+    pred = np.asarray(tensor_to_numpy(y_pred), dtype=float)
+    bad = ~np.isfinite(pred)
+    # a forecast that ran away to inf or NaN is invalid from that step on: score the finite steps before it
+    t, p = _pair(y_true, np.where(bad, 0.0, pred) if pred.shape == np.shape(y_true) else y_pred)
     threshold = check_real(threshold, "threshold", low=0.0, low_open=True)
     if scale is None:
         s = t.std(axis=0)
@@ -111,6 +115,7 @@ def valid_time(y_true, y_pred, threshold: float = 0.4, scale=None) -> int:
         if s.shape not in ((1,), (t.shape[1],)) or not np.all(np.isfinite(s)) or np.any(s <= 0):
             raise ValueError(f"scale must be a positive number or one per column ({t.shape[1]}), got {scale!r}")
     err = np.sqrt(np.mean(((p - t) / s) ** 2, axis=1))
+    err[bad.reshape(len(t), -1).any(axis=1)] = np.inf
     over = np.flatnonzero(err > threshold)
     return int(over[0]) if len(over) else len(t)
 

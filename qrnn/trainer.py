@@ -24,7 +24,6 @@ from ._validation import check_bool, check_choice, check_fitted, check_int, chec
 from .estimator import SequenceRegressor
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
-READOUTS = ("last", "all")
 
 class _EpochTraining:
     """The training by epochs that :class:`TrainedRegressor` and :class:`~qrnn.TrainedClassifier` share.
@@ -93,7 +92,13 @@ class _EpochTraining:
                              f"out of {len(seqs)}")
         if self.batch_size > n_train:
             raise ValueError(f"batch_size={self.batch_size} is larger than the {n_train} training sequences")
+        if n_val:
+            seqs, Y = self._validation_last(seqs, Y, n_val)
         return self._fit_epochs(seqs, Y, watch, n_train)
+
+    def _validation_last(self, seqs, Y, n_val):
+        """The sequences reordered so that the last ``n_val`` validate: as given (the latest windows of a series)."""
+        return seqs, Y
 
     def _fit_epochs(self, seqs, Y, watch, n_train):
         """Train a copy of the model and a linear readout by epochs; set the fitted attributes.

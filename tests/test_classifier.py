@@ -43,7 +43,8 @@ def test_reservoir_classifier_is_ridge_classifier_on_the_pooled_features(readout
 
     X, y = _waves(rng, classes=("low", "mid", "high")[:n_classes])
     res = ESN(2, 25, seed=1)
-    clf = ReservoirClassifier(res, alpha=0.3, readout=readout, washout=3).fit(X, y)
+    washout = 0 if readout == "last" else 3  # the last step alone has no washout
+    clf = ReservoirClassifier(res, alpha=0.3, readout=readout, washout=washout).fit(X, y)
     # the pooled features written out by hand from the reservoir's step features
     feats = res.transform(X)
     pooled = {"last": lambda f: f[-1], "mean": lambda f: f[3:].mean(0),
@@ -132,6 +133,8 @@ def test_bad_labels_are_refused(rng):
         ReservoirClassifier(ESN(1, 10, seed=0), readout="all").fit(X, [0, 1] * 6)
     with pytest.raises(ValueError, match="sequence 0 has 5 steps; washout=5 needs at least 6"):
         ReservoirClassifier(ESN(1, 10, seed=0), washout=5, readout="mean").fit(X, [0, 1] * 6)
+    with pytest.raises(ValueError, match="washout applies to the pooled readouts"):
+        ReservoirClassifier(ESN(1, 10, seed=0), washout=2).fit(X, [0, 1] * 6)
     with pytest.raises(ValueError, match="washout applies to readout='all'"):
         TrainedClassifier(ESN(1, 10, seed=0), washout=2, progress=False).fit(X, [0, 1] * 6)
     trained = TrainedClassifier(ESN(1, 10, seed=0), epochs=1, progress=False)
@@ -172,3 +175,18 @@ def test_esn_100_classifies_japanese_vowels_as_the_literature_reports():
     search = GridSearchCV(ReservoirClassifier(ESN(12, 100, seed=0), alpha="loo"), grid,
                           cv=StratifiedKFold(5, shuffle=True, random_state=0)).fit(Xtr, ytr)
     assert search.score(Xte, yte) >= 0.97  # 0.989 here (0.993 in cross-validation)
+
+
+def test_the_validation_part_of_a_trained_classifier_is_stratified(rng):
+    # labels sorted by class, as labelled sets often are: the last sequences alone would all be "b"
+    X = [rng.normal(size=(6, 1)) for _ in range(40)]
+    y = np.array(["a"] * 20 + ["b"] * 20)
+    clf = TrainedClassifier(ESN(1, 10, seed=0), epochs=2, validation_fraction=0.5, random_state=0,
+                            progress=False)
+    seqs, Y = clf._validation_last(X, np.searchsorted(["a", "b"], y), 20)
+    assert sorted(Y[:20].tolist()) == [0] * 10 + [1] * 10 and sorted(Y[20:].tolist()) == [0] * 10 + [1] * 10
+    clf.fit(X, y)
+    assert all("val_loss" in h for h in clf.history_)
+    with pytest.raises(ValueError, match="a stratified validation part of 1 sequences cannot be drawn"):
+        TrainedClassifier(ESN(1, 10, seed=0), epochs=1, validation_fraction=0.01, batch_size=2,
+                          progress=False).fit(X[:12], ["a", "b", "c"] * 4)

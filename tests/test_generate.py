@@ -124,3 +124,14 @@ def test_valid_time_refuses_bad_input():
         valid_time(np.ones(5), np.ones(5))
     with pytest.raises(ValueError, match="scale must be a positive number"):
         valid_time(np.arange(5.0), np.arange(5.0), scale=-1.0)
+
+
+def test_a_forecast_that_runs_away_is_invalid_from_there():
+    true = np.sin(np.arange(20) * 0.3)
+    pred = true.copy()
+    pred[9:] = np.inf
+    assert valid_time(true, pred) == 9
+    pred[4] = np.nan
+    assert valid_time(true, pred) == 4
+    with pytest.raises(ValueError, match="y_true"):
+        valid_time(np.full(20, np.nan), true)  # the truth must be finite

@@ -79,7 +79,8 @@ class LogUniform:
         check_real(self.high, "high", low=self.low)
 
     def draw(self, rng):
-        return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
+        # clipped: exp(log(high)) can round above high
+        return float(min(max(math.exp(rng.uniform(math.log(self.low), math.log(self.high))), self.low), self.high))
 
     def suggest(self, trial, name):
         return trial.suggest_float(name, self.low, self.high, log=True)
@@ -141,8 +142,11 @@ def search(objective, space: dict, trials: int, *, sampler: str = "random", seed
     """Minimise ``objective(params)`` over ``trials`` points of ``space``.
 
     A trial whose objective raises ``FloatingPointError`` (a diverged
-    training) or returns a non-finite score scores ``inf``: it is a failed
-    trial, counted in the budget like any other. Ties keep the earliest.
+    training) or ``LinAlgError``, or returns a non-finite score, scores
+    ``inf``: it is a failed trial, counted in the budget like any other; if
+    every trial fails the search raises ``FloatingPointError``. Ties keep
+    the earliest. An empty space has nothing to choose: one fit, of the
+    defaults.
     """
     trials = check_int(trials, "trials", minimum=1)
     check_choice(sampler, "sampler", SAMPLERS)
@@ -152,7 +156,7 @@ def search(objective, space: dict, trials: int, *, sampler: str = "random", seed
     def score(params):
         try:
             value = float(objective(params))
-        except FloatingPointError:
+        except (FloatingPointError, np.linalg.LinAlgError):  # a diverged training, a singular solve
             value = math.inf
         value = value if math.isfinite(value) else math.inf
         log.append((params, value))
@@ -172,6 +176,9 @@ def search(objective, space: dict, trials: int, *, sampler: str = "random", seed
         study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
         study.optimize(lambda t: score({name: dist.suggest(t, name) for name, dist in space.items()}),
                        n_trials=trials, show_progress_bar=progress)
+    if all(v == math.inf for _, v in log):
+        raise FloatingPointError(f"every one of the {len(log)} trials failed (diverged or scored a non-finite "
+                                 f"error); the space may be too wide: first trial {log[0][0]}")
     best = min(range(len(log)), key=lambda i: log[i][1])
     return SearchResult(params=log[best][0], score=log[best][1], seconds=time.perf_counter() - start, trials=log)
 

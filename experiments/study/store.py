@@ -16,7 +16,7 @@ from .conditions import EXACT
 from .config import RESERVOIR_DEFAULTS, StudyConfig
 from .grid import Cell
 from .models import is_quantum
-from .tables import COLUMNS, KIND_COLUMNS, METRICS
+from .tables import BUDGET_COLUMNS, COLUMNS, KIND_COLUMNS, METRICS
 from .tasks import _shape, classification_data, generation_data, task_fingerprint, task_kind
 
 
@@ -79,6 +79,8 @@ def _load_cell(store: Path, cell: Cell, settings: dict):
     record["row"].setdefault("condition", EXACT)  # stored before conditions existed
     for key in KIND_COLUMNS:  # stored before other task kinds existed: forecasting cells
         record["row"].setdefault(key, "forecast" if key == "kind" else None)
+    for key in BUDGET_COLUMNS:  # stored before the budget columns and the search existed
+        record["row"].setdefault(key, None)
     return record["row"], record["history"]
 
 
@@ -93,9 +95,9 @@ def _check_stored(row, history, cell: Cell) -> None:
     kind = task_kind(cell.task)
     if row.get("kind", "forecast") != kind:
         raise ValueError(f"its row is of a {row.get('kind')!r} task; task {cell.task!r} is a {kind} task")
-    # input_scaling and the other kinds' columns may predate the store; circuit_evaluations is recounted at
+    # input_scaling, the other kinds' columns and the budgets' may predate the store; circuit_evaluations is recounted at
     # every collect; a row holds its own kind's metrics, and may leave the others' out
-    optional = {"input_scaling", "circuit_evaluations", "condition", *KIND_COLUMNS,
+    optional = {"input_scaling", "circuit_evaluations", "condition", *KIND_COLUMNS, *BUDGET_COLUMNS,
                 *(key for k, keys in METRICS.items() if k != kind for key in keys)} - set(METRICS[kind])
     missing = set(COLUMNS) - optional - set(row)
     unknown = set(row) - set(COLUMNS)

@@ -48,7 +48,8 @@ import numpy as np
 
 from qrnn._validation import check_choice, check_int, check_real
 from qrnn.registry import Registry
-from qrnn.tasks import chronological_split, delayed_quantum_control, mackey_glass, minmax_scale, narma, narma10_stream
+from qrnn.tasks import (MinMaxScaler, chronological_split, delayed_quantum_control, mackey_glass, minmax_scale, narma,
+                        narma10_stream, split_point)
 
 from ..compare import TASKS as _COMPARE_TASKS
 from ..compare import target_windows
@@ -140,15 +141,21 @@ _add("delayed_control", lambda: (minmax_scale(delayed_quantum_control()), None, 
 _add("narma10_stream", lambda: (*narma10_stream(1000, seed=0), 10), "builtin")
 
 
+_SANTAFE_POINTS, _SANTAFE_WINDOW, _SANTAFE_TRAIN = 2000, 10, 0.67
+
+
 def _santafe_laser():
-    # real data (qrnn.datasets: needs qrnn[datasets]): the laser's first 2000 points scaled to [-1, 1]
-    # by their own range, in windows of 10 (its pulses build over about 8 steps); the next value is the target
+    # real data (qrnn.datasets: needs qrnn[datasets]): the laser's first 2000 points in windows of 10 (its
+    # pulses build over about 8 steps), the next value the target; scaled to [-1, 1] by the range of the
+    # values the training windows see (its own training fraction), nothing of the test part
     from qrnn.datasets import santafe_laser
 
-    return minmax_scale(santafe_laser()[:2000]), None, 10
+    x = santafe_laser()[:_SANTAFE_POINTS]
+    seen = split_point(len(x) - _SANTAFE_WINDOW, _SANTAFE_TRAIN) + _SANTAFE_WINDOW
+    return MinMaxScaler().fit(x[:seen]).transform(x), None, _SANTAFE_WINDOW
 
 
-_add("santafe_laser", _santafe_laser, "builtin")
+_add("santafe_laser", _santafe_laser, "builtin", train_fraction=_SANTAFE_TRAIN, dataset=True)
 del _name, _fn
 
 
@@ -206,8 +213,13 @@ def register_classification_task(name: str, fn, *, readout: str = "last+mean", w
 
 def _add_classification(name, fn, tag: str, *, readout="last+mean", washout=0, replace=False):
     _check_new(name, fn, "(X_train, y_train, X_test, y_test)")
-    readout = check_choice(readout, "readout", ("last", "mean", "last+mean"))
+    from qrnn.classifier import READOUTS
+
+    readout = check_choice(readout, "readout", READOUTS)
     washout = check_int(washout, "washout", minimum=0)
+    if washout and readout == "last":
+        raise ValueError("washout applies to the pooled readouts ('mean', 'last+mean'); readout='last' reads the "
+                         "last step only")
     TASKS.register(name, fn, tags=(tag,), replace=replace, kind="classification", readout=readout, washout=washout)
     return fn
 
@@ -587,8 +599,8 @@ def task_fingerprint(task: str) -> dict | None:
             h.update(np.ascontiguousarray(generation_data(task).series, dtype="<f8").tobytes())
             keys = ("n_fit", "horizon", "washout", "chunk")
         return {"kind": kind, "data_sha256": h.hexdigest(), **{k: entry.info[k] for k in keys}}
-    if "builtin" in entry.tags:
-        return None
+    if "builtin" in entry.tags and not entry.info.get("dataset"):
+        return None  # a real data set's task (a file another package ships) is fingerprinted below
     series, target, window = entry.resolve()()
     digest = entry.info.get("data_sha256")
     if digest is None:
