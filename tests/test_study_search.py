@@ -94,3 +94,21 @@ def test_bad_search_sections_are_refused(search, extra, match):
         raw.setdefault(section, {}).update(table)
     with pytest.raises(ValueError, match=match):
         study.parse_config(raw)
+
+
+@pytest.mark.parametrize("name,stored", [("strong", 490), ("full", 1015)])
+def test_the_committed_studies_cells_still_load(name, stored):
+    # a new column (the budgets, the search's) must not make every committed cell "damaged" and rerun
+    import warnings
+    from pathlib import Path
+
+    from experiments.study.grid import grid
+    from experiments.study.store import _load_cell, cell_settings
+
+    cfg = study.load_config(f"experiments/configs/{name}.toml")
+    settings = {t: cell_settings(cfg, t) for t in cfg.tasks}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a damaged-cell warning fails the test
+        found = sum(_load_cell(Path(f"experiments/results/{name}/cells"), c, settings[c.task]) is not None
+                    for c in grid(cfg))
+    assert found == stored
