@@ -129,7 +129,7 @@ def reading(full_rows: list[dict], strong_rows: list[dict], task_rows: list[dict
              "`trained` (everything trained end to end), `strong` (strong.toml: 5-reservoir ensembles, "
              "all features + correlators, input scaling chosen on a validation split; ridge readout).", "",
              "Every claim below comes with its paired test over seeds: a two-sided Wilcoxon signed-rank test "
-             "of the per-seed differences (a seed is the same data split and draw for both sides). A claim "
+             "of the per-seed differences (paired by seed index: both sides see the same data and split, and each draws its own weights from its seed). A claim "
              f"holds only at p < {LEVEL:g}; otherwise it ties, whatever the means say. "
              + _seeds_sentence(full_rows), ""]
     claims = {1: [], 2: [], 3: []}
