@@ -135,3 +135,27 @@ def test_bad_options_are_refused_before_anything_is_written(cfg, tmp_path, kw, e
 def test_a_config_is_required():
     with pytest.raises(TypeError, match="cfg must be a StudyConfig"):
         caps.model_capacities(RAW)
+
+
+def test_a_study_with_a_capacities_section_measures_its_models_beside_the_table(tmp_path, capsys):
+    from experiments.study.cli import main
+
+    config = tmp_path / "cap.toml"
+    config.write_text('[study]\nname = "cap"\ntasks = ["sine"]\nmodels = ["QRNN", "ESN-10"]\nmodes = ["ridge"]\n'
+                      'seeds = [0]\n[models]\nhidden_size = 2\n[capacities]\nn_samples = 500\n')
+    main([str(config), "--out", str(tmp_path / "out"), "--quiet"])
+    printed = capsys.readouterr().out
+    assert {"capacities.csv", "capacities.md", "capacities.png"} <= {p.name for p in (tmp_path / "out").iterdir()}
+    lines = printed[printed.index("Capacities ("):].splitlines()
+    assert lines[1].split()[:2] == ["QRNN", "normal"] and lines[2].split()[0] == "ESN-10"
+    assert all(len(line) <= 100 for line in printed.splitlines() if "Capacities" in line)
+
+
+@pytest.mark.parametrize("table,match", [({"n_samples": 10}, "capacities.n_samples: must be an integer >= 100"),
+                                         ({"steps": 1000}, r"\[capacities\]: takes only n_samples")])
+def test_a_bad_capacities_section_is_refused(table, match):
+    from experiments.study import parse_config
+
+    with pytest.raises(ValueError, match=match):
+        parse_config({"study": {"name": "c", "tasks": ["sine"], "models": ["ESN"], "modes": ["ridge"],
+                                "seeds": [0]}, "capacities": table})

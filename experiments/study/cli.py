@@ -30,6 +30,9 @@ def main(argv=None) -> dict:
     exact = [r for r in result["rows"] if r.get("condition", EXACT) == EXACT]
     # the compact table fits a terminal; results.csv and results.md have every column
     print("\n".join(terminal_table(exact)))
+    capacities = result["out"] / "capacities.csv"
+    if cfg.capacities is not None and capacities.is_file():
+        print("\n" + "\n".join(capacity_lines(capacities)))
     print()
     print("\n".join(reading(exact)))
     if len(cfg.conditions) > 1:
@@ -43,6 +46,28 @@ def main(argv=None) -> dict:
     print(f"\n{len(result['rows'])} rows in {time.perf_counter() - t0:.0f} s; tables: {result['out']}/results.csv, "
           f"results.md; paired tests: comparisons.csv; plots: " + ", ".join(p.name for p in result["plots"]))
     return result
+
+
+def capacity_lines(path) -> list[str]:
+    """The capacities beside the table: per model and init (first seed, scaling 1 or the first), the
+    information processing capacity of its readout's features against their rank, split into memory
+    (degree 1) and nonlinearity (degrees 2, 3), so a reader sees which one a winner has."""
+    import csv
+
+    with open(path) as fh:
+        rows = list(csv.DictReader(fh))
+    seen, lines = set(), ["Capacities (IPC of each reservoir's features, of their rank; memory: degree 1; "
+                          "nonlinear: 2-3):"]
+    for r in rows:
+        key = (r["model"], r["init"])
+        if key in seen:
+            continue
+        seen.add(key)
+        nonlinear = float(r["ipc_degree2"]) + float(r["ipc_degree3"])
+        name = r["model"] if r["init"] in ("-", "") else f"{r['model']} {r['init']}"
+        lines.append(f"  {name:<16} {float(r['ipc_total']):7.2f} of {int(r['rank']):<4} memory "
+                     f"{float(r['ipc_degree1']):6.2f}  nonlinear {nonlinear:6.2f}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -53,6 +53,8 @@ class StudyConfig:
     conditions: tuple = (Condition(),)
     # [search]: the equal-budget hyperparameter search of every cell (search.SearchConfig), or None
     search: object = None
+    # [capacities]: the steps each reservoir's information processing capacity is measured on, or None (not)
+    capacities: int | None = None
 
 
 # The [reservoir] fields and their paper defaults (see cell_settings).
@@ -68,6 +70,10 @@ _SCHEMA = {
                   "validation_fraction": float},
     "training": {"epochs": int, "batch_size": int, "optimizer": str, "lr": float},
 }
+
+
+# sections parsed by their own functions (tables of tables, lists of conditions)
+_OTHER_SECTIONS = ("tasks", "conditions", "search", "capacities")
 
 
 def _field_error(where: str, message: str) -> ValueError:
@@ -99,9 +105,9 @@ def parse_config(raw: dict, root=None) -> StudyConfig:
     if not isinstance(raw, dict):
         raise ValueError("the config must be a TOML document")
     for section in raw:
-        if section not in _SCHEMA and section not in ("tasks", "conditions", "search"):
+        if section not in _SCHEMA and section not in _OTHER_SECTIONS:
             raise _field_error(f"[{section}]",
-                               f"unknown section; expected {sorted([*_SCHEMA, 'tasks', 'conditions', 'search'])}")
+                               f"unknown section; expected {sorted([*_SCHEMA, *_OTHER_SECTIONS])}")
     values = {}
     for section, fields in _SCHEMA.items():
         table = raw.get(section, {})
@@ -172,6 +178,15 @@ def parse_config(raw: dict, root=None) -> StudyConfig:
                            f"must be in (0, 1), got {values['validation_fraction']}")
     if "conditions" in raw:
         cfg["conditions"] = parse_conditions(raw["conditions"], _field_error)
+    if "capacities" in raw:
+        table = raw["capacities"]
+        if not isinstance(table, dict) or set(table) - {"n_samples"}:
+            raise _field_error("[capacities]", f"takes only n_samples (the steps each reservoir's capacity is "
+                               f"measured on), got {table!r}")
+        n = table.get("n_samples", 10000)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 100:
+            raise _field_error("capacities.n_samples", f"must be an integer >= 100, got {n!r}")
+        cfg["capacities"] = n
     if "search" in raw:
         cfg["search"] = parse_search(raw["search"], values.get("epochs", StudyConfig.epochs), _field_error)
         if len(values.get("input_scalings", [1.0])) > 1:

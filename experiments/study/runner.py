@@ -91,6 +91,13 @@ def run(cfg: StudyConfig, out=None, progress: bool = True, ray=None, collect_onl
     plots = write_plots(cfg, exact_rows, exact_histories, out, tasks)
     if len(cfg.conditions) > 1:
         plots += write_conditions(cfg, rows, out)
+    if cfg.capacities is not None:
+        # what explains the table: each model's memory and nonlinearity (its reservoir as the config builds it;
+        # with a [search], as the config's defaults build it, not each cell's choice)
+        from .capacities import write_capacities
+
+        plots += [p for p in write_capacities(cfg, out, progress=progress, n_samples=cfg.capacities)
+                  if p.suffix == ".png"]
     return {"rows": rows, "histories": histories, "plots": plots, "out": out, "reused": reused,
             "missing": missing, "comparisons": comparisons}
 
