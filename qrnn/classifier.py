@@ -273,22 +273,6 @@ class TrainedClassifier(_EpochTraining, SequenceClassifier):
     ((40, 2), 3)
     """
 
-    def __init__(self, model=None, epochs=100, batch_size=10, optimizer="rmsprop", lr=0.01, clip_grad_norm=None,
-                 validation_fraction=None, patience=None, random_state=None, progress=True, readout="last",
-                 washout=0):
-        self.model = model
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.lr = lr
-        self.clip_grad_norm = clip_grad_norm
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.random_state = random_state
-        self.progress = progress
-        self.readout = readout
-        self.washout = washout
-
     _parameters = {**_EpochTraining._training_parameters, **SequenceClassifier._parameters}
 
     def _fit_targets(self, y, arr, seqs):

@@ -35,6 +35,23 @@ class _EpochTraining:
     _model_param = "model"
     _fitted_attr = "coef_"
 
+    # one constructor for both estimators (scikit-learn reads its signature for get_params)
+    def __init__(self, model=None, epochs=100, batch_size=10, optimizer="rmsprop", lr=0.01, clip_grad_norm=None,
+                 validation_fraction=None, patience=None, random_state=None, progress=True, readout="last",
+                 washout=0):
+        self.model = model
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.lr = lr
+        self.clip_grad_norm = clip_grad_norm
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.random_state = random_state
+        self.progress = progress
+        self.readout = readout
+        self.washout = washout
+
     _training_parameters = {
         "epochs": rule(check_int, minimum=1),
         "batch_size": rule(check_int, minimum=1),
@@ -270,22 +287,6 @@ class TrainedRegressor(_EpochTraining, SequenceRegressor):
     >>> len(est.history_), est.predict(X).shape
     (3, (40,))
     """
-
-    def __init__(self, model=None, epochs=100, batch_size=10, optimizer="rmsprop", lr=0.01, clip_grad_norm=None,
-                 validation_fraction=None, patience=None, random_state=None, progress=True, readout="last",
-                 washout=0):
-        self.model = model
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.lr = lr
-        self.clip_grad_norm = clip_grad_norm
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.random_state = random_state
-        self.progress = progress
-        self.readout = readout
-        self.washout = washout
 
     _parameters = {**_EpochTraining._training_parameters, **SequenceRegressor._parameters}
 
