@@ -159,3 +159,20 @@ def test_a_bad_capacities_section_is_refused(table, match):
     with pytest.raises(ValueError, match=match):
         parse_config({"study": {"name": "c", "tasks": ["sine"], "models": ["ESN"], "modes": ["ridge"],
                                 "seeds": [0]}, "capacities": table})
+
+
+def test_the_capacities_of_what_a_search_chose(tmp_path):
+    import csv
+
+    from experiments.study import parse_config, run
+    from experiments.study.capacities import chosen_capacities
+
+    cfg = parse_config({"study": {"name": "sc", "tasks": ["sine"], "models": ["QRNN", "GRU", "ESN"],
+                                  "modes": ["ridge"], "seeds": [0]}, "search": {"trials": 2}})
+    run(cfg, tmp_path, progress=False)
+    paths = chosen_capacities(cfg, tmp_path / "results.csv", tmp_path / "cap", n_samples=500, progress=False)
+    assert [p.name for p in paths] == ["capacities-chosen.csv", "capacities-chosen.md", "capacities-chosen-sine.png"]
+    with open(paths[0]) as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["model"] for r in rows} == {"QRNN", "GRU", "ESN"}
+    assert all(int(r["n_features"]) >= int(r["rank"]) > 0 for r in rows)

@@ -317,5 +317,74 @@ def main(argv=None) -> list[Path]:
     return paths
 
 
+
+def chosen_capacities(cfg: StudyConfig, results, out, seed: int = 0, n_samples: int = 10000,
+                      progress: bool = True) -> list[Path]:
+    """The capacities of the reservoirs a ``[search]`` chose: for every task, model and init, the
+    configuration its reservoir + ridge cell of ``seed`` chose (the ``params`` column of ``results``,
+    a ``results.csv``), measured as :func:`model_capacities` measures the config's. Writes
+    ``capacities-chosen.csv`` and ``capacities-chosen.md`` under ``out`` and one plot per task
+    (``capacities-chosen-TASK.png``), so that a winner's memory and nonlinearity sit beside its error."""
+    import csv
+    import json
+
+    from tqdm.auto import tqdm
+
+    from qrnn.capacity import plot_capacities
+
+    from .models import build_with
+
+    with open(results) as fh:
+        picked = [r for r in csv.DictReader(fh) if r["mode"] == "ridge" and r.get("params")
+                  and int(r["seed"]) == seed]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, by_task = [], {}
+    for r in tqdm(picked, desc="capacities of the chosen", unit="reservoir", disable=None if progress else True):
+        params = json.loads(r["params"])
+        reservoir, scale = build_with(Cell(_UNIVARIATE_TASK, r["model"], "ridge", seed, r["init"]), cfg, params,
+                                      trainable=False)
+        # a classical cell's input scaling multiplies its inputs: drive it with U(-scale, scale) alike
+        c = information_processing_capacity(_scaled(reservoir, scale) if scale != 1.0 else reservoir,
+                                            seed=0, n_samples=n_samples)
+        rows.append({"task": r["task"], "model": r["model"], "init": r["init"], "test_mse": float(r["test_mse"]),
+                     "params": r["params"], "n_features": int(reservoir.n_features), "rank": c.rank,
+                     "ipc_total": c.total, **{f"ipc_degree{d}": v for d, v in c.by_degree.items()},
+                     "memory_capacity": float(c.memory_curve.sum())})
+        by_task.setdefault(r["task"], {})[_label(r["model"], r["init"])] = c
+    columns = list(rows[0]) if rows else []
+    with open(out / "capacities-chosen.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = [f"# Capacities of the reservoirs the search chose (seed {seed}, reservoir + ridge)", "",
+             "| task | model | init | test MSE | features | rank | IPC | memory | degree 2 | degree 3 |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["task"], r["test_mse"])):
+        lines.append(f"| {r['task']} | {r['model']} | {r['init']} | {r['test_mse']:.2e} | {r['n_features']} | "
+                     f"{r['rank']} | {r['ipc_total']:.2f} | {r['ipc_degree1']:.2f} | {r['ipc_degree2']:.2f} | "
+                     f"{r['ipc_degree3']:.2f} |")
+    (out / "capacities-chosen.md").write_text("\n".join(lines) + "\n")
+    paths = [out / "capacities-chosen.csv", out / "capacities-chosen.md"]
+    for task, caps in by_task.items():
+        path = out / f"capacities-chosen-{task}.png"
+        plot_capacities(caps, path=path, title=f"{task}: the search's choices (seed {seed})")
+        paths.append(path)
+    return paths
+
+
+def _scaled(reservoir, scale: float):
+    """A shallow copy of ``reservoir`` whose inputs are multiplied by ``scale`` first (a classical cell's
+    searched input scaling, which the study applies to its inputs)."""
+    import copy
+
+    import torch
+
+    scaled = copy.copy(reservoir)
+    run = reservoir._run
+    scaled._run = lambda x, state=None: run(x * torch.as_tensor(scale, dtype=x.dtype), state)
+    return scaled
+
+
 if __name__ == "__main__":
     main()
