@@ -25,6 +25,11 @@ def test_conditions_run_the_frozen_quantum_cells_and_report_them(tmp_path, capsy
     rows = out["rows"]
     q = {r["condition"]: r["test_mse"] for r in rows if r["model"] == "QRNN" and r["mode"] == "ridge" and r["seed"] == 0}
     assert len(set(q.values())) == 4  # every condition changes the features
+    # the shots each cell's circuit evaluations cost: 200 a circuit under the shot conditions, none exact
+    for r in rows:
+        if r["mode"] != "baseline":
+            assert r["shots"] == (200 * r["circuit_evaluations"] if "shots=200" in r["condition"] else 0)
+    assert any(r["shots"] > 0 for r in rows)
     # the cell under a condition is the same reservoir on TorchBackend(shots=, seed=, noise=)
     from qrnn import QRNN, ReservoirRegressor
     from qrnn.backends import Noise, TorchBackend

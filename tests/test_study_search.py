@@ -112,3 +112,31 @@ def test_the_committed_studies_cells_still_load(name, stored):
         found = sum(_load_cell(Path(f"experiments/results/{name}/cells"), c, settings[c.task]) is not None
                     for c in grid(cfg))
     assert found == stored
+
+
+def test_a_searched_cells_budget_counts_every_trial_and_is_recounted_the_same(shifted, tmp_path):
+    from experiments.study.cells import circuit_evaluations, search_points
+    from experiments.study.tasks import _shape
+
+    study.register_task("probe", lambda: (_series(0.0), None, 4), replace=True)
+    tasks._SHAPES.pop("probe", None)
+    cfg = _cfg()
+    cell = Cell("probe", "QRNN", "epochs", 0, "normal")
+    row, record = cells.run_cell(cell, cfg)
+    assert record["search"] == search_points(cell, cfg)  # the random draws, drawn again from the seed
+    # by hand: the final frozen reservoir over the training windows (its fit) and every window (its
+    # predictions), each trial over the fitting windows once (a frozen reservoir) and the validation windows
+    n_windows, steps = _shape("probe")
+    n_train = cells.split_point(n_windows, 0.6)
+    n_fit = cells.split_point(n_train, 0.8)
+    chosen = row["params"]
+    import json
+
+    ensemble = json.loads(chosen)["ensemble"]
+    want = steps * ensemble * (n_train + n_windows) + sum(steps * p["ensemble"] * n_train for p in record["search"])
+    assert n_fit < n_train and row["circuit_evaluations"] == want
+    assert circuit_evaluations(cell, cfg, row["epochs"], json.loads(chosen)) == want  # recounted without running
+    out = study.run(cfg, tmp_path, progress=False)
+    mine = next(r for r in out["rows"] if (r["model"], r["mode"], r["init"]) == ("QRNN", "epochs", "normal"))
+    assert mine["circuit_evaluations"] == want and mine["shots"] == 0
+    assert all(r["shots"] == 0 for r in out["rows"] if r["mode"] != "baseline")

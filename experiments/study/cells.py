@@ -70,6 +70,7 @@ def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:
         params = found.params
         searched = {"params": json.dumps(params, sort_keys=True), "search_trials": len(found.trials),
                     "search_seconds": found.seconds}
+        tried = [p for p, _ in found.trials]
     start = time.perf_counter()
     if cfg.search is None:
         scaling = choose_input_scaling(cell, cfg, Xtr, ytr, backend)
@@ -89,10 +90,15 @@ def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:
                test_nrmse=nrmse(yte, p_te), epochs=len(history), epochs_to_5pct=_epochs_to_within(history, 0.05),
                seconds=seconds, seconds_per_epoch=(sum(h["seconds"] for h in history) / len(history)
                                                    if history else None),
-               trained_params=n_params, circuit_evaluations=circuit_evaluations(cell, cfg, len(history)),
+               trained_params=n_params,
+               circuit_evaluations=circuit_evaluations(cell, cfg, len(history), params,
+                                                       tried if cfg.search is not None else None),
                input_scaling=scaling,
                readout_features=model.n_features, **searched)
-    return row, {"cell": cell.record(), "history": history, "predictions": np.concatenate([p_tr, p_te]).tolist()}
+    record = {"cell": cell.record(), "history": history, "predictions": np.concatenate([p_tr, p_te]).tolist()}
+    if cfg.search is not None:
+        record["search"] = tried  # the points tried: the budget is recounted from them at every collect
+    return row, record
 
 
 def _fit_forecast(cell: Cell, cfg: StudyConfig, params: dict, model, X, y, monitor):
@@ -113,9 +119,7 @@ def search_forecast(cell: Cell, cfg: StudyConfig, Xtr, ytr, backend=None):
     training windows and scored by its MSE on their last ``validation_fraction``. The test windows are not
     an argument: nothing they hold can move a choice. Seeded by the cell's seed."""
     sc = cfg.search
-    space = sc.space(family(cell.model))
-    if cell.mode != "ridge":
-        space.update(sc.space("training"))
+    space = _search_space(cell, cfg)
     Xa, Xv, ya, yv = chronological_split(Xtr, ytr, 1.0 - sc.validation_fraction)
 
     def objective(params):
@@ -126,12 +130,16 @@ def search_forecast(cell: Cell, cfg: StudyConfig, Xtr, ytr, backend=None):
     return search(objective, space, sc.trials, sampler=sc.sampler, seed=cell.seed)
 
 
-def circuit_evaluations(cell: Cell, cfg: StudyConfig, epochs: int) -> int:
+def circuit_evaluations(cell: Cell, cfg: StudyConfig, epochs: int, params: dict | None = None,
+                        trials: list | None = None) -> int:
     """Circuits evaluated (one circuit on one window's step) to fit a cell and predict with it.
 
     The training windows' features at every epoch (``trained``; a frozen reservoir's once), every
     window's features under the final model, and the ridge fits that choose the input scaling when
-    there are several; not the per-epoch test-loss passes, nor backward passes.
+    there are several; not the per-epoch test-loss passes, nor backward passes. With a ``[search]``:
+    the final model's, of the ensemble it chose (``params``), and every trial's (``trials``, the
+    points tried; for the random sampler drawn again from the seed when not given): its fit on the
+    first part of the training windows and its prediction of the rest.
     """
     kind = _kind_module(cell.task)
     if kind is not None:
@@ -140,12 +148,41 @@ def circuit_evaluations(cell: Cell, cfg: StudyConfig, epochs: int) -> int:
         return 0
     n_windows, steps = _shape(cell.task)
     n_train = split_point(n_windows, task_train_fraction(cell.task, cfg))
-    per_window = model_class(cell.model).n_circuits * cfg.ensemble * steps
+    trains = cell.mode == "trained"
+
+    def per_window(point):
+        return model_class(cell.model).n_circuits * (point or {}).get("ensemble", cfg.ensemble) * steps
+
     # fitting (every epoch when the circuits train, once for a frozen reservoir), then predicting every window
-    fits = n_train * (epochs if cell.mode == "trained" else 1) + n_windows
-    if len(cfg.input_scalings) > 1:
-        fits += len(cfg.input_scalings) * n_train
-    return per_window * fits
+    total = per_window(params) * (n_train * (epochs if trains else 1) + n_windows)
+    if cfg.search is not None:
+        if trials is None:
+            trials = search_points(cell, cfg)
+        n_fit = split_point(n_train, 1.0 - cfg.search.validation_fraction)
+        for point in trials:
+            total += per_window(point) * (n_fit * (point.get("epochs", cfg.epochs) if trains else 1)
+                                          + n_train - n_fit)
+    elif len(cfg.input_scalings) > 1:
+        total += per_window(None) * len(cfg.input_scalings) * n_train
+    return total
+
+
+def _search_space(cell: Cell, cfg: StudyConfig) -> dict:
+    space = cfg.search.space(family(cell.model))
+    if cell.mode != "ridge":
+        space.update(cfg.search.space("training"))
+    return space
+
+
+def search_points(cell: Cell, cfg: StudyConfig) -> list:
+    """The points a cell's random search tries, drawn again from its seed as :func:`search` draws them
+    (so that a stored cell's budget is counted without running it); None for the TPE sampler, whose
+    points depend on the scores."""
+    from .search import draw_points
+
+    if cfg.search.sampler != "random":
+        return None
+    return draw_points(_search_space(cell, cfg), cfg.search.trials, cell.seed)
 
 
 def _epochs_to_within(history, fraction: float, key: str = "monitor_loss"):

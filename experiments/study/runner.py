@@ -79,7 +79,12 @@ def run(cfg: StudyConfig, out=None, progress: bool = True, ray=None, collect_onl
     for cell in cells:
         if results[cell] is not None:
             # recounted from the settings, so that every stored cell counts the same way
-            results[cell][0]["circuit_evaluations"] = circuit_evaluations(cell, cfg, results[cell][0]["epochs"])
+            row, record = results[cell]
+            params = json.loads(row["params"]) if row.get("params") else None
+            row["circuit_evaluations"] = circuit_evaluations(cell, cfg, row["epochs"], params, record.get("search"))
+            # the shots those evaluations cost under the cell's condition (0 for exact values)
+            shots = condition_of(cell.condition, cfg.conditions).shots
+            row["shots"] = (shots or 0) * (row["circuit_evaluations"] or 0)
             rows.append(results[cell][0])
             histories.append(results[cell][1])
     write_tables(rows, out)

@@ -137,6 +137,14 @@ class SearchResult:
     trials: list = field(default_factory=list)  # [(params, score), ...] in the order run
 
 
+def draw_points(space: dict, trials: int, seed: int) -> list:
+    """The ``trials`` points the random sampler tries, in order (the draws of :func:`search`)."""
+    if not space:
+        return [{}]
+    rng = np.random.default_rng(seed)
+    return [{name: dist.draw(rng) for name, dist in space.items()} for _ in range(trials)]
+
+
 def search(objective, space: dict, trials: int, *, sampler: str = "random", seed: int = 0,
            progress: bool = False) -> SearchResult:
     """Minimise ``objective(params)`` over ``trials`` points of ``space``.
@@ -165,9 +173,8 @@ def search(objective, space: dict, trials: int, *, sampler: str = "random", seed
     if not space:  # nothing to choose: one fit, the defaults
         score({})
     elif sampler == "random":
-        rng = np.random.default_rng(seed)
-        for _ in range(trials):
-            score({name: dist.draw(rng) for name, dist in space.items()})
+        for point in draw_points(space, trials, seed):
+            score(point)
     else:
         from qrnn._optional import require
 

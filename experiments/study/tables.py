@@ -19,9 +19,10 @@ FORECAST_COLUMNS = ("task", "model", "init", "mode", "seed", "train_mse", "test_
 #: The columns the other kinds add: the task's kind, a classification's accuracies (fractions of sequences
 #: labelled right), a generation's valid time (steps) and NRMSE over the generated horizon.
 KIND_COLUMNS = ("kind", "train_accuracy", "test_accuracy", "valid_time", "horizon_nrmse")
-#: The budgets and choices of a cell beside its results: its readout's features, and with a [search] the
+#: The budgets and choices of a cell beside its results: its readout's features, the shots its circuit
+#: evaluations cost under its condition (0 for exact values), and with a [search] the
 #: trials run, their wall time and the hyperparameters chosen (JSON).
-BUDGET_COLUMNS = ("readout_features", "search_trials", "search_seconds", "params")
+BUDGET_COLUMNS = ("readout_features", "shots", "search_trials", "search_seconds", "params")
 COLUMNS = FORECAST_COLUMNS + KIND_COLUMNS + BUDGET_COLUMNS
 
 _CELL = ("task", "model", "init", "mode", "seed")
