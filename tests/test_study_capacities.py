@@ -176,3 +176,13 @@ def test_the_capacities_of_what_a_search_chose(tmp_path):
         rows = list(csv.DictReader(fh))
     assert {r["model"] for r in rows} == {"QRNN", "GRU", "ESN"}
     assert all(int(r["n_features"]) >= int(r["rank"]) > 0 for r in rows)
+
+
+def test_a_searched_study_with_capacities_measures_what_it_chose(tmp_path):
+    from experiments.study import parse_config, run
+
+    cfg = parse_config({"study": {"name": "sc", "tasks": ["sine"], "models": ["QRNN", "ESN"], "modes": ["ridge"],
+                                  "seeds": [0]}, "search": {"trials": 2}, "capacities": {"n_samples": 500}})
+    result = run(cfg, tmp_path, progress=False)
+    assert (tmp_path / "capacities-chosen.md").is_file() and not (tmp_path / "capacities.csv").exists()
+    assert "capacities-chosen-sine.png" in [p.name for p in result["plots"]]

@@ -97,12 +97,14 @@ def run(cfg: StudyConfig, out=None, progress: bool = True, ray=None, collect_onl
     if len(cfg.conditions) > 1:
         plots += write_conditions(cfg, rows, out)
     if cfg.capacities is not None:
-        # what explains the table: each model's memory and nonlinearity (its reservoir as the config builds it;
-        # with a [search], as the config's defaults build it, not each cell's choice)
-        from .capacities import write_capacities
+        # what explains the table: each model's memory and nonlinearity (its reservoir as the config builds
+        # it; with a [search], the reservoirs the search chose, per task)
+        from .capacities import chosen_capacities, write_capacities
 
-        plots += [p for p in write_capacities(cfg, out, progress=progress, n_samples=cfg.capacities)
-                  if p.suffix == ".png"]
+        written = (chosen_capacities(cfg, out / "results.csv", out, progress=progress, n_samples=cfg.capacities)
+                   if cfg.search is not None else
+                   write_capacities(cfg, out, progress=progress, n_samples=cfg.capacities))
+        plots += [p for p in written if p.suffix == ".png"]
     return {"rows": rows, "histories": histories, "plots": plots, "out": out, "reused": reused,
             "missing": missing, "comparisons": comparisons}
 
