@@ -158,6 +158,8 @@ def circuit_evaluations(cell: Cell, cfg: StudyConfig, epochs: int, params: dict 
     if cfg.search is not None:
         if trials is None:
             trials = search_points(cell, cfg)
+        if trials is None:  # a TPE cell stored without the points it tried: its count cannot be redone
+            return None
         n_fit = split_point(n_train, 1.0 - cfg.search.validation_fraction)
         for point in trials:
             total += per_window(point) * (n_fit * (point.get("epochs", cfg.epochs) if trains else 1)
@@ -169,6 +171,8 @@ def circuit_evaluations(cell: Cell, cfg: StudyConfig, epochs: int, params: dict 
 
 def _search_space(cell: Cell, cfg: StudyConfig) -> dict:
     space = cfg.search.space(family(cell.model))
+    if cell.model != "ESN":
+        space.pop("size", None)  # an "ESN-N" has its size in its name
     if cell.mode != "ridge":
         space.update(cfg.search.space("training"))
     return space

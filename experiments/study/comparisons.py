@@ -43,7 +43,7 @@ def compare(a: dict, b: dict, *, lower_is_better: bool, level: float = LEVEL) ->
     difference at all), ``verdict`` ("beats", "loses" or "ties" at
     ``level``) and ``note`` (why a tie may be the seeds' count).
     """
-    from scipy.stats import wilcoxon
+    from scipy.stats import rankdata, wilcoxon
 
     seeds = sorted(set(a) & set(b))
     x = np.array([a[s] for s in seeds], dtype=float)
@@ -64,7 +64,7 @@ def compare(a: dict, b: dict, *, lower_is_better: bool, level: float = LEVEL) ->
     if p < level:
         # the direction the test found: the signed ranks of the nonzero differences (the ties it drops)
         d = diff[diff != 0]
-        ranks = np.argsort(np.argsort(np.abs(d))).astype(float) + 1  # ties in |d| barely matter to the sign
+        ranks = rankdata(np.abs(d))  # average ranks for ties in |d|, as the test's statistic
         a_better = d < 0 if lower_is_better else d > 0
         row["verdict"] = "beats" if ranks[a_better].sum() > ranks[~a_better].sum() else "loses"
     elif smallest_p(nonzero) >= level:

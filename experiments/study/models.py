@@ -148,7 +148,10 @@ def build_with(cell: Cell, cfg: StudyConfig, params: dict, trainable=None, backe
         return cls(d, hidden, seed=cell.seed, trainable=trainable), float(params.get("input_scaling", 1.0))
     where = {} if backend is None else {"backend": backend}
     ensemble = params.get("ensemble", cfg.ensemble)
-    members = [cls(d, hidden, init=cell.init, seed=cell.seed * ensemble + k, trainable=trainable,
+    # members' seeds in steps of the largest ensemble the search may choose: different cell seeds never
+    # share a member, whatever sizes they chose (seed-paired tests assume independent draws)
+    stride = max(ensemble, cfg.search.largest_ensemble() if cfg.search is not None else cfg.ensemble)
+    members = [cls(d, hidden, init=cell.init, seed=cell.seed * stride + k, trainable=trainable,
                    features=params.get("features", cfg.features),
                    correlators=params.get("correlators", cfg.correlators),
                    input_scaling=params.get("input_scaling", cfg.input_scalings[0]), **where)

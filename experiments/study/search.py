@@ -233,10 +233,18 @@ class SearchConfig:
     def space(self, family: str) -> dict:
         return dict(dict(self.spaces)[family])
 
+    def largest_ensemble(self) -> int:
+        """The largest ensemble the quantum space can draw (1 if it does not search the ensemble)."""
+        dist = self.space("quantum").get("ensemble")
+        if dist is None:
+            return 1
+        return int(max(dist.options)) if isinstance(dist, Choice) else int(math.ceil(dist.high))
+
     def to_settings(self) -> dict:
         """What a stored cell's result depends on: a changed search reruns it."""
+        # each space as an ordered list: the random sampler draws in its order, so a reordered table reruns
         return {"trials": self.trials, "validation_fraction": self.validation_fraction, "sampler": self.sampler,
-                "spaces": {f: {n: repr(d) for n, d in sp} for f, sp in self.spaces}}
+                "spaces": {f: [[n, repr(d)] for n, d in sp] for f, sp in self.spaces}, "member_seeds": "stride"}
 
 
 def parse_search(table, max_epochs: int, field_error) -> SearchConfig:
