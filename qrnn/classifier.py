@@ -325,12 +325,10 @@ class TrainedClassifier(_EpochTraining, SequenceClassifier):
 
     def _check_loaded(self):
         super()._check_loaded()
-        model = getattr(self, "model_", None)
-        if model is None:
+        loaded = self._loaded_readout()
+        if loaded is None:
             return
-        coef, intercept = getattr(self, "coef_", None), getattr(self, "intercept_", None)
-        if not (isinstance(coef, np.ndarray) and isinstance(intercept, np.ndarray)):
-            raise ValueError("a fitted TrainedClassifier needs its readout arrays coef_ and intercept_")
+        model, coef, intercept = loaded
         width = model.n_features * (2 if self.readout == "last+mean" else 1)
         k = len(getattr(self, "classes_", ()))
         if coef.shape != (width, k) or intercept.shape != (k,):

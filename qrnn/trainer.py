@@ -199,6 +199,17 @@ class _EpochTraining:
         self.n_epochs_ = len(history)
         return self
 
+    def _loaded_readout(self):
+        """``(model_, coef_, intercept_)`` of a loaded fitted estimator, or None if it is not fitted; the
+        readout must be numeric arrays (the subclass checks their shapes)."""
+        model = getattr(self, "model_", None)
+        if model is None:
+            return None
+        coef, intercept = getattr(self, "coef_", None), getattr(self, "intercept_", None)
+        if not (isinstance(coef, np.ndarray) and isinstance(intercept, np.ndarray)):
+            raise ValueError(f"a fitted {type(self).__name__} needs its readout arrays coef_ and intercept_")
+        return model, coef, intercept
+
     def _diverged(self, where: str) -> FloatingPointError:
         clip = ("a smaller clip_grad_norm" if self.clip_grad_norm is not None
                 else "clip_grad_norm (1.0, say) to bound each step")
@@ -322,12 +333,10 @@ class TrainedRegressor(_EpochTraining, SequenceRegressor):
 
     def _check_loaded(self):
         super()._check_loaded()
-        model = getattr(self, "model_", None)
-        if model is None:
+        loaded = self._loaded_readout()
+        if loaded is None:
             return
-        coef, intercept = getattr(self, "coef_", None), getattr(self, "intercept_", None)
-        if not (isinstance(coef, np.ndarray) and isinstance(intercept, np.ndarray)):
-            raise ValueError("a fitted TrainedRegressor needs its readout arrays coef_ and intercept_")
+        model, coef, intercept = loaded
         if coef.ndim != 2 or intercept.shape != (coef.shape[1],):
             raise ValueError(f"readout arrays of shapes {coef.shape} and {intercept.shape} do not fit together")
         if coef.shape[0] != model.n_features:
