@@ -143,7 +143,7 @@ def circuit_evaluations(cell: Cell, cfg: StudyConfig, epochs: int, params: dict 
     """
     kind = _kind_module(cell.task)
     if kind is not None:
-        return kind.circuit_evaluations(cell, cfg, epochs)
+        return kind.circuit_evaluations(cell, cfg, epochs, params, trials)
     if not is_quantum(cell.model):
         return 0
     n_windows, steps = _shape(cell.task)

@@ -8,7 +8,11 @@ one on a trainable model (cross-entropy; the test set's cross-entropy after
 every epoch is the learning curve). Both see the task's ``readout`` (the
 last step's features, their mean, or both) after its ``washout``. Several
 input scalings are judged by a ridge classifier's error on a stratified,
-seeded fifth (``validation_fraction``) of the training sequences.
+seeded fifth (``validation_fraction``) of the training sequences. With a
+``[search]``, every trial is the cell's own estimator (in its mode) fitted on
+the rest of the training sequences and judged by its error rate on that
+stratified part (ties keep the earliest trial); the test sequences are not
+an argument of the search.
 
 Baselines: the majority class of the training labels, a ridge classifier on
 the raw sequence (its last input and its mean input, as the task's readout
@@ -17,6 +21,7 @@ reservoirs have qubits in all (``ensemble x (d + hidden_size)``).
 """
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -26,7 +31,8 @@ from qrnn.classical import ESN
 
 from .config import StudyConfig
 from .grid import Cell
-from .models import best_input_scaling, build_model, is_quantum, model_class
+from .models import best_input_scaling, build_model, build_with, is_quantum, model_class
+from .search import search
 from .tables import row
 from .tasks import TASKS, Sequences, classification_data
 
@@ -69,47 +75,116 @@ def choose_input_scaling(cell: Cell, cfg: StudyConfig, data: Sequences, backend=
     return best_input_scaling(cell, cfg, error, backend)
 
 
+def _fit(cell: Cell, cfg: StudyConfig, params: dict, model, X, y, monitor=None):
+    """The cell's estimator fitted on ``(X, y)`` in its mode; a search's ``params`` set the learning rate and
+    epochs of the modes trained by epochs (else the config's)."""
+    if cell.mode == "ridge":
+        return ReservoirClassifier(model, alpha="loo", **_options(cell.task)).fit(X, y)
+    est = TrainedClassifier(model, epochs=params.get("epochs", cfg.epochs), batch_size=cfg.batch_size,
+                            optimizer=cfg.optimizer, lr=params.get("lr", cfg.lr), random_state=cell.seed,
+                            progress=False, **_options(cell.task))
+    return est.fit(X, y, monitor=monitor)
+
+
+def _scaled(X: list, scale: float) -> list:
+    return X if scale == 1.0 else [x * scale for x in X]
+
+
+def search_cell(cell: Cell, cfg: StudyConfig, data: Sequences):
+    """The equal-budget search of a classification cell: ``cfg.search.trials`` points of its family's space
+    (and the training space in the modes trained by epochs), each fitted on the training sequences outside a
+    stratified, seeded ``validation_fraction`` of them and scored by its error rate on that part. The test
+    sequences are not an argument: nothing they hold can move a choice."""
+    from .cells import _search_space
+
+    sc = cfg.search
+    fit, val = validation_split(data.y_train, sc.validation_fraction, cell.seed)
+    Xa, ya = [data.X_train[i] for i in fit], data.y_train[fit]
+    Xv, yv = [data.X_train[i] for i in val], data.y_train[val]
+
+    def objective(params):
+        model, scale = build_with(cell, cfg, params)
+        return 1.0 - _fit(cell, cfg, params, model, _scaled(Xa, scale), ya).score(_scaled(Xv, scale), yv)
+
+    return search(objective, _search_space(cell, cfg), sc.trials, sampler=sc.sampler, seed=cell.seed)
+
+
 def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:
     """Fit one classification cell; return its row (accuracies, seconds) and its history (test predictions)."""
     from .cells import _epochs_to_within, _warm
 
     data = classification_data(cell.task)
     _warm()
+    searched, tried, params = {}, None, {}
+    if cfg.search is not None:
+        found = search_cell(cell, cfg, data)
+        params, tried = found.params, [p for p, _ in found.trials]
+        searched = {"params": json.dumps(params, sort_keys=True), "search_trials": len(found.trials),
+                    "search_seconds": found.seconds}
     start = time.perf_counter()
-    scaling = choose_input_scaling(cell, cfg, data)
-    model = build_model(cell, cfg, scaling)
+    if cfg.search is None:
+        scaling = choose_input_scaling(cell, cfg, data)
+        model, scale = build_model(cell, cfg, scaling), 1.0
+        scaling = scaling if is_quantum(cell.model) else None
+    else:
+        model, scale = build_with(cell, cfg, params)
+        scaling = params.get("input_scaling")
+    X_train, X_test = _scaled(data.X_train, scale), _scaled(data.X_test, scale)
+    est = _fit(cell, cfg, params, model, X_train, data.y_train,
+               monitor=None if cell.mode == "ridge" else (X_test, data.y_test))
     if cell.mode == "ridge":
-        est = ReservoirClassifier(model, alpha="loo", **_options(cell.task)).fit(data.X_train, data.y_train)
         history, n_params = [], np.size(np.asarray(est.ridge_.coef_)) + np.size(np.asarray(est.ridge_.intercept_))
     else:
-        est = TrainedClassifier(model, epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer=cfg.optimizer,
-                                lr=cfg.lr, random_state=cell.seed, progress=False, **_options(cell.task))
-        est.fit(data.X_train, data.y_train, monitor=(data.X_test, data.y_test))
         history = est.history_
         n_params = (np.size(est.coef_) + np.size(est.intercept_)
                     + sum(p.numel() for p in est.model_.parameters() if p.requires_grad))
     seconds = time.perf_counter() - start
-    p_tr, p_te = est.predict(data.X_train), est.predict(data.X_test)
+    p_tr, p_te = est.predict(X_train), est.predict(X_test)
     result = row(cell, "classification", train_accuracy=float(np.mean(p_tr == data.y_train)),
                  test_accuracy=float(np.mean(p_te == data.y_test)), epochs=len(history),
                  epochs_to_5pct=_epochs_to_within(history, 0.05), seconds=seconds,
                  seconds_per_epoch=sum(h["seconds"] for h in history) / len(history) if history else None,
-                 trained_params=int(n_params), circuit_evaluations=circuit_evaluations(cell, cfg, len(history)),
-                 input_scaling=scaling if is_quantum(cell.model) else None)
-    return result, {"cell": cell.record(), "history": history, "predictions": p_te.tolist()}
+                 trained_params=int(n_params),
+                 circuit_evaluations=circuit_evaluations(cell, cfg, len(history), params, tried),
+                 input_scaling=scaling, readout_features=model.n_features * (2 if _options(cell.task)["readout"] == "last+mean" else 1),
+                 **searched)
+    record = {"cell": cell.record(), "history": history, "predictions": p_te.tolist()}
+    if tried is not None:
+        record["search"] = tried
+    return result, record
 
 
-def circuit_evaluations(cell: Cell, cfg: StudyConfig, epochs: int) -> int:
+def circuit_evaluations(cell: Cell, cfg: StudyConfig, epochs: int, params: dict | None = None,
+                        trials: list | None = None) -> int:
     """Circuits evaluated (one circuit on one sequence's step): the training sequences' steps at every
     epoch (``trained``; a frozen reservoir's once), every sequence's steps under the final model, and the
-    fits that choose the input scaling; not the per-epoch test-loss passes, nor backward passes."""
+    fits that choose the input scaling; not the per-epoch test-loss passes, nor backward passes. With a
+    ``[search]``: the final model's, of the ensemble it chose (``params``), and every trial's (``trials``;
+    for the random sampler drawn again from the seed when not given): its fit on the fitting sequences (at
+    every epoch it trains, when the circuits train) and its prediction of the validation ones."""
+    from .cells import search_points
+
     if not is_quantum(cell.model):
         return 0
-    train, test = classification_data(cell.task).steps()
-    fits = train * (epochs if cell.mode == "trained" else 1) + train + test
-    if len(cfg.input_scalings) > 1:
-        fits += len(cfg.input_scalings) * train  # fitted on most training sequences, scored on the rest
-    return model_class(cell.model).n_circuits * cfg.ensemble * fits
+    data = classification_data(cell.task)
+    train, test = data.steps()
+    trains = cell.mode == "trained"
+
+    def per_step(point):
+        return model_class(cell.model).n_circuits * (point or {}).get("ensemble", cfg.ensemble)
+
+    total = per_step(params) * (train * (epochs if trains else 1) + train + test)
+    if cfg.search is not None:
+        trials = search_points(cell, cfg) if trials is None else trials
+        if trials is None:  # a TPE cell stored without the points it tried
+            return None
+        fit, val = validation_split(data.y_train, cfg.search.validation_fraction, cell.seed)
+        n_fit = sum(len(data.X_train[i]) for i in fit)
+        for point in trials:
+            total += per_step(point) * (n_fit * (point.get("epochs", cfg.epochs) if trains else 1) + train - n_fit)
+    elif len(cfg.input_scalings) > 1:
+        total += per_step(None) * len(cfg.input_scalings) * train  # fitted on most training sequences, scored on the rest
+    return total
 
 
 def _pooled_inputs(X: list, readout: str, washout: int) -> np.ndarray:

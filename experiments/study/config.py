@@ -214,9 +214,10 @@ def _check_against_tasks(cfg: StudyConfig) -> StudyConfig:
     """The fields that depend on the tasks' sizes: every split leaves data on both sides, and a
     batch fits in the training windows of every task (nothing is shrunk silently); and the
     quantum models' qubit count."""
-    if any(is_quantum(m) for m in cfg.models) and 1 + cfg.hidden_size > MAX_QUBITS:
-        raise _field_error("models.hidden_size", f"{cfg.hidden_size} needs {1 + cfg.hidden_size} qubits for the "
-                           f"quantum models; the study runs them up to {MAX_QUBITS} (hidden_size <= {MAX_QUBITS - 1})")
+    hidden, where = _largest_hidden(cfg)
+    if any(is_quantum(m) for m in cfg.models) and 1 + hidden > MAX_QUBITS:
+        raise _field_error(where, f"{hidden} needs {1 + hidden} qubits for the quantum models; the study runs "
+                           f"them up to {MAX_QUBITS} (hidden_size <= {MAX_QUBITS - 1})")
     noisy = any(c.noise is not None for c in cfg.conditions)
     if noisy and any(is_quantum(m) for m in cfg.models) and 1 + cfg.hidden_size > NOISE_MAX_QUBITS:
         raise _field_error("models.hidden_size", f"{cfg.hidden_size} needs {1 + cfg.hidden_size} qubits; the noisy "
@@ -229,9 +230,6 @@ def _check_against_tasks(cfg: StudyConfig) -> StudyConfig:
                                    f"need {1 + cfg.hidden_size} (models.hidden_size = {cfg.hidden_size})")
     for task in cfg.tasks:
         if task_kind(task) != "forecast":
-            if cfg.search is not None:
-                raise _field_error("[search]", f"the search runs on forecasting tasks so far; task {task!r} is a "
-                                   f"{task_kind(task)} task: study it in a config without [search]")
             _check_kind_task(cfg, task)
             continue
         try:
@@ -267,6 +265,15 @@ def _check_against_tasks(cfg: StudyConfig) -> StudyConfig:
     return cfg
 
 
+def _largest_hidden(cfg: StudyConfig) -> tuple[int, str]:
+    """The largest hidden size a quantum model of the study takes, and the field that sets it."""
+    space = cfg.search.space("quantum") if cfg.search is not None else {}
+    if "hidden_size" not in space:
+        return cfg.hidden_size, "models.hidden_size"
+    dist = space["hidden_size"]
+    return int(max(getattr(dist, "options", None) or (dist.high,))), "search.quantum.hidden_size"
+
+
 def _check_kind_task(cfg: StudyConfig, task: str) -> None:
     """A classification or generation task's checks: its data loads (a real data set's package is
     installed), the device conditions are not asked of it, its qubits, batches and validation part fit."""
@@ -282,26 +289,34 @@ def _check_kind_task(cfg: StudyConfig, task: str) -> None:
     if len(cfg.conditions) > 1:
         raise _field_error("[conditions]", f"device conditions (shots, noise) run on forecasting tasks only; task "
                            f"{task!r} is a {kind} task: study it in a config without [conditions]")
-    qubits = task_input_size(task) + cfg.hidden_size
+    hidden, where = _largest_hidden(cfg)
+    qubits = task_input_size(task) + hidden
     if any(is_quantum(m) for m in cfg.models) and qubits > MAX_QUBITS:
-        raise _field_error("models.hidden_size", f"{cfg.hidden_size} needs {qubits} qubits for the quantum models on "
+        raise _field_error(where, f"{hidden} needs {qubits} qubits for the quantum models on "
                            f"task {task!r} ({task_input_size(task)} inputs per step); the study runs them up to "
                            f"{MAX_QUBITS}")
     trains = {"epochs", "trained"} & set(cfg.modes)
-    several = len(cfg.input_scalings) > 1 and any(is_quantum(m) for m in cfg.models)
+    # the validation parts that are used: the input scalings' (several, on a quantum model), the search's
+    parts = [(f, w) for f, w, used in (
+        (cfg.validation_fraction, "reservoir.validation_fraction",
+         len(cfg.input_scalings) > 1 and any(is_quantum(m) for m in cfg.models)),
+        (cfg.search and cfg.search.validation_fraction, "search.validation_fraction", cfg.search is not None))
+        if used]
     if kind == "classification":
         from .classification import validation_split
 
         if trains and cfg.batch_size > len(data.y_train):
             raise _field_error("training.batch_size", f"{cfg.batch_size} is larger than the {len(data.y_train)} "
                                f"training sequences of task {task!r}")
-        if several:
-            fit, val = validation_split(data.y_train, cfg.validation_fraction, 0)
+        for fraction, where in parts:
+            fit, val = validation_split(data.y_train, fraction, 0)
             if len(val) < 1 or len(set(data.y_train[fit].tolist())) < 2:
-                raise _field_error("reservoir.validation_fraction",
-                                   f"{cfg.validation_fraction} leaves {len(fit)} fitting sequences of "
+                raise _field_error(where, f"{fraction} leaves {len(fit)} fitting sequences of "
                                    f"{len(set(data.y_train[fit].tolist()))} classes and {len(val)} validation "
                                    f"sequences of task {task!r}; it needs 2 classes and 1 sequence")
+            if where.startswith("search") and trains and cfg.batch_size > len(fit):
+                raise _field_error("training.batch_size", f"{cfg.batch_size} is larger than the {len(fit)} "
+                                   f"sequences the search fits on (task {task!r}, {where} {fraction})")
         return
     from .generation import validation_part
 
@@ -309,13 +324,18 @@ def _check_kind_task(cfg: StudyConfig, task: str) -> None:
     if trains and cfg.batch_size > pieces:
         raise _field_error("training.batch_size", f"{cfg.batch_size} is larger than the {pieces} pieces of "
                            f"{data.washout} + {data.chunk} steps that modes epochs and trained fit on task {task!r}")
-    if several:
-        a, h = validation_part(data, cfg.validation_fraction)
-        if a < data.washout + 2 or h < 1:
-            raise _field_error("reservoir.validation_fraction",
-                               f"{cfg.validation_fraction} leaves {a} fitting and {h} generated steps of the "
-                               f"{data.n_fit} fitted steps of task {task!r} (washout {data.washout}); it needs "
-                               f"more than the washout + 1 and 1")
+    for fraction, where in parts:
+        a, h = validation_part(data, fraction)
+        # ridge fits past the washout; the epoch modes fit pieces of washout + chunk steps
+        least = data.washout + (data.chunk if trains and where.startswith("search") else 2)
+        if a < least or h < 1:
+            raise _field_error(where, f"{fraction} leaves {a} fitting and {h} generated steps of the "
+                               f"{data.n_fit} fitted steps of task {task!r} (washout {data.washout}, pieces of "
+                               f"{data.chunk}); it needs at least {least} and 1")
+        if where.startswith("search") and trains and cfg.batch_size > data.chunks(a)[0].shape[0]:
+            raise _field_error("training.batch_size", f"{cfg.batch_size} is larger than the "
+                               f"{data.chunks(a)[0].shape[0]} pieces the search fits on (task {task!r}, "
+                               f"{where} {fraction})")
 
 
 def load_config(path) -> StudyConfig:

@@ -20,7 +20,9 @@ teacher-forced errors on the fitted stream past the washout (NRMSE by the
 targets' standard deviation, as in forecasting). Several input scalings are
 judged by the NRMSE of a generation from the end of the first
 ``1 - validation_fraction`` of the fitted stream over the next ``horizon``
-fitted steps (test data unseen).
+fitted steps (test data unseen). With a ``[search]``, every trial is the
+cell's own estimator (in its mode) fitted on that first part and judged by
+the same generation; the generated horizon is not an argument of the search.
 
 Baselines: persistence (the last warmup value, held), a linear
 autoregression on the last 10 values (ridge, alpha by leave-one-out, run in
@@ -29,6 +31,7 @@ have qubits in all.
 """
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -38,7 +41,8 @@ from qrnn.classical import ESN
 from qrnn.metrics import mse, nrmse, valid_time
 from qrnn.tasks import split_point
 
-from .models import best_input_scaling, build_model, is_quantum, model_class
+from .models import best_input_scaling, build_model, build_with, is_quantum, model_class
+from .search import search
 from .tables import row
 from .tasks import Stream, generation_data
 
@@ -61,18 +65,54 @@ def validation_part(stream: Stream, fraction: float) -> tuple[int, int]:
     return a, min(stream.horizon, stream.n_fit - a)
 
 
+def _validation_error(est, stream: Stream, a: int, h: int, scale: float = 1.0) -> float:
+    """The RMSE of ``est``'s generation of the ``h`` fitted steps after the first ``a`` (its inputs x ``scale``)."""
+    truth = stream.series[a + 1:a + 1 + h]
+    return float(np.sqrt(mse(truth, est.generate(stream.warmup(a) * scale, h) / scale)))
+
+
 def choose_input_scaling(cell, cfg, stream: Stream, backend=None) -> float:
     """The input scaling whose frozen reservoir + ridge generates the validation part of the fitted stream best."""
     if len(cfg.input_scalings) == 1 or not is_quantum(cell.model):
         return best_input_scaling(cell, cfg, None)
     a, h = validation_part(stream, cfg.validation_fraction)
-    truth = stream.series[a + 1:a + 1 + h]
 
     def error(model):
         est = ReservoirRegressor(model, alpha="loo", readout="all", washout=stream.washout).fit(*stream.fit_xy(a))
-        return float(np.sqrt(mse(truth, est.generate(stream.warmup(a), h))))
+        return _validation_error(est, stream, a, h)
 
     return best_input_scaling(cell, cfg, error, backend)
+
+
+def _fit(cell, cfg, params: dict, model, stream: Stream, n_fit: int | None = None, scale: float = 1.0):
+    """The cell's one-step model fitted on the first ``n_fit`` steps in its mode (inputs and targets x
+    ``scale``: a classical cell's input scaling; generating feeds outputs back as inputs, so both scale); a
+    search's ``params`` set the learning rate and epochs of the modes trained by epochs."""
+    if cell.mode == "ridge":
+        X, y = stream.fit_xy(n_fit)
+        return ReservoirRegressor(model, alpha="loo", readout="all", washout=stream.washout).fit(X * scale, y * scale)
+    est = TrainedRegressor(model, epochs=params.get("epochs", cfg.epochs), batch_size=cfg.batch_size,
+                           optimizer=cfg.optimizer, lr=params.get("lr", cfg.lr), random_state=cell.seed,
+                           progress=False, readout="all", washout=stream.washout)
+    X, y = stream.chunks(n_fit)
+    return est.fit(X * scale, y * scale)
+
+
+def search_cell(cell, cfg, stream: Stream):
+    """The equal-budget search of a generation cell: ``cfg.search.trials`` points of its family's space (and
+    the training space in the modes trained by epochs), each fitted on the first ``1 - validation_fraction``
+    of the fitted stream and scored by the RMSE of its generation of the next fitted steps. The test horizon
+    is not an argument: nothing it holds can move a choice."""
+    from .cells import _search_space
+
+    sc = cfg.search
+    a, h = validation_part(stream, sc.validation_fraction)
+
+    def objective(params):
+        model, scale = build_with(cell, cfg, params)
+        return _validation_error(_fit(cell, cfg, params, model, stream, a, scale), stream, a, h, scale)
+
+    return search(objective, _search_space(cell, cfg), sc.trials, sampler=sc.sampler, seed=cell.seed)
 
 
 def _one_step(stream: Stream, predicted: np.ndarray) -> dict:
@@ -88,43 +128,74 @@ def run_cell(cell, cfg) -> tuple[dict, dict]:
 
     stream = generation_data(cell.task)
     _warm()
+    searched, tried, params = {}, None, {}
+    if cfg.search is not None:
+        found = search_cell(cell, cfg, stream)
+        params, tried = found.params, [p for p, _ in found.trials]
+        searched = {"params": json.dumps(params, sort_keys=True), "search_trials": len(found.trials),
+                    "search_seconds": found.seconds}
     start = time.perf_counter()
-    scaling = choose_input_scaling(cell, cfg, stream)
-    model = build_model(cell, cfg, scaling)
-    if cell.mode == "ridge":
-        est = ReservoirRegressor(model, alpha="loo", readout="all", washout=stream.washout).fit(*stream.fit_xy())
-        history, n_params = [], model.n_features + 1
+    if cfg.search is None:
+        scaling = choose_input_scaling(cell, cfg, stream)
+        model, scale = build_model(cell, cfg, scaling), 1.0
+        scaling = scaling if is_quantum(cell.model) else None
     else:
-        est = TrainedRegressor(model, epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer=cfg.optimizer,
-                               lr=cfg.lr, random_state=cell.seed, progress=False, readout="all",
-                               washout=stream.washout)
-        est.fit(*stream.chunks())
-        history = est.history_
-        n_params = model.n_features + 1 + sum(p.numel() for p in est.model_.parameters() if p.requires_grad)
+        model, scale = build_with(cell, cfg, params)
+        scaling = params.get("input_scaling")
+    est = _fit(cell, cfg, params, model, stream, scale=scale)
+    history = [] if cell.mode == "ridge" else est.history_
+    n_params = model.n_features + 1
+    if history:
+        n_params += sum(p.numel() for p in est.model_.parameters() if p.requires_grad)
     seconds = time.perf_counter() - start
-    generated = est.generate(stream.warmup(), stream.horizon)
-    result = row(cell, "generation", **_one_step(stream, est.predict(stream.fit_xy()[0])),
+    generated = est.generate(stream.warmup() * scale, stream.horizon) / scale
+    result = row(cell, "generation", **_one_step(stream, est.predict(stream.fit_xy()[0] * scale) / scale),
                  **scores(stream, generated), epochs=len(history),
                  epochs_to_5pct=_epochs_to_within(history, 0.05, key="train_loss"), seconds=seconds,
                  seconds_per_epoch=sum(h["seconds"] for h in history) / len(history) if history else None,
-                 trained_params=int(n_params), circuit_evaluations=circuit_evaluations(cell, cfg, len(history)),
-                 input_scaling=scaling if is_quantum(cell.model) else None)
-    return result, {"cell": cell.record(), "history": history, "predictions": generated.tolist()}
+                 trained_params=int(n_params),
+                 circuit_evaluations=circuit_evaluations(cell, cfg, len(history), params, tried),
+                 input_scaling=scaling, readout_features=model.n_features, **searched)
+    record = {"cell": cell.record(), "history": history, "predictions": generated.tolist()}
+    if tried is not None:
+        record["search"] = tried
+    return result, record
 
 
-def circuit_evaluations(cell, cfg, epochs: int) -> int:
+def circuit_evaluations(cell, cfg, epochs: int, params: dict | None = None, trials: list | None = None) -> int:
     """Circuits evaluated (one circuit on one step): the fit (the whole stream for ridge; its pieces, at
     every epoch when the circuits train), the one-step predictions over the stream, the warmup, the generated
-    steps, and the fits and generations that choose the input scaling; not backward passes."""
+    steps, and the fits and generations that choose the input scaling; not backward passes. With a
+    ``[search]``: the final model's, of the ensemble it chose (``params``), and every trial's (``trials``;
+    for the random sampler drawn again from the seed when not given): its fit on the first part of the
+    stream and its generation of the validation steps."""
+    from .cells import search_points
+
     if not is_quantum(cell.model):
         return 0
     stream = generation_data(cell.task)
-    fit = stream.n_fit if cell.mode == "ridge" else stream.chunks()[0].shape[0] * (stream.washout + stream.chunk)
-    steps = fit * (epochs if cell.mode == "trained" else 1) + stream.n_fit + (stream.n_fit + 1) + stream.horizon - 1
-    if len(cfg.input_scalings) > 1:
+    trains = cell.mode == "trained"
+
+    def fit_steps(n, epochs):
+        pieces = n if cell.mode == "ridge" else stream.chunks(n)[0].shape[0] * (stream.washout + stream.chunk)
+        return pieces * (epochs if trains else 1)
+
+    def per_step(point):
+        return model_class(cell.model).n_circuits * (point or {}).get("ensemble", cfg.ensemble)
+
+    n = stream.n_fit
+    total = per_step(params) * (fit_steps(n, epochs) + n + (n + 1) + stream.horizon - 1)
+    if cfg.search is not None:
+        trials = search_points(cell, cfg) if trials is None else trials
+        if trials is None:  # a TPE cell stored without the points it tried
+            return None
+        a, h = validation_part(stream, cfg.search.validation_fraction)
+        for point in trials:
+            total += per_step(point) * (fit_steps(a, point.get("epochs", cfg.epochs)) + (a + 1) + h - 1)
+    elif len(cfg.input_scalings) > 1:
         a, h = validation_part(stream, cfg.validation_fraction)
-        steps += len(cfg.input_scalings) * (a + (a + 1) + h - 1)
-    return model_class(cell.model).n_circuits * cfg.ensemble * steps
+        total += per_step(None) * len(cfg.input_scalings) * (a + (a + 1) + h - 1)
+    return total
 
 
 def _autoregression(stream: Stream, order: int):
