@@ -64,13 +64,9 @@ def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:
     _warm()
     # the device condition's backend (shots, noise), or None: exact on the default engine
     backend = condition_of(cell.condition, cfg.conditions).backend(cell.seed, 1 + cfg.hidden_size)
-    searched = {}
+    searched, tried = {}, None
     if cfg.search is not None:
-        found = search_forecast(cell, cfg, Xtr, ytr, backend)
-        params = found.params
-        searched = {"params": json.dumps(params, sort_keys=True), "search_trials": len(found.trials),
-                    "search_seconds": found.seconds}
-        tried = [p for p, _ in found.trials]
+        params, tried, searched = searched_columns(search_forecast(cell, cfg, Xtr, ytr, backend))
     start = time.perf_counter()
     if cfg.search is None:
         scaling = choose_input_scaling(cell, cfg, Xtr, ytr, backend)
@@ -91,14 +87,20 @@ def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:
                seconds=seconds, seconds_per_epoch=(sum(h["seconds"] for h in history) / len(history)
                                                    if history else None),
                trained_params=n_params,
-               circuit_evaluations=circuit_evaluations(cell, cfg, len(history), params,
-                                                       tried if cfg.search is not None else None),
+               circuit_evaluations=circuit_evaluations(cell, cfg, len(history), params, tried),
                input_scaling=scaling,
                readout_features=model.n_features, **searched)
     record = {"cell": cell.record(), "history": history, "predictions": np.concatenate([p_tr, p_te]).tolist()}
-    if cfg.search is not None:
+    if tried is not None:
         record["search"] = tried  # the points tried: the budget is recounted from them at every collect
     return row, record
+
+
+def searched_columns(found) -> tuple[dict, list, dict]:
+    """A search's ``(chosen params, points tried, its columns of the cell's row)``, for every task kind."""
+    return found.params, [p for p, _ in found.trials], {
+        "params": json.dumps(found.params, sort_keys=True), "search_trials": len(found.trials),
+        "search_seconds": found.seconds}
 
 
 def _fit_forecast(cell: Cell, cfg: StudyConfig, params: dict, model, X, y, monitor):

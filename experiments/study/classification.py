@@ -21,7 +21,6 @@ reservoirs have qubits in all (``ensemble x (d + hidden_size)``).
 """
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
@@ -111,16 +110,13 @@ def search_cell(cell: Cell, cfg: StudyConfig, data: Sequences):
 
 def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:
     """Fit one classification cell; return its row (accuracies, seconds) and its history (test predictions)."""
-    from .cells import _epochs_to_within, _warm
+    from .cells import _epochs_to_within, _warm, searched_columns
 
     data = classification_data(cell.task)
     _warm()
     searched, tried, params = {}, None, {}
     if cfg.search is not None:
-        found = search_cell(cell, cfg, data)
-        params, tried = found.params, [p for p, _ in found.trials]
-        searched = {"params": json.dumps(params, sort_keys=True), "search_trials": len(found.trials),
-                    "search_seconds": found.seconds}
+        params, tried, searched = searched_columns(search_cell(cell, cfg, data))
     start = time.perf_counter()
     if cfg.search is None:
         scaling = choose_input_scaling(cell, cfg, data)

@@ -31,7 +31,6 @@ have qubits in all.
 """
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
@@ -124,16 +123,13 @@ def _one_step(stream: Stream, predicted: np.ndarray) -> dict:
 
 def run_cell(cell, cfg) -> tuple[dict, dict]:
     """Fit one generation cell and generate its horizon; return its row and its history (the generated values)."""
-    from .cells import _epochs_to_within, _warm
+    from .cells import _epochs_to_within, _warm, searched_columns
 
     stream = generation_data(cell.task)
     _warm()
     searched, tried, params = {}, None, {}
     if cfg.search is not None:
-        found = search_cell(cell, cfg, stream)
-        params, tried = found.params, [p for p, _ in found.trials]
-        searched = {"params": json.dumps(params, sort_keys=True), "search_trials": len(found.trials),
-                    "search_seconds": found.seconds}
+        params, tried, searched = searched_columns(search_cell(cell, cfg, stream))
     start = time.perf_counter()
     if cfg.search is None:
         scaling = choose_input_scaling(cell, cfg, stream)
