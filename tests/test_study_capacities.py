@@ -186,3 +186,31 @@ def test_a_searched_study_with_capacities_measures_what_it_chose(tmp_path):
     result = run(cfg, tmp_path, progress=False)
     assert (tmp_path / "capacities-chosen.md").is_file() and not (tmp_path / "capacities.csv").exists()
     assert "capacities-chosen-sine.png" in [p.name for p in result["plots"]]
+
+
+def test_the_capacities_of_what_a_search_chose_on_every_task_kind(tmp_path):
+    # a classification or generation row has no test MSE: each task is listed by its own metric, best first
+    import csv
+
+    from experiments.study import parse_config, run
+    from experiments.study.capacities import chosen_capacities
+
+    cfg = parse_config({"study": {"name": "sk", "tasks": ["waveforms", "mackey_glass_generation"],
+                                  "models": ["QRNN", "ESN"], "modes": ["ridge"], "seeds": [0]},
+                        "search": {"trials": 2}})
+    run(cfg, tmp_path, progress=False)
+    paths = chosen_capacities(cfg, tmp_path / "results.csv", tmp_path / "cap", n_samples=500, progress=False)
+    with open(paths[0]) as fh:
+        rows = list(csv.DictReader(fh))
+    with open(tmp_path / "results.csv") as fh:
+        results = {(r["task"], r["model"]): r for r in csv.DictReader(fh) if r["mode"] == "ridge"}
+    assert {(r["task"], r["metric"]) for r in rows} == {("waveforms", "test accuracy"),
+                                                        ("mackey_glass_generation", "valid time")}
+    for r in rows:
+        column = "test_accuracy" if r["task"] == "waveforms" else "valid_time"
+        assert float(r["test_value"]) == float(results[r["task"], r["model"]][column])
+    table = paths[1].read_text().splitlines()[4:]
+    for task, column in (("waveforms", "test_accuracy"), ("mackey_glass_generation", "valid_time")):
+        listed = [line.split("|")[2].strip() for line in table if line.split("|")[1].strip() == task]
+        best = sorted(listed, key=lambda m: -float(results[task, m][column]))
+        assert listed == best

@@ -57,6 +57,7 @@ from qrnn.capacity import information_processing_capacity, plot_capacities
 
 from .config import StudyConfig, load_config
 from .grid import Cell
+from .comparisons import JUDGED_BY
 from .models import build_model, is_quantum
 
 #: The options of :func:`~qrnn.capacity.information_processing_capacity` a caller may pass (its ``seed``
@@ -347,7 +348,9 @@ def chosen_capacities(cfg: StudyConfig, results, out, seed: int = 0, n_samples: 
         # a classical cell's input scaling multiplies its inputs: drive it with U(-scale, scale) alike
         c = information_processing_capacity(_scaled(reservoir, scale) if scale != 1.0 else reservoir,
                                             seed=0, n_samples=n_samples)
-        rows.append({"task": r["task"], "model": r["model"], "init": r["init"], "test_mse": float(r["test_mse"]),
+        metric, _, metric_name, _ = JUDGED_BY[r.get("kind") or "forecast"]
+        rows.append({"task": r["task"], "model": r["model"], "init": r["init"], "metric": metric_name,
+                     "test_value": float(r[metric]),
                      "params": r["params"], "n_features": int(reservoir.n_features), "rank": c.rank,
                      "ipc_total": c.total, **{f"ipc_degree{d}": v for d, v in c.by_degree.items()},
                      "memory_capacity": float(c.memory_curve.sum())})
@@ -358,10 +361,17 @@ def chosen_capacities(cfg: StudyConfig, results, out, seed: int = 0, n_samples: 
         writer.writeheader()
         writer.writerows(rows)
     lines = [f"# Capacities of the reservoirs the search chose (seed {seed}, reservoir + ridge)", "",
-             "| task | model | init | test MSE | features | rank | IPC | memory | degree 2 | degree 3 |",
+             "| task | model | init | test metric | features | rank | IPC | memory | degree 2 | degree 3 |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in sorted(rows, key=lambda r: (r["task"], r["test_mse"])):
-        lines.append(f"| {r['task']} | {r['model']} | {r['init']} | {r['test_mse']:.2e} | {r['n_features']} | "
+    kinds = {r["task"]: r.get("kind") or "forecast" for r in picked}
+
+    def best_first(r):  # per task, its own metric, the best first (an accuracy or a valid time: the highest)
+        higher = JUDGED_BY[kinds[r["task"]]][1]
+        return (r["task"], -r["test_value"] if higher else r["test_value"])
+
+    for r in sorted(rows, key=best_first):
+        value = JUDGED_BY[kinds[r["task"]]][3].format(r["test_value"])
+        lines.append(f"| {r['task']} | {r['model']} | {r['init']} | {r['metric']} {value} | {r['n_features']} | "
                      f"{r['rank']} | {r['ipc_total']:.2f} | {r['ipc_degree1']:.2f} | {r['ipc_degree2']:.2f} | "
                      f"{r['ipc_degree3']:.2f} |")
     (out / "capacities-chosen.md").write_text("\n".join(lines) + "\n")

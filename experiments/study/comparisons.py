@@ -80,9 +80,10 @@ def verdict_phrase(row: dict, a: str, b: str) -> str:
     return f"{a} {verb} {b} ({p}, better on {row['wins']} of {row['n_seeds']} seeds)"
 
 
-#: The metric each task kind is judged by, and whether lower is better.
-METRICS = {"forecast": ("test_mse", True), "classification": ("test_accuracy", False),
-           "generation": ("valid_time", False)}
+#: Per task kind: the test metric it is judged by, whether higher is better, its name and how a value is written.
+JUDGED_BY = {"forecast": ("test_mse", False, "test MSE", "{:.2e}"),
+             "classification": ("test_accuracy", True, "test accuracy", "{:.3f}"),
+             "generation": ("valid_time", True, "valid time", "{:.1f}")}
 
 #: The columns of ``comparisons.csv``, in order.
 COLUMNS = ("task", "kind", "metric", "comparison", "a", "b", "n_seeds", "mean_a", "mean_b", "wins", "p_value",
@@ -99,7 +100,7 @@ def study_comparisons(rows, quantum, classical, level: float = LEVEL) -> list[di
 
     ``rows`` are the results rows (dicts, of one condition); ``quantum`` and
     ``classical`` the model names of each family. Per task, on its kind's
-    metric (:data:`METRICS`):
+    metric (:data:`JUDGED_BY`):
 
     - ``baseline``: every model (each init and mode) against every baseline;
       a baseline does not depend on the seed, so its one value pairs with
@@ -125,7 +126,8 @@ def study_comparisons(rows, quantum, classical, level: float = LEVEL) -> list[di
     out = []
     for task, task_rows in by_task.items():
         kind = task_rows[0].get("kind") or "forecast"
-        metric, lower = METRICS.get(kind, METRICS["forecast"])
+        metric, higher = JUDGED_BY.get(kind, JUDGED_BY["forecast"])[:2]
+        lower = not higher
         groups: dict = {}
         for r in task_rows:
             groups.setdefault((r["model"], r.get("init", "-"), r["mode"]), {})[int(r["seed"])] = value(r, metric)

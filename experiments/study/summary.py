@@ -32,16 +32,12 @@ import textwrap
 
 import numpy as np
 
-from .comparisons import LEVEL, smallest_p, study_comparisons, verdict_phrase
+from .comparisons import JUDGED_BY, LEVEL, smallest_p, study_comparisons, verdict_phrase
 from .models import classical_models, is_esn, quantum_models
 
 #: The widest line :func:`terminal_table` prints.
 WIDTH = 100
 
-# per kind: the metric it is judged by, whether higher is better, its name and how a value is written
-_METRIC = {"forecast": ("test_mse", False, "test MSE", "{:.2e}"),
-           "classification": ("test_accuracy", True, "test accuracy", "{:.3f}"),
-           "generation": ("valid_time", True, "valid time", "{:.1f}")}
 _MODES = ("baseline", "ridge", "epochs", "trained")
 
 
@@ -77,7 +73,7 @@ def _name(model: str, init) -> str:
 def _rank_key(kind: str, rows):
     """A sort key of a cell's rows, best first: the metric's mean; a generation's valid time, then the NRMSE
     over the horizon (many reach the whole horizon)."""
-    key, higher = _METRIC[kind][:2]
+    key, higher = JUDGED_BY[kind][:2]
 
     def rank(rs):
         vals = [v for v in (_value(r, key) for r in rs) if math.isfinite(v)]
@@ -108,7 +104,7 @@ def terminal_table(rows, width: int = WIDTH) -> list[str]:
     for task in dict.fromkeys(r["task"] for r in rows):
         here = [r for r in rows if r["task"] == task]
         kind = _kind(here)
-        _, higher, metric, fmt = _METRIC[kind]
+        _, higher, metric, fmt = JUDGED_BY[kind]
         by_cell: dict = {}
         for r in here:
             by_cell.setdefault((r["model"], r.get("init", "-"), r["mode"]), []).append(r)
@@ -119,7 +115,7 @@ def terminal_table(rows, width: int = WIDTH) -> list[str]:
         names = list(dict.fromkeys((k[0], k[1]) for k in by_cell))
         text = {}
         for (model, init, mode), rs in by_cell.items():
-            vals = [v for v in (_value(r, _METRIC[kind][0]) for r in rs) if math.isfinite(v)]
+            vals = [v for v in (_value(r, JUDGED_BY[kind][0]) for r in rs) if math.isfinite(v)]
             s = fmt.format(float(np.mean(vals))) if vals else "n/a"
             if len(vals) > 1:
                 s += f" ({len(vals)})"
@@ -185,7 +181,7 @@ def reading(rows) -> list[str]:
     for task in dict.fromkeys(r["task"] for r in rows):
         here = [r for r in rows if r["task"] == task]
         kind = _kind(here)
-        key, higher, metric, fmt = _METRIC[kind]
+        key, higher, metric, fmt = JUDGED_BY[kind]
         rank = _rank_key(kind, here)
         groups: dict = {}
         for r in here:
