@@ -4,14 +4,20 @@ The strong study under the search (``experiments/configs/strong-search.toml``) c
 cell. This script takes the configurations its reservoir + ridge cells chose most often (the discrete
 choices: ensemble size, hidden size, features, correlators, init), and the ESN's (its most chosen size and
 sparsity, the median of the rest), each at every input scaling of ``SCALINGS``, and scores each on every task of the
-study, for every quantum cell kind and seeds 0..``--seeds``-1, by its validation MSE: fitted on the first
-80 % of the training windows, scored on the last 20 % (the search's own split; the test windows are never
-read). A configuration's score is the geometric mean over tasks of its validation MSE divided by that of
-ridge on the raw window (below 1: better than that baseline). The lowest score among the quantum
-configurations is the recommendation; the best ESN's score stands beside it, said plainly if it is lower.
+study, of every kind, for every quantum cell kind and seeds 0..``--seeds``-1, by the search's own validation
+score (``experiments.study.cells.validation_objective``; the test data is never read): a forecast's MSE on the
+last 20 % of the training windows, a classification's error rate on a stratified 20 % of the training
+sequences, a generation's RMSE over the fitted stream's last part, generated from the first 80 %. Each is
+divided by the same score of the task's linear baseline (ridge on the raw window, on the pooled raw sequence,
+or a linear autoregression of order 10 in closed loop), fitted on the same part. A classification's error
+rate is read as ``(errors + 0.5) / (n + 1)`` (the Jeffreys estimate: a validation part with no error is not a
+ratio of 0). A configuration's score is the geometric mean of these ratios over tasks (below 1: better than
+the baselines); since every ratio of a task has the same denominator, the ranking does not depend on the
+baselines. The lowest score among the quantum configurations is the recommendation; the best ESN's score
+stands beside it, said plainly if it is lower.
 
 Run: ``python -m experiments.choose_recommended [--results experiments/results/strong-search]
-[--top 8] [--seeds 3] [--out experiments/results/recommended]``
+[--top 8] [--seeds 3] [--tasks T ...] [--out experiments/results/recommended]``
 """
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qrnn import ReservoirRegressor, Ridge
+from qrnn import Ridge
 from qrnn.metrics import mse
 from qrnn.tasks import chronological_split
 
@@ -33,11 +39,38 @@ DISCRETE = ("ensemble", "hidden_size", "features", "correlators")
 SCALINGS = (0.125, 0.25, 0.5, 1.0, 2.0)
 
 
-def _validation(task: str, cfg):
-    from experiments.study.tasks import _data, task_train_fraction
+def _jeffreys(error_rate: float, n: int) -> float:
+    return (round(error_rate * n) + 0.5) / (n + 1)
 
-    Xtr, _, ytr, _ = _data(task, task_train_fraction(task, cfg))
-    return chronological_split(Xtr, ytr, 1.0 - cfg.search.validation_fraction)
+
+def reference(task: str, cfg, seed: int) -> float:
+    """The validation score of the task's linear baseline, on the search's split for ``seed``."""
+    from experiments.study import classification, generation
+    from experiments.study.tasks import Stream, _data, classification_data, generation_data, task_kind, \
+        task_train_fraction
+
+    fraction = cfg.search.validation_fraction
+    kind = task_kind(task)
+    if kind == "forecast":
+        Xtr, _, ytr, _ = _data(task, task_train_fraction(task, cfg))
+        Xa, Xv, ya, yv = chronological_split(Xtr, ytr, 1.0 - fraction)
+        return mse(yv, Ridge(alpha="loo").fit(Xa[:, :, 0], ya).predict(Xv[:, :, 0]))
+    if kind == "generation":
+        stream = generation_data(task)
+        a, h = generation.validation_part(stream, fraction)
+        part = Stream(stream.series[:a + 1 + h], a, h, stream.washout, stream.chunk)
+        _, generated = generation._autoregression(part, min(generation.AR_ORDER, stream.washout + 1))
+        return float(np.sqrt(mse(part.truth(), generated)))
+    data = classification_data(task)
+    fit, val = classification.validation_split(data.y_train, fraction, seed)
+    opts = classification._options(task)
+    Fa = classification._pooled_inputs([data.X_train[i] for i in fit], **opts)
+    Fv = classification._pooled_inputs([data.X_train[i] for i in val], **opts)
+    classes = data.classes
+    targets = np.where(data.y_train[fit][:, None] == classes[None, :], 1.0, -1.0)
+    s = Ridge(alpha="loo").fit(Fa, targets[:, 1] if len(classes) == 2 else targets).predict(Fv)
+    predicted = classes[(s > 0).astype(int)] if s.ndim == 1 else classes[np.argmax(s, axis=1)]
+    return _jeffreys(float(np.mean(predicted != data.y_train[val])), len(val))
 
 
 def candidates(rows, top: int) -> list[dict]:
@@ -75,21 +108,22 @@ def esn_candidates(rows, top: int) -> list[dict]:
     return out
 
 
-def score(model: str, cand: dict, cfg, tasks, seeds) -> dict:
-    """Validation MSE per task (mean over seeds) and its ratio to ridge on the raw window."""
+def score(model: str, cand: dict, cfg, tasks, seeds, references: dict) -> dict:
+    """Per task, the validation score (mean over seeds) and the mean over seeds of its ratio to the
+    baseline's (``references[task, seed]``); the geometric mean of the ratios over tasks."""
+    from experiments.study.cells import validation_objective
     from experiments.study.grid import Cell
-    from experiments.study.models import build_with
 
     per_task = {}
     for task in tasks:
-        Xa, Xv, ya, yv = _validation(task, cfg)
-        ref = mse(yv, Ridge(alpha="loo").fit(Xa[:, :, 0], ya).predict(Xv[:, :, 0]))
-        errs = []
+        errs, ratios = [], []
         for seed in seeds:
-            res, scale = build_with(Cell(task, model, "ridge", seed, cand["init"]), cfg, cand["params"])
-            est = ReservoirRegressor(res, alpha="loo").fit(Xa * scale, ya)
-            errs.append(mse(yv, est.predict(Xv * scale)))
-        per_task[task] = {"validation_mse": float(np.mean(errs)), "ratio": float(np.mean(errs) / ref)}
+            objective = validation_objective(Cell(task, model, "ridge", seed, cand["init"]), cfg)
+            err = objective(cand["params"])
+            n = getattr(objective, "n_validation", None)
+            errs.append(_jeffreys(err, n) if n else err)
+            ratios.append(errs[-1] / references[task, seed])
+        per_task[task] = {"validation": float(np.mean(errs)), "ratio": float(np.mean(ratios))}
     gmean = float(np.exp(np.mean([np.log(v["ratio"]) for v in per_task.values()])))
     return {"model": model, "init": cand["init"], "params": cand["params"], "chosen_by": cand["chosen_by"],
             "score": gmean, "per_task": per_task}
@@ -101,6 +135,8 @@ def main(argv=None):
     ap.add_argument("--config", default="experiments/configs/strong-search.toml")
     ap.add_argument("--top", type=int, default=8)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--tasks", nargs="+", default=None, help="the tasks scored (default: every task of the "
+                    "config that the results hold)")
     ap.add_argument("--out", default="experiments/results/recommended")
     args = ap.parse_args(argv)
     from tqdm.auto import tqdm
@@ -112,7 +148,13 @@ def main(argv=None):
     with open(Path(args.results) / "results.csv") as fh:
         rows = [r for r in csv.DictReader(fh) if r["mode"] != "baseline"]
     tasks = [t for t in cfg.tasks if any(r["task"] == t for r in rows)]
+    if args.tasks is not None:
+        unknown = sorted(set(args.tasks) - set(tasks))
+        if unknown:
+            ap.error(f"--tasks: {unknown} are not tasks of the results; valid: {tasks}")
+        tasks = [t for t in tasks if t in args.tasks]
     seeds = list(range(args.seeds))
+    references = {(t, s): reference(t, cfg, s) for t in tasks for s in seeds}
     # every candidate at every input scaling of SCALINGS: the search's continuous choices are too spread to
     # stand for their configuration by one value (the median of those chosen scored 3x worse than the best)
     def at(c, scaling):
@@ -120,7 +162,7 @@ def main(argv=None):
 
     jobs = [(m, at(c, x)) for c in candidates(rows, args.top) for x in SCALINGS for m in quantum_models()]
     jobs += [("ESN", at(c, x)) for c in esn_candidates(rows, 3) for x in SCALINGS]
-    scored = [score(m, c, cfg, tasks, seeds) for m, c in tqdm(jobs, desc="candidates", unit="config")]
+    scored = [score(m, c, cfg, tasks, seeds, references) for m, c in tqdm(jobs, desc="candidates", unit="config")]
     # a quantum configuration's score: the geometric mean over the three cell kinds (recommended_reservoir
     # takes the kind as an argument, so the configuration must serve all of them)
     by_config = defaultdict(list)
@@ -134,11 +176,11 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     (out / "candidates.json").write_text(json.dumps({"tasks": tasks, "seeds": seeds, "scored": scored}, indent=1))
     lines = ["# The recommended reservoir, chosen by validation error across tasks", "",
-             f"From `{args.results}` (the equal-budget search's choices), scored on the validation windows "
-             f"(the last {cfg.search.validation_fraction:.0%} of each task's training windows) of {len(tasks)} "
-             f"tasks, seeds {seeds}. Score: geometric mean over tasks of the validation MSE / ridge on the raw "
-             "window's (below 1 beats it); a quantum configuration's score is the geometric mean over QRNN, "
-             "QLSTM and QGRU.", "",
+             f"From `{args.results}` (the equal-budget search's choices), scored by the search's validation score "
+             f"(the last {cfg.search.validation_fraction:.0%} of each task's training data; see "
+             f"`experiments/choose_recommended.py`) on {len(tasks)} tasks ({', '.join(tasks)}), seeds {seeds}. "
+             "Score: geometric mean over tasks of the validation score / the task's linear baseline's (below 1 "
+             "beats it); a quantum configuration's score is the geometric mean over QRNN, QLSTM and QGRU.", "",
              "| rank | configuration | chosen by (cells) | score | QRNN | QLSTM | QGRU |", "|---|---|---|---|---|---|---|"]
     for i, (gm, key, ss) in enumerate(configs, 1):
         kinds = {s["model"]: s["score"] for s in ss}

@@ -1,7 +1,11 @@
 """Choosing the recommended reservoir from the search's choices: candidates, and the choice by validation."""
 import json
 
-from experiments.choose_recommended import candidates, esn_candidates, score
+import math
+
+import pytest
+
+from experiments.choose_recommended import candidates, esn_candidates, reference, score
 
 
 def _row(model, init, params, mode="ridge"):
@@ -24,13 +28,46 @@ def test_candidates_are_the_most_chosen_discrete_configurations():
                                             "input_scaling": 1.0, "leak_rate": 0.5}, "chosen_by": 3}]
 
 
-def test_a_candidate_is_scored_on_validation_windows_only():
+TASKS = ["sine", "waveforms", "mackey_glass_generation"]  # a task of every kind
+
+
+def _cfg():
     from experiments import study
 
-    cfg = study.parse_config({"study": {"name": "c", "tasks": ["sine", "damped_shm"], "models": ["QRNN"],
-                                        "modes": ["ridge"], "seeds": [0]}, "search": {"trials": 1}})
+    return study.parse_config({"study": {"name": "c", "tasks": TASKS, "models": ["QRNN"], "modes": ["ridge"],
+                                         "seeds": [0, 1]}, "search": {"trials": 2}})
+
+
+def test_a_candidate_is_scored_on_every_task_kind_against_its_baseline():
+    cfg = _cfg()
     cand = {"init": "normal", "params": {"ensemble": 1, "hidden_size": 2, "features": "output",
                                          "correlators": False, "input_scaling": 1.0}, "chosen_by": 1}
-    s = score("QRNN", cand, cfg, ["sine", "damped_shm"], [0])
-    assert set(s["per_task"]) == {"sine", "damped_shm"} and s["score"] > 0
-    assert s == score("QRNN", cand, cfg, ["sine", "damped_shm"], [0])  # deterministic
+    refs = {(t, s): reference(t, cfg, s) for t in TASKS for s in (0, 1)}
+    assert all(math.isfinite(v) and v > 0 for v in refs.values())
+    # a classification's split is the cell seed's, so its baseline moves with it; a forecast's does not
+    assert refs["sine", 0] == refs["sine", 1]
+    s = score("QRNN", cand, cfg, TASKS, [0, 1], refs)
+    assert set(s["per_task"]) == set(TASKS) and s["score"] > 0
+    assert s["score"] == pytest.approx(math.exp(sum(math.log(v["ratio"]) for v in s["per_task"].values()) / 3))
+    assert s == score("QRNN", cand, cfg, TASKS, [0, 1], refs)  # deterministic
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_a_candidate_gets_the_score_the_search_gave_it(task):
+    # choose_recommended scores by the search's own objective: a point the search tried scores the same
+    from experiments.study import cells, classification, generation
+    from experiments.study.grid import Cell
+    from experiments.study.tasks import _data, classification_data, generation_data, task_train_fraction
+
+    cfg = _cfg()
+    cell = Cell(task, "QRNN", "ridge", 1, "uniform")
+    if task == "sine":
+        Xtr, _, ytr, _ = _data(task, task_train_fraction(task, cfg))
+        found = cells.search_forecast(cell, cfg, Xtr, ytr)
+    elif task == "waveforms":
+        found = classification.search_cell(cell, cfg, classification_data(task))
+    else:
+        found = generation.search_cell(cell, cfg, generation_data(task))
+    objective = cells.validation_objective(cell, cfg)
+    for params, value in found.trials:
+        assert objective(params) == value

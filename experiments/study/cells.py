@@ -115,21 +115,42 @@ def _fit_forecast(cell: Cell, cfg: StudyConfig, params: dict, model, X, y, monit
     return est, est.history_
 
 
-def search_forecast(cell: Cell, cfg: StudyConfig, Xtr, ytr, backend=None):
-    """The equal-budget search of a forecasting cell: ``cfg.search.trials`` points of its family's space
-    (and of the training space, in the modes trained by epochs), each fitted on the first part of the
-    training windows and scored by its MSE on their last ``validation_fraction``. The test windows are not
-    an argument: nothing they hold can move a choice. Seeded by the cell's seed."""
-    sc = cfg.search
-    space = _search_space(cell, cfg)
-    Xa, Xv, ya, yv = chronological_split(Xtr, ytr, 1.0 - sc.validation_fraction)
+def forecast_objective(cell: Cell, cfg: StudyConfig, Xtr, ytr, backend=None):
+    """What the search scores a point by: ``params`` -> the MSE, on the last ``search.validation_fraction``
+    of the training windows, of the cell's estimator fitted on the windows before them."""
+    Xa, Xv, ya, yv = chronological_split(Xtr, ytr, 1.0 - cfg.search.validation_fraction)
 
     def objective(params):
         model, scale = build_with(cell, cfg, params, trainable=cell.mode == "trained", backend=backend)
         est, _ = _fit_forecast(cell, cfg, params, model, Xa * scale, ya, None)
         return mse(yv, est.predict(Xv * scale))
 
-    return search(objective, space, sc.trials, sampler=sc.sampler, seed=cell.seed)
+    return objective
+
+
+def search_forecast(cell: Cell, cfg: StudyConfig, Xtr, ytr, backend=None):
+    """The equal-budget search of a forecasting cell: ``cfg.search.trials`` points of its family's space
+    (and of the training space, in the modes trained by epochs), each scored by
+    :func:`forecast_objective`. The test windows are not an argument: nothing they hold can move a
+    choice. Seeded by the cell's seed."""
+    sc = cfg.search
+    return search(forecast_objective(cell, cfg, Xtr, ytr, backend), _search_space(cell, cfg), sc.trials,
+                  sampler=sc.sampler, seed=cell.seed)
+
+
+def validation_objective(cell: Cell, cfg: StudyConfig):
+    """The search's score of a point for ``cell``, whatever its task's kind, as a function of ``params``
+    (lower is better): a forecast's validation MSE, a classification's validation error rate (its
+    validation sequences' count as ``n_validation``), a generation's validation RMSE. Only the training
+    data is read; on the exact engine (the device conditions' backends are the study's alone)."""
+    kind = _kind_module(cell.task)
+    if kind is None:
+        Xtr, _, ytr, _ = _data(cell.task, task_train_fraction(cell.task, cfg))
+        return forecast_objective(cell, cfg, Xtr, ytr)
+    from .tasks import classification_data, generation_data
+
+    data = classification_data(cell.task) if task_kind(cell.task) == "classification" else generation_data(cell.task)
+    return kind.validation_objective(cell, cfg, data)
 
 
 def circuit_evaluations(cell: Cell, cfg: StudyConfig, epochs: int, params: dict | None = None,

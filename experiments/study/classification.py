@@ -89,15 +89,11 @@ def _scaled(X: list, scale: float) -> list:
     return X if scale == 1.0 else [x * scale for x in X]
 
 
-def search_cell(cell: Cell, cfg: StudyConfig, data: Sequences):
-    """The equal-budget search of a classification cell: ``cfg.search.trials`` points of its family's space
-    (and the training space in the modes trained by epochs), each fitted on the training sequences outside a
-    stratified, seeded ``validation_fraction`` of them and scored by its error rate on that part. The test
-    sequences are not an argument: nothing they hold can move a choice."""
-    from .cells import _search_space
-
-    sc = cfg.search
-    fit, val = validation_split(data.y_train, sc.validation_fraction, cell.seed)
+def validation_objective(cell: Cell, cfg: StudyConfig, data: Sequences):
+    """What the search scores a point by: ``params`` -> the error rate of the cell's estimator, fitted on the
+    training sequences outside a stratified, seeded ``search.validation_fraction`` of them, on that part.
+    The test sequences are never read."""
+    fit, val = validation_split(data.y_train, cfg.search.validation_fraction, cell.seed)
     Xa, ya = [data.X_train[i] for i in fit], data.y_train[fit]
     Xv, yv = [data.X_train[i] for i in val], data.y_train[val]
 
@@ -105,7 +101,19 @@ def search_cell(cell: Cell, cfg: StudyConfig, data: Sequences):
         model, scale = build_with(cell, cfg, params)
         return 1.0 - _fit(cell, cfg, params, model, _scaled(Xa, scale), ya).score(_scaled(Xv, scale), yv)
 
-    return search(objective, _search_space(cell, cfg), sc.trials, sampler=sc.sampler, seed=cell.seed)
+    objective.n_validation = len(val)
+    return objective
+
+
+def search_cell(cell: Cell, cfg: StudyConfig, data: Sequences):
+    """The equal-budget search of a classification cell: ``cfg.search.trials`` points of its family's space
+    (and the training space in the modes trained by epochs), each scored by :func:`validation_objective`.
+    The test sequences are not an argument: nothing they hold can move a choice."""
+    from .cells import _search_space
+
+    sc = cfg.search
+    return search(validation_objective(cell, cfg, data), _search_space(cell, cfg), sc.trials, sampler=sc.sampler,
+                  seed=cell.seed)
 
 
 def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:

@@ -97,21 +97,28 @@ def _fit(cell, cfg, params: dict, model, stream: Stream, n_fit: int | None = Non
     return est.fit(X * scale, y * scale)
 
 
-def search_cell(cell, cfg, stream: Stream):
-    """The equal-budget search of a generation cell: ``cfg.search.trials`` points of its family's space (and
-    the training space in the modes trained by epochs), each fitted on the first ``1 - validation_fraction``
-    of the fitted stream and scored by the RMSE of its generation of the next fitted steps. The test horizon
-    is not an argument: nothing it holds can move a choice."""
-    from .cells import _search_space
-
-    sc = cfg.search
-    a, h = validation_part(stream, sc.validation_fraction)
+def validation_objective(cell, cfg, stream: Stream):
+    """What the search scores a point by: ``params`` -> the RMSE of the generation of the fitted stream's
+    steps after its first ``1 - search.validation_fraction``, by the cell's model fitted on those first
+    steps. The test horizon is never read."""
+    a, h = validation_part(stream, cfg.search.validation_fraction)
 
     def objective(params):
         model, scale = build_with(cell, cfg, params)
         return _validation_error(_fit(cell, cfg, params, model, stream, a, scale), stream, a, h, scale)
 
-    return search(objective, _search_space(cell, cfg), sc.trials, sampler=sc.sampler, seed=cell.seed)
+    return objective
+
+
+def search_cell(cell, cfg, stream: Stream):
+    """The equal-budget search of a generation cell: ``cfg.search.trials`` points of its family's space (and
+    the training space in the modes trained by epochs), each scored by :func:`validation_objective`. The
+    test horizon is not an argument: nothing it holds can move a choice."""
+    from .cells import _search_space
+
+    sc = cfg.search
+    return search(validation_objective(cell, cfg, stream), _search_space(cell, cfg), sc.trials,
+                  sampler=sc.sampler, seed=cell.seed)
 
 
 def _one_step(stream: Stream, predicted: np.ndarray) -> dict:
