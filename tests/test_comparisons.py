@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.stats import wilcoxon
 
-from experiments.study.comparisons import compare, smallest_p, verdict_phrase
+from experiments.study.comparisons import compare, holm, smallest_p, verdict_phrase
 
 
 def test_p_value_is_scipys_and_the_verdict_follows_it():
@@ -87,3 +87,35 @@ def test_the_direction_ignores_tied_seeds():
     row = compare(a, b, lower_is_better=False)
     assert row["p_value"] < 0.05 and row["verdict"] == "beats" and row["wins"] == 6
     assert compare(b, a, lower_is_better=False)["verdict"] == "loses"
+
+
+def test_holm_by_hand_and_against_bonferroni():
+    # p sorted: 0.001, 0.01, 0.02, 0.04 of m = 4: 4 * 0.001, 3 * 0.01, max(0.03, 2 * 0.02), max(0.04, 0.04)
+    assert holm([0.02, 0.001, 0.04, 0.01]) == pytest.approx([0.04, 0.004, 0.04, 0.03])
+    rng = np.random.default_rng(0)
+    p = list(rng.uniform(0, 0.2, 9))
+    adjusted = holm(p)
+    m = len(p)
+    # never below the raw p, never above Bonferroni's, monotone in the raw p
+    assert all(q >= x and q <= min(1.0, m * x) + 1e-15 for q, x in zip(adjusted, p))
+    order = np.argsort(p)
+    assert all(np.diff(np.array(adjusted)[order]) >= 0)
+    assert holm([None, 0.5, None]) == [None, 0.5, None] and holm([]) == []
+
+
+def test_each_tasks_comparison_family_is_holm_adjusted():
+    from experiments.study.comparisons import study_comparisons
+
+    rows = []
+    for task in ("t", "u"):
+        rows.append({"task": task, "kind": "forecast", "model": "persistence", "init": "-", "mode": "baseline",
+                     "seed": 0, "test_mse": 1.0})
+        for seed in range(10):
+            for model, level in (("QRNN", 0.5), ("QLSTM", 0.9 if task == "t" else 1.1), ("ESN", 0.7)):
+                rows.append({"task": task, "kind": "forecast", "model": model, "init": "-", "mode": "ridge",
+                             "seed": seed, "test_mse": level + 0.01 * seed * (1 if seed % 3 else -1)})
+    out = study_comparisons(rows, ["QRNN", "QLSTM"], ["ESN"])
+    for family in {(r["task"], r["comparison"]) for r in out}:
+        mine = [r for r in out if (r["task"], r["comparison"]) == family]
+        assert [r["p_holm"] for r in mine] == pytest.approx(holm([r["p_value"] for r in mine]))
+    assert all(r["p_holm"] >= r["p_value"] for r in out)

@@ -11,7 +11,7 @@ from scipy.stats import wilcoxon
 
 from experiments import reading as committed_reading
 from experiments import study
-from experiments.study.comparisons import COLUMNS, compare, study_comparisons
+from experiments.study.comparisons import COLUMNS, compare, holm, study_comparisons
 from experiments.study.summary import WIDTH, model_families, reading, terminal_table
 
 TINY = {"study": {"name": "report", "tasks": ["sine"], "models": ["QRNN", "GRU", "ESN"],
@@ -236,3 +236,26 @@ def test_the_committed_reading_states_its_claims_with_their_tests():
     assert "on means, holds on 1 of 1 tasks; paired over seeds (each seed's mean over the quantum cells against its " \
            f"mean over the classical ones): holds in 0, ties in 1, fails in 0. Per task: t 4.3 vs 5.0 " \
            f"(p = {epochs['p_value']:.2g}, fewer on 4 of 7 seeds)." in text
+
+
+def test_the_headline_claims_are_holm_adjusted_across_tasks():
+    # the best quantum cell against the best classical one on 4 tasks of 10 seeds: better on every seed on c
+    # (p = 0.002), worse on every seed on d, better on 8 of 10 on a and b (p = 0.037 each, "beats" alone);
+    # Holm over the 4 keeps c and d (0.0078) and drops a and b (2 x 0.037 = 0.074)
+    seeds = range(10)
+    some = {s: -0.01 * (s + 1) if s < 8 else (0.015, 0.035)[s - 8] for s in seeds}
+    gaps = {"a": some, "b": some, "c": {s: -0.1 for s in seeds}, "d": {s: 0.1 for s in seeds}}
+    rows = []
+    for task, gap in gaps.items():
+        rows += _forecast(task, {("QRNN", "normal", "ridge"): lambda s, g=gap: 1.0 + 0.01 * s + g[s],
+                                 ("GRU", "-", "ridge"): lambda s: 1.0 + 0.01 * s}, seeds=seeds)
+    lines = reading(rows)
+    c = compare({s: 1.0 + 0.01 * s + some[s] for s in seeds}, {s: 1.0 + 0.01 * s for s in seeds},
+                lower_is_better=True)
+    assert c["verdict"] == "beats" and c["p_value"] == pytest.approx(0.037109375)
+    assert sum("QRNN normal [ridge] beats GRU [ridge] (p = 0.037" in line for line in lines) == 2
+    adjusted = holm([0.001953125, 0.001953125, c["p_value"], c["p_value"]])
+    assert adjusted == pytest.approx([4 * 0.001953125] * 2 + [2 * c["p_value"]] * 2)
+    assert lines[-2] == ("Across the 4 tasks, the best quantum cell against the best classical one, Holm-adjusted for "
+                         "4 tests at p < 0.05 (each task's best cells are picked by their test means):")
+    assert lines[-1] == "  beats on c (p_holm = 0.0078); loses on d (p_holm = 0.0078); ties on 2."

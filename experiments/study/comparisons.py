@@ -73,6 +73,22 @@ def compare(a: dict, b: dict, *, lower_is_better: bool, level: float = LEVEL) ->
     return row
 
 
+def holm(p_values) -> list:
+    """Holm's step-down adjustment of a family of p-values (None, an untested comparison, stays None and
+    does not count in the family): the adjusted p of the i-th smallest of m is the running maximum of
+    ``(m - i) * p``, capped at 1. A claim holds for the family at level alpha where its adjusted p < alpha.
+
+    >>> holm([0.01, 0.04, None, 0.03])
+    [0.03, 0.06, None, 0.06]
+    """
+    tested = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    out, running = [None] * len(p_values), 0.0
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - rank) * p))
+        out[i] = running
+    return out
+
+
 def verdict_phrase(row: dict, a: str, b: str) -> str:
     """``"A beats B (p = 0.016, 7 of 7 seeds)"``, or "ties with", for a reading."""
     verb = {"beats": "beats", "loses": "loses to", "ties": "ties with"}[row["verdict"]]
@@ -87,7 +103,7 @@ JUDGED_BY = {"forecast": ("test_mse", False, "test MSE", "{:.2e}"),
 
 #: The columns of ``comparisons.csv``, in order.
 COLUMNS = ("task", "kind", "metric", "comparison", "a", "b", "n_seeds", "mean_a", "mean_b", "wins", "p_value",
-           "verdict", "note")
+           "p_holm", "verdict", "note")
 
 
 def _label(r) -> str:
@@ -110,6 +126,9 @@ def study_comparisons(rows, quantum, classical, level: float = LEVEL) -> list[di
       ``epochs``) against its ``trained`` mode, same init;
     - ``quantum vs classical``: each quantum model against each classical
       model (the ESNs included) in the same mode.
+
+    Each row's ``verdict`` is its own test's, at ``level``; ``p_holm`` is its p-value
+    Holm-adjusted (:func:`holm`) within its family, the rows of its task and comparison.
 
     Rows missing their metric (NaN, empty) are left out of their pairs.
     """
@@ -153,4 +172,11 @@ def study_comparisons(rows, quantum, classical, level: float = LEVEL) -> list[di
             for (other, oinit, omode), b in models.items():
                 if other in classical and omode == mode:
                     add("quantum vs classical", (model, init, mode), a, (other, oinit, omode), b)
+    # each (task, comparison) is a family: p_holm says what holds once all its pairs are counted
+    families: dict = {}
+    for r in out:
+        families.setdefault((r["task"], r["comparison"]), []).append(r)
+    for family in families.values():
+        for r, p in zip(family, holm([r["p_value"] for r in family])):
+            r["p_holm"] = p
     return out

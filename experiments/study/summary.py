@@ -32,7 +32,7 @@ import textwrap
 
 import numpy as np
 
-from .comparisons import JUDGED_BY, LEVEL, smallest_p, study_comparisons, verdict_phrase
+from .comparisons import JUDGED_BY, LEVEL, holm, smallest_p, study_comparisons, verdict_phrase
 from .models import classical_models, is_esn, quantum_models
 
 #: The widest line :func:`terminal_table` prints.
@@ -177,7 +177,7 @@ def reading(rows) -> list[str]:
     """
     quantum, classical = model_families(rows)
     comparisons = study_comparisons(rows, quantum, classical)
-    lines = []
+    lines, headline = [], {}
     for task in dict.fromkeys(r["task"] for r in rows):
         here = [r for r in rows if r["task"] == task]
         kind = _kind(here)
@@ -271,10 +271,31 @@ def reading(rows) -> list[str]:
                         f"mode, {label(kc)} {mean(kc)}")
                 lines.append(f"{head} ({_untested(c)})." if c is None or c["n_seeds"] <= 1
                              else f"{head}: {verdict_phrase(c, label(kq), label(kc))}.")
+                if c is not None and c["p_value"] is not None:
+                    headline[task] = c
         if kind == "generation" and models:
             kg = min(models, key=lambda k: rank(models[k]))
             count = len(models[kg])
             over = f"mean over {count} seeds" if count > 1 else "one seed"
             lines.append(f"  the longest valid generation: {label(kg)}, {mean(kg)} steps ({over}), "
                          f"NRMSE {avg(kg, 'horizon_nrmse'):.2e}.")
+    if len(headline) > 1:
+        lines += _across_tasks(headline)
     return lines
+
+
+def _across_tasks(headline: dict) -> list[str]:
+    """The best quantum cell against the best classical one on every task, Holm-adjusted over the tasks:
+    what holds once the study's headline claims are counted together."""
+    adjusted = dict(zip(headline, holm([c["p_value"] for c in headline.values()])))
+
+    def held(verdict):
+        return [f"{t} (p_holm = {adjusted[t]:.2g})" for t, c in headline.items()
+                if c["verdict"] == verdict and adjusted[t] < LEVEL]
+
+    beats, loses = held("beats"), held("loses")
+    rest = len(headline) - len(beats) - len(loses)
+    return [f"Across the {len(headline)} tasks, the best quantum cell against the best classical one, Holm-adjusted "
+            f"for {len(headline)} tests at p < {LEVEL:g} (each task's best cells are picked by their test means):",
+            "  beats on " + (", ".join(beats) if beats else "no task") + "; loses on "
+            + (", ".join(loses) if loses else "no task") + f"; ties on {rest}."]
