@@ -16,8 +16,8 @@ the baselines); since every ratio of a task has the same denominator, the rankin
 baselines. The lowest score among the quantum configurations is the recommendation; the best ESN's score
 stands beside it, said plainly if it is lower.
 
-Run: ``python -m experiments.choose_recommended [--results experiments/results/strong-search]
-[--top 8] [--seeds 3] [--tasks T ...] [--out experiments/results/recommended]``
+Run: ``python -m experiments.choose_recommended [--configs CONFIG ...] [--top 8] [--seeds 3] [--tasks T ...]
+[--out experiments/results/recommended]`` (``--configs``: :data:`CONFIGS` by default).
 """
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ from qrnn.tasks import chronological_split
 DISCRETE = ("ensemble", "hidden_size", "features", "correlators")
 #: The input scalings every candidate is scored at (quantum and ESN alike).
 SCALINGS = (0.125, 0.25, 0.5, 1.0, 2.0)
+#: The searched studies scored by default: strong-search and its Japanese vowels.
+CONFIGS = ("experiments/configs/strong-search.toml", "experiments/configs/strong-search-vowels.toml")
 
 
 def _jeffreys(error_rate: float, n: int) -> float:
@@ -108,9 +110,10 @@ def esn_candidates(rows, top: int) -> list[dict]:
     return out
 
 
-def score(model: str, cand: dict, cfg, tasks, seeds, references: dict) -> dict:
+def score(model: str, cand: dict, configs: dict, tasks, seeds, references: dict) -> dict:
     """Per task, the validation score (mean over seeds) and the mean over seeds of its ratio to the
-    baseline's (``references[task, seed]``); the geometric mean of the ratios over tasks."""
+    baseline's (``references[task, seed]``); the geometric mean of the ratios over tasks. ``configs``
+    maps each task to the study config it was searched under."""
     from experiments.study.cells import validation_objective
     from experiments.study.grid import Cell
 
@@ -118,7 +121,7 @@ def score(model: str, cand: dict, cfg, tasks, seeds, references: dict) -> dict:
     for task in tasks:
         errs, ratios = [], []
         for seed in seeds:
-            objective = validation_objective(Cell(task, model, "ridge", seed, cand["init"]), cfg)
+            objective = validation_objective(Cell(task, model, "ridge", seed, cand["init"]), configs[task])
             err = objective(cand["params"])
             n = getattr(objective, "n_validation", None)
             errs.append(_jeffreys(err, n) if n else err)
@@ -131,8 +134,8 @@ def score(model: str, cand: dict, cfg, tasks, seeds, references: dict) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--results", default="experiments/results/strong-search")
-    ap.add_argument("--config", default="experiments/configs/strong-search.toml")
+    ap.add_argument("--configs", nargs="+", default=list(CONFIGS), help="the searched studies whose choices "
+                    "and tasks are scored; each one's results are read from its [study] out")
     ap.add_argument("--top", type=int, default=8)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--tasks", nargs="+", default=None, help="the tasks scored (default: every task of the "
@@ -144,17 +147,26 @@ def main(argv=None):
     from experiments.study import load_config
     from experiments.study.models import quantum_models
 
-    cfg = load_config(args.config)
-    with open(Path(args.results) / "results.csv") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["mode"] != "baseline"]
-    tasks = [t for t in cfg.tasks if any(r["task"] == t for r in rows)]
+    rows, configs = [], {}
+    for path in args.configs:
+        cfg = load_config(path)
+        if cfg.search is None:
+            ap.error(f"--configs: {path} has no [search]: its cells chose nothing")
+        with open(Path(cfg.out) / "results.csv") as fh:
+            mine = [r for r in csv.DictReader(fh) if r["mode"] != "baseline"]
+        rows += mine
+        configs.update({t: cfg for t in cfg.tasks if any(r["task"] == t for r in mine)})
+    fractions = {c.search.validation_fraction for c in configs.values()}
+    if len(fractions) > 1:
+        ap.error(f"--configs: their searches hold out different validation fractions {sorted(fractions)}")
+    tasks = list(configs)
     if args.tasks is not None:
         unknown = sorted(set(args.tasks) - set(tasks))
         if unknown:
             ap.error(f"--tasks: {unknown} are not tasks of the results; valid: {tasks}")
         tasks = [t for t in tasks if t in args.tasks]
     seeds = list(range(args.seeds))
-    references = {(t, s): reference(t, cfg, s) for t in tasks for s in seeds}
+    references = {(t, s): reference(t, configs[t], s) for t in tasks for s in seeds}
     # every candidate at every input scaling of SCALINGS: the search's continuous choices are too spread to
     # stand for their configuration by one value (the median of those chosen scored 3x worse than the best)
     def at(c, scaling):
@@ -162,27 +174,27 @@ def main(argv=None):
 
     jobs = [(m, at(c, x)) for c in candidates(rows, args.top) for x in SCALINGS for m in quantum_models()]
     jobs += [("ESN", at(c, x)) for c in esn_candidates(rows, 3) for x in SCALINGS]
-    scored = [score(m, c, cfg, tasks, seeds, references) for m, c in tqdm(jobs, desc="candidates", unit="config")]
+    scored = [score(m, c, configs, tasks, seeds, references) for m, c in tqdm(jobs, desc="candidates", unit="config")]
     # a quantum configuration's score: the geometric mean over the three cell kinds (recommended_reservoir
     # takes the kind as an argument, so the configuration must serve all of them)
     by_config = defaultdict(list)
     for s in scored:
         if s["model"] != "ESN":
             by_config[json.dumps({"init": s["init"], **s["params"]}, sort_keys=True)].append(s)
-    configs = sorted(((float(np.exp(np.mean([np.log(s["score"]) for s in ss]))), key, ss)
-                      for key, ss in by_config.items()), key=lambda t: t[0])
+    ranked = sorted(((float(np.exp(np.mean([np.log(s["score"]) for s in ss]))), key, ss)
+                     for key, ss in by_config.items()), key=lambda t: t[0])
     esns = sorted((s for s in scored if s["model"] == "ESN"), key=lambda s: s["score"])
+    studies = ", ".join(f"`{o}`" for o in dict.fromkeys(str(c.out) for c in configs.values()))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "candidates.json").write_text(json.dumps({"tasks": tasks, "seeds": seeds, "scored": scored}, indent=1))
     lines = ["# The recommended reservoir, chosen by validation error across tasks", "",
-             f"From `{args.results}` (the equal-budget search's choices), scored by the search's validation score "
-             f"(the last {cfg.search.validation_fraction:.0%} of each task's training data; see "
-             f"`experiments/choose_recommended.py`) on {len(tasks)} tasks ({', '.join(tasks)}), seeds {seeds}. "
+             f"From {studies} (the equal-budget search's choices), scored by the search's validation score "
+             f"(the last {fractions.pop():.0%} of each task's training data; see `experiments/choose_recommended.py`) on {len(tasks)} tasks ({', '.join(tasks)}), seeds {seeds}. "
              "Score: geometric mean over tasks of the validation score / the task's linear baseline's (below 1 "
              "beats it); a quantum configuration's score is the geometric mean over QRNN, QLSTM and QGRU.", "",
              "| rank | configuration | chosen by (cells) | score | QRNN | QLSTM | QGRU |", "|---|---|---|---|---|---|---|"]
-    for i, (gm, key, ss) in enumerate(configs, 1):
+    for i, (gm, key, ss) in enumerate(ranked, 1):
         kinds = {s["model"]: s["score"] for s in ss}
         lines.append(f"| {i} | `{key}` | {ss[0]['chosen_by']} | {gm:.3g} | "
                      + " | ".join(f"{kinds.get(m, float('nan')):.3g}" for m in quantum_models()) + " |")
@@ -194,13 +206,13 @@ def main(argv=None):
               "sizes and sparsities, the median of the rest, at every scaling) than the quantum side (8 discrete "
               "configurations): a bias against the ESN, if any. A configuration's score is the geometric mean "
               "over the three cell kinds; its best kind's own score is in its row."]
-    best_q, best_e = configs[0][0], esns[0]["score"] if esns else math.inf
-    lines += ["", f"Best quantum configuration: `{configs[0][1]}`, score {best_q:.3g}. Best ESN: {best_e:.3g}. "
+    best_q, best_e = ranked[0][0], esns[0]["score"] if esns else math.inf
+    lines += ["", f"Best quantum configuration: `{ranked[0][1]}`, score {best_q:.3g}. Best ESN: {best_e:.3g}. "
               + ("**A classical reservoir, the ESN, scores lower: on validation error across these tasks it is the "
                  "better reservoir.**" if best_e < best_q else "The quantum configuration scores lower."), ""]
     (out / "choice.md").write_text("\n".join(lines))
     print("\n".join(lines))
-    return configs, esns
+    return ranked, esns
 
 
 if __name__ == "__main__":

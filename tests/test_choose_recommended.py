@@ -46,10 +46,10 @@ def test_a_candidate_is_scored_on_every_task_kind_against_its_baseline():
     assert all(math.isfinite(v) and v > 0 for v in refs.values())
     # a classification's split is the cell seed's, so its baseline moves with it; a forecast's does not
     assert refs["sine", 0] == refs["sine", 1]
-    s = score("QRNN", cand, cfg, TASKS, [0, 1], refs)
+    s = score("QRNN", cand, {t: cfg for t in TASKS}, TASKS, [0, 1], refs)
     assert set(s["per_task"]) == set(TASKS) and s["score"] > 0
     assert s["score"] == pytest.approx(math.exp(sum(math.log(v["ratio"]) for v in s["per_task"].values()) / 3))
-    assert s == score("QRNN", cand, cfg, TASKS, [0, 1], refs)  # deterministic
+    assert s == score("QRNN", cand, {t: cfg for t in TASKS}, TASKS, [0, 1], refs)  # deterministic
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -71,3 +71,25 @@ def test_a_candidate_gets_the_score_the_search_gave_it(task):
     objective = cells.validation_objective(cell, cfg)
     for params, value in found.trials:
         assert objective(params) == value
+
+
+def test_the_choice_is_made_across_searched_studies(tmp_path):
+    # two searched studies (a forecast and a classification task) in one choice, from their own results
+    from experiments import choose_recommended, study
+
+    paths = []
+    for name, task in (("f", "sine"), ("c", "waveforms")):
+        path = tmp_path / f"{name}.toml"
+        path.write_text(f'[study]\nname = "{name}"\nout = "{tmp_path / name}"\ntasks = ["{task}"]\n'
+                        'models = ["QRNN", "ESN"]\nmodes = ["ridge"]\nseeds = [0]\ninits = ["uniform"]\n'
+                        '[search]\ntrials = 2\n')
+        study.run(study.load_config(path), tmp_path / name, progress=False)
+        paths.append(str(path))
+    ranked, esns = choose_recommended.main(["--configs", *paths, "--top", "1", "--seeds", "1",
+                                            "--out", str(tmp_path / "choice")])
+    text = (tmp_path / "choice" / "choice.md").read_text()
+    assert "on 2 tasks (sine, waveforms), seeds [0]" in text
+    assert len(ranked) == len(choose_recommended.SCALINGS) and len(esns) == len(choose_recommended.SCALINGS)
+    assert f"Best quantum configuration: `{ranked[0][1]}`, score {ranked[0][0]:.3g}." in text
+    with pytest.raises(SystemExit):
+        choose_recommended.main(["--configs", *paths, "--tasks", "narma10", "--out", str(tmp_path / "x")])
