@@ -190,7 +190,8 @@ def main(argv=None):
     (out / "candidates.json").write_text(json.dumps({"tasks": tasks, "seeds": seeds, "scored": scored}, indent=1))
     lines = ["# The recommended reservoir, chosen by validation error across tasks", "",
              f"From {studies} (the equal-budget search's choices), scored by the search's validation score "
-             f"(the last {fractions.pop():.0%} of each task's training data; see `experiments/choose_recommended.py`) on {len(tasks)} tasks ({', '.join(tasks)}), seeds {seeds}. "
+             f"(the last {fractions.pop():.0%} of each task's training data; see `experiments/choose_recommended.py`) "
+             f"on {len(tasks)} tasks ({', '.join(tasks)}), seeds {seeds}. "
              "Score: geometric mean over tasks of the validation score / the task's linear baseline's (below 1 "
              "beats it); a quantum configuration's score is the geometric mean over QRNN, QLSTM and QGRU.", "",
              "| rank | configuration | chosen by (cells) | score | QRNN | QLSTM | QGRU |", "|---|---|---|---|---|---|---|"]
