@@ -17,7 +17,8 @@ baselines. The lowest score among the quantum configurations is the recommendati
 stands beside it, said plainly if it is lower.
 
 Run: ``python -m experiments.choose_recommended [--configs CONFIG ...] [--top 8] [--seeds 3] [--tasks T ...]
-[--out experiments/results/recommended]`` (``--configs``: :data:`CONFIGS` by default).
+[--out experiments/results/recommended] [--reuse candidates.json]`` (``--configs``: :data:`CONFIGS` by default;
+``--reuse``: an earlier run's validation errors, reused where all they depend on matches).
 """
 from __future__ import annotations
 
@@ -110,20 +111,32 @@ def esn_candidates(rows, top: int) -> list[dict]:
     return out
 
 
-def score(model: str, cand: dict, configs: dict, tasks, seeds, references: dict) -> dict:
+def _key(model: str, cand: dict, task: str, seed: int, cfg) -> str:
+    """What a candidate's validation error on one task and seed depends on (a reused error must match it all)."""
+    from experiments.study.store import cell_settings
+
+    return json.dumps({"model": model, "init": cand["init"], "params": cand["params"], "task": task, "seed": seed,
+                       "settings": cell_settings(cfg, task)}, sort_keys=True)
+
+
+def score(model: str, cand: dict, configs: dict, tasks, seeds, references: dict, errors: dict | None = None) -> dict:
     """Per task, the validation score (mean over seeds) and the mean over seeds of its ratio to the
     baseline's (``references[task, seed]``); the geometric mean of the ratios over tasks. ``configs``
-    maps each task to the study config it was searched under."""
+    maps each task to the study config it was searched under. ``errors`` (``{key: error}``, filled in):
+    the validation errors already measured, each under the key of all it depends on (:func:`_key`)."""
     from experiments.study.cells import validation_objective
     from experiments.study.grid import Cell
 
+    errors = {} if errors is None else errors
     per_task = {}
     for task in tasks:
         errs, ratios = [], []
         for seed in seeds:
-            objective = validation_objective(Cell(task, model, "ridge", seed, cand["init"]), configs[task])
-            err = objective(cand["params"])
-            n = getattr(objective, "n_validation", None)
+            key = _key(model, cand, task, seed, configs[task])
+            if key not in errors:
+                objective = validation_objective(Cell(task, model, "ridge", seed, cand["init"]), configs[task])
+                errors[key] = {"error": objective(cand["params"]), "n": getattr(objective, "n_validation", None)}
+            err, n = errors[key]["error"], errors[key]["n"]
             errs.append(_jeffreys(err, n) if n else err)
             ratios.append(errs[-1] / references[task, seed])
         per_task[task] = {"validation": float(np.mean(errs)), "ratio": float(np.mean(ratios))}
@@ -141,6 +154,8 @@ def main(argv=None):
     ap.add_argument("--tasks", nargs="+", default=None, help="the tasks scored (default: every task of the "
                     "config that the results hold)")
     ap.add_argument("--out", default="experiments/results/recommended")
+    ap.add_argument("--reuse", default=None, help="a candidates.json of an earlier run: its validation errors are "
+                    "reused where everything they depend on matches (candidate, task, seed, the study's settings)")
     args = ap.parse_args(argv)
     from tqdm.auto import tqdm
 
@@ -174,7 +189,12 @@ def main(argv=None):
 
     jobs = [(m, at(c, x)) for c in candidates(rows, args.top) for x in SCALINGS for m in quantum_models()]
     jobs += [("ESN", at(c, x)) for c in esn_candidates(rows, 3) for x in SCALINGS]
-    scored = [score(m, c, configs, tasks, seeds, references) for m, c in tqdm(jobs, desc="candidates", unit="config")]
+    errors = {}
+    if args.reuse is not None:
+        errors = {e["key"]: {"error": e["error"], "n": e["n"]}
+                  for e in json.loads(Path(args.reuse).read_text()).get("errors", [])}
+    scored = [score(m, c, configs, tasks, seeds, references, errors)
+              for m, c in tqdm(jobs, desc="candidates", unit="config")]
     # a quantum configuration's score: the geometric mean over the three cell kinds (recommended_reservoir
     # takes the kind as an argument, so the configuration must serve all of them)
     by_config = defaultdict(list)
@@ -187,7 +207,8 @@ def main(argv=None):
     studies = ", ".join(f"`{o}`" for o in dict.fromkeys(str(c.out) for c in configs.values()))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "candidates.json").write_text(json.dumps({"tasks": tasks, "seeds": seeds, "scored": scored}, indent=1))
+    (out / "candidates.json").write_text(json.dumps({"tasks": tasks, "seeds": seeds, "scored": scored, "errors": [
+        {"key": k, **v} for k, v in errors.items()]}, indent=1))
     lines = ["# The recommended reservoir, chosen by validation error across tasks", "",
              f"From {studies} (the equal-budget search's choices), scored by the search's validation score "
              f"(the last {fractions.pop():.0%} of each task's training data; see `experiments/choose_recommended.py`) "

@@ -73,7 +73,7 @@ def test_a_candidate_gets_the_score_the_search_gave_it(task):
         assert objective(params) == value
 
 
-def test_the_choice_is_made_across_searched_studies(tmp_path):
+def test_the_choice_is_made_across_searched_studies(tmp_path, monkeypatch):
     # two searched studies (a forecast and a classification task) in one choice, from their own results
     from experiments import choose_recommended, study
 
@@ -93,3 +93,20 @@ def test_the_choice_is_made_across_searched_studies(tmp_path):
     assert f"Best quantum configuration: `{ranked[0][1]}`, score {ranked[0][0]:.3g}." in text
     with pytest.raises(SystemExit):
         choose_recommended.main(["--configs", *paths, "--tasks", "narma10", "--out", str(tmp_path / "x")])
+    # a rerun reusing the first run's errors measures nothing and chooses the same; another seed measures again
+    import experiments.study.cells as cells
+
+    measured = []
+    real = cells.validation_objective
+
+    def counting(cell, cfg):
+        measured.append(cell)
+        return real(cell, cfg)
+
+    monkeypatch.setattr(cells, "validation_objective", counting)
+    again = ["--configs", *paths, "--top", "1", "--out", str(tmp_path / "again"), "--reuse",
+             str(tmp_path / "choice" / "candidates.json")]
+    assert choose_recommended.main(again + ["--seeds", "1"]) == (ranked, esns) and measured == []
+    assert (tmp_path / "again" / "choice.md").read_text() == text
+    choose_recommended.main(again + ["--seeds", "2"])
+    assert measured and {c.seed for c in measured} == {1}
