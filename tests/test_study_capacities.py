@@ -178,14 +178,22 @@ def test_the_capacities_of_what_a_search_chose(tmp_path):
     assert all(int(r["n_features"]) >= int(r["rank"]) > 0 for r in rows)
 
 
-def test_a_searched_study_with_capacities_measures_what_it_chose(tmp_path):
-    from experiments.study import parse_config, run
+def test_a_searched_study_with_capacities_measures_what_it_chose(tmp_path, capsys):
+    from experiments.study.cli import main
 
-    cfg = parse_config({"study": {"name": "sc", "tasks": ["sine"], "models": ["QRNN", "ESN"], "modes": ["ridge"],
-                                  "seeds": [0]}, "search": {"trials": 2}, "capacities": {"n_samples": 500}})
-    result = run(cfg, tmp_path, progress=False)
-    assert (tmp_path / "capacities-chosen.md").is_file() and not (tmp_path / "capacities.csv").exists()
+    config = tmp_path / "sc.toml"
+    config.write_text('[study]\nname = "sc"\ntasks = ["sine"]\nmodels = ["QRNN", "ESN"]\nmodes = ["ridge"]\n'
+                      'seeds = [0]\n[search]\ntrials = 2\n[capacities]\nn_samples = 500\n')
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "capacities.csv").write_text("an older run's, not this study's\n")
+    result = main([str(config), "--out", str(out), "--quiet"])
+    assert (out / "capacities-chosen.md").is_file()
+    assert (out / "capacities.csv").read_text() == "an older run's, not this study's\n"  # not the config's
     assert "capacities-chosen-sine.png" in [p.name for p in result["plots"]]
+    printed = capsys.readouterr().out
+    assert f"Capacities of the reservoirs the search chose: {out / 'capacities-chosen.md'}" in printed
+    assert "Capacities (IPC" not in printed
 
 
 def test_the_capacities_of_what_a_search_chose_on_every_task_kind(tmp_path):

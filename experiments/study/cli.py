@@ -31,7 +31,10 @@ def main(argv=None) -> dict:
     # the compact table fits a terminal; results.csv and results.md have every column
     print("\n".join(terminal_table(exact)))
     capacities = result["out"] / "capacities.csv"
-    if cfg.capacities is not None and capacities.is_file():
+    if cfg.capacities is not None and cfg.search is not None:
+        # per task and cell, too long for a terminal (a capacities.csv there is an older run's, not these)
+        print(f"\nCapacities of the reservoirs the search chose: {result['out'] / 'capacities-chosen.md'}")
+    elif cfg.capacities is not None and capacities.is_file():
         print("\n" + "\n".join(capacity_lines(capacities)))
     print()
     print("\n".join(reading(exact)))
