@@ -16,8 +16,13 @@ the baselines); since every ratio of a task has the same denominator, the rankin
 baselines. The lowest score among the quantum configurations is the recommendation; the best ESN's score
 stands beside it, said plainly if it is lower.
 
+A task too costly to score every candidate on (``--costly``; the Japanese vowels by default, on 14 to 16
+qubits) is left to a second stage: every candidate is screened on the other tasks, and the best ``--screen``
+quantum configurations and ESNs there are scored on every task; the choice is made among those. The
+candidates are then drawn from the screened tasks' choices alone.
+
 Run: ``python -m experiments.choose_recommended [--configs CONFIG ...] [--top 8] [--seeds 3] [--tasks T ...]
-[--out experiments/results/recommended] [--reuse candidates.json]`` (``--configs``: :data:`CONFIGS` by default;
+[--costly T ...] [--screen 2] [--out experiments/results/recommended] [--reuse candidates.json]`` (``--configs``: :data:`CONFIGS` by default;
 ``--reuse``: an earlier run's validation errors, reused where all they depend on matches).
 """
 from __future__ import annotations
@@ -40,6 +45,8 @@ DISCRETE = ("ensemble", "hidden_size", "features", "correlators")
 SCALINGS = (0.125, 0.25, 0.5, 1.0, 2.0)
 #: The searched studies scored by default: strong-search and its Japanese vowels.
 CONFIGS = ("experiments/configs/strong-search.toml", "experiments/configs/strong-search-vowels.toml")
+#: Tasks screened out by default: the Japanese vowels' 14 to 16 qubits cost about a minute a candidate and seed.
+COSTLY = ("japanese_vowels",)
 
 
 def _jeffreys(error_rate: float, n: int) -> float:
@@ -145,6 +152,33 @@ def score(model: str, cand: dict, configs: dict, tasks, seeds, references: dict,
             "score": gmean, "per_task": per_task}
 
 
+def _rank(scored) -> tuple[list, list]:
+    """``(quantum, esns)``: each quantum configuration ``(score, key, its three kinds' scores)`` and each ESN
+    score, best first. A quantum configuration's score is the geometric mean over the three cell kinds
+    (recommended_reservoir takes the kind as an argument, so the configuration must serve all of them)."""
+    by_config = defaultdict(list)
+    for s in scored:
+        if s["model"] != "ESN":
+            by_config[json.dumps({"init": s["init"], **s["params"]}, sort_keys=True)].append(s)
+    ranked = sorted(((float(np.exp(np.mean([np.log(s["score"]) for s in ss]))), key, ss)
+                     for key, ss in by_config.items()), key=lambda t: t[0])
+    return ranked, sorted((s for s in scored if s["model"] == "ESN"), key=lambda s: s["score"])
+
+
+def _tables(ranked, esns, n_esns: int = 10) -> list[str]:
+    from experiments.study.models import quantum_models
+
+    lines = ["| rank | configuration | chosen by (cells) | score | QRNN | QLSTM | QGRU |", "|---|---|---|---|---|---|---|"]
+    for i, (gm, key, ss) in enumerate(ranked, 1):
+        kinds = {s["model"]: s["score"] for s in ss}
+        lines.append(f"| {i} | `{key}` | {ss[0]['chosen_by']} | {gm:.3g} | "
+                     + " | ".join(f"{kinds.get(m, float('nan')):.3g}" for m in quantum_models()) + " |")
+    lines += ["", "| ESN configuration | chosen by | score |", "|---|---|---|"]
+    lines += [f"| `{json.dumps(s['params'], sort_keys=True)}` | {s['chosen_by']} | {s['score']:.3g} |"
+              for s in esns[:n_esns]]
+    return lines
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS), help="the searched studies whose choices "
@@ -153,6 +187,10 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--tasks", nargs="+", default=None, help="the tasks scored (default: every task of the "
                     "config that the results hold)")
+    ap.add_argument("--costly", nargs="+", default=list(COSTLY), help="tasks too costly to score every "
+                    "candidate on: every candidate is screened on the others, and the best --screen of each "
+                    "family are scored on all; the candidates are drawn from the others' choices alone")
+    ap.add_argument("--screen", type=int, default=2)
     ap.add_argument("--out", default="experiments/results/recommended")
     ap.add_argument("--reuse", default=None, help="a candidates.json of an earlier run: its validation errors are "
                     "reused where everything they depend on matches (candidate, task, seed, the study's settings)")
@@ -167,10 +205,14 @@ def main(argv=None):
         cfg = load_config(path)
         if cfg.search is None:
             ap.error(f"--configs: {path} has no [search]: its cells chose nothing")
-        with open(Path(cfg.out) / "results.csv") as fh:
-            mine = [r for r in csv.DictReader(fh) if r["mode"] != "baseline"]
+        results = Path(cfg.out) / "results.csv"
+        mine = []
+        if results.is_file():
+            with open(results) as fh:
+                mine = [r for r in csv.DictReader(fh) if r["mode"] != "baseline"]
         rows += mine
-        configs.update({t: cfg for t in cfg.tasks if any(r["task"] == t for r in mine)})
+        # a costly task needs its config, not its results (its choices are not candidates)
+        configs.update({t: cfg for t in cfg.tasks if t in args.costly or any(r["task"] == t for r in mine)})
     fractions = {c.search.validation_fraction for c in configs.values()}
     if len(fractions) > 1:
         ap.error(f"--configs: their searches hold out different validation fractions {sorted(fractions)}")
@@ -180,6 +222,11 @@ def main(argv=None):
         if unknown:
             ap.error(f"--tasks: {unknown} are not tasks of the results; valid: {tasks}")
         tasks = [t for t in tasks if t in args.tasks]
+    costly = [t for t in tasks if t in args.costly]
+    screened = [t for t in tasks if t not in costly]
+    if not screened:
+        ap.error(f"--costly: every task {tasks} is costly: nothing to screen the candidates on")
+    rows = [r for r in rows if r["task"] in screened]
     seeds = list(range(args.seeds))
     references = {(t, s): reference(t, configs[t], s) for t in tasks for s in seeds}
     # every candidate at every input scaling of SCALINGS: the search's continuous choices are too spread to
@@ -193,41 +240,45 @@ def main(argv=None):
     if args.reuse is not None:
         errors = {e["key"]: {"error": e["error"], "n": e["n"]}
                   for e in json.loads(Path(args.reuse).read_text()).get("errors", [])}
-    scored = [score(m, c, configs, tasks, seeds, references, errors)
+    scored = [score(m, c, configs, screened, seeds, references, errors)
               for m, c in tqdm(jobs, desc="candidates", unit="config")]
-    # a quantum configuration's score: the geometric mean over the three cell kinds (recommended_reservoir
-    # takes the kind as an argument, so the configuration must serve all of them)
-    by_config = defaultdict(list)
-    for s in scored:
-        if s["model"] != "ESN":
-            by_config[json.dumps({"init": s["init"], **s["params"]}, sort_keys=True)].append(s)
-    ranked = sorted(((float(np.exp(np.mean([np.log(s["score"]) for s in ss]))), key, ss)
-                     for key, ss in by_config.items()), key=lambda t: t[0])
-    esns = sorted((s for s in scored if s["model"] == "ESN"), key=lambda s: s["score"])
+    ranked, esns = _rank(scored)
+    final = scored
+    if costly:
+        keep = {key for _, key, _ in ranked[:args.screen]}
+        keep |= {json.dumps({"init": s["init"], **s["params"]}, sort_keys=True) for s in esns[:args.screen]}
+        best = [(m, c) for m, c in jobs if json.dumps({"init": c["init"], **c["params"]}, sort_keys=True) in keep]
+        final = [score(m, c, configs, tasks, seeds, references, errors)
+                 for m, c in tqdm(best, desc="the best, on every task", unit="config")]
+    screened_ranked, screened_esns = ranked, esns
+    ranked, esns = _rank(final)
     studies = ", ".join(f"`{o}`" for o in dict.fromkeys(str(c.out) for c in configs.values()))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "candidates.json").write_text(json.dumps({"tasks": tasks, "seeds": seeds, "scored": scored, "errors": [
+    (out / "candidates.json").write_text(json.dumps({"tasks": tasks, "screened_on": screened, "seeds": seeds,
+                                                     "scored": scored, "final": final, "errors": [
         {"key": k, **v} for k, v in errors.items()]}, indent=1))
     lines = ["# The recommended reservoir, chosen by validation error across tasks", "",
              f"From {studies} (the equal-budget search's choices), scored by the search's validation score "
              f"(the last {fractions.pop():.0%} of each task's training data; see `experiments/choose_recommended.py`) "
              f"on {len(tasks)} tasks ({', '.join(tasks)}), seeds {seeds}. "
              "Score: geometric mean over tasks of the validation score / the task's linear baseline's (below 1 "
-             "beats it); a quantum configuration's score is the geometric mean over QRNN, QLSTM and QGRU.", "",
-             "| rank | configuration | chosen by (cells) | score | QRNN | QLSTM | QGRU |", "|---|---|---|---|---|---|---|"]
-    for i, (gm, key, ss) in enumerate(ranked, 1):
-        kinds = {s["model"]: s["score"] for s in ss}
-        lines.append(f"| {i} | `{key}` | {ss[0]['chosen_by']} | {gm:.3g} | "
-                     + " | ".join(f"{kinds.get(m, float('nan')):.3g}" for m in quantum_models()) + " |")
-    lines += ["", "| ESN configuration | chosen by | score |", "|---|---|---|"]
-    lines += [f"| `{json.dumps(s['params'], sort_keys=True)}` | {s['chosen_by']} | {s['score']:.3g} |"
-              for s in esns[:10]]
+             "beats it); a quantum configuration's score is the geometric mean over QRNN, QLSTM and QGRU."]
+    if costly:
+        lines += ["", f"Every candidate was screened on the {len(screened)} other tasks (second table); the best "
+                  f"{args.screen} quantum configurations and the best {args.screen} ESNs there were then scored on "
+                  f"all {len(tasks)}, {', '.join(costly)} included (first table). The candidates are the "
+                  f"configurations most chosen on the screened tasks.", "",
+                  f"## On all {len(tasks)} tasks", ""] + _tables(ranked, esns)
+        lines += ["", f"## Screened on {len(screened)} tasks ({', '.join(screened)})", ""]
+        lines += _tables(screened_ranked, screened_esns)
+    else:
+        lines += [""] + _tables(ranked, esns)
     lines += ["", "Caveats: the candidates were chosen by searches on these same validation windows and seeds, so "
               "every score is optimistic, for both families alike. The ESN has fewer candidates (its 3 most chosen "
-              "sizes and sparsities, the median of the rest, at every scaling) than the quantum side (8 discrete "
-              "configurations): a bias against the ESN, if any. A configuration's score is the geometric mean "
-              "over the three cell kinds; its best kind's own score is in its row."]
+              "sizes and sparsities, the median of the rest, at every scaling) than the quantum side "
+              f"({args.top} discrete configurations): a bias against the ESN, if any. A configuration's score is the "
+              "geometric mean over the three cell kinds; its best kind's own score is in its row."]
     best_q, best_e = ranked[0][0], esns[0]["score"] if esns else math.inf
     lines += ["", f"Best quantum configuration: `{ranked[0][1]}`, score {best_q:.3g}. Best ESN: {best_e:.3g}. "
               + ("**A classical reservoir, the ESN, scores lower: on validation error across these tasks it is the "

@@ -110,3 +110,29 @@ def test_the_choice_is_made_across_searched_studies(tmp_path, monkeypatch):
     assert (tmp_path / "again" / "choice.md").read_text() == text
     choose_recommended.main(again + ["--seeds", "2"])
     assert measured and {c.seed for c in measured} == {1}
+
+
+def test_a_costly_task_scores_only_the_best_of_the_screening(tmp_path):
+    from experiments import choose_recommended, study
+
+    paths = []
+    for name, task in (("f", "sine"), ("c", "waveforms")):
+        path = tmp_path / f"{name}.toml"
+        path.write_text(f'[study]\nname = "{name}"\nout = "{tmp_path / name}"\ntasks = ["{task}"]\n'
+                        'models = ["QRNN", "ESN"]\nmodes = ["ridge"]\nseeds = [0]\ninits = ["uniform"]\n'
+                        '[search]\ntrials = 2\n')
+        paths.append(str(path))
+    # the costly task's study need not have run: its choices are not candidates
+    study.run(study.load_config(paths[0]), tmp_path / "f", progress=False)
+    ranked, esns = choose_recommended.main(["--configs", *paths, "--top", "1", "--seeds", "1", "--costly",
+                                            "waveforms", "--screen", "2", "--out", str(tmp_path / "choice")])
+    assert len(ranked) == 2 and len(esns) == 2
+    assert all(set(s["per_task"]) == {"sine", "waveforms"} for _, _, ss in ranked for s in ss)
+    saved = json.loads((tmp_path / "choice" / "candidates.json").read_text())
+    assert saved["screened_on"] == ["sine"] and all(set(s["per_task"]) == {"sine"} for s in saved["scored"])
+    screened_ranked, _ = choose_recommended._rank(saved["scored"])
+    assert {key for _, key, _ in ranked} == {key for _, key, _ in screened_ranked[:2]}
+    text = (tmp_path / "choice" / "choice.md").read_text()
+    assert "## On all 2 tasks" in text and "## Screened on 1 tasks (sine)" in text
+    with pytest.raises(SystemExit):
+        choose_recommended.main(["--configs", paths[1], "--costly", "waveforms", "--out", str(tmp_path / "x")])
