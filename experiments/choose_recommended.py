@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import math
 from collections import Counter, defaultdict
@@ -122,8 +123,9 @@ def _key(model: str, cand: dict, task: str, seed: int, cfg) -> str:
     """What a candidate's validation error on one task and seed depends on (a reused error must match it all)."""
     from experiments.study.store import cell_settings
 
-    return json.dumps({"model": model, "init": cand["init"], "params": cand["params"], "task": task, "seed": seed,
-                       "settings": cell_settings(cfg, task)}, sort_keys=True)
+    described = json.dumps({"model": model, "init": cand["init"], "params": cand["params"], "task": task,
+                            "seed": seed, "settings": cell_settings(cfg, task)}, sort_keys=True)
+    return hashlib.sha256(described.encode()).hexdigest()  # the settings are long: a digest of them all
 
 
 def score(model: str, cand: dict, configs: dict, tasks, seeds, references: dict, errors: dict | None = None) -> dict:
