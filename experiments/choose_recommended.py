@@ -5,15 +5,16 @@ cell. This script takes the configurations its reservoir + ridge cells chose mos
 choices: ensemble size, hidden size, features, correlators, init), and the ESN's (its most chosen size and
 sparsity, the median of the rest), each at every input scaling of ``SCALINGS``, and scores each on every task of the
 study, of every kind, for every quantum cell kind and seeds 0..``--seeds``-1, by the search's own validation
-score (``experiments.study.cells.validation_objective``; the test data is never read): a forecast's MSE on the
-last 20 % of the training windows, a classification's error rate on a stratified 20 % of the training
-sequences, a generation's RMSE over the fitted stream's last part, generated from the first 80 %. Each is
-divided by the same score of the task's linear baseline (ridge on the raw window, on the pooled raw sequence,
-or a linear autoregression of order 10 in closed loop), fitted on the same part. A classification's error
+score (``experiments.study.cells.validation_objective``; the test data is never read), each on the scale of
+its values, not squared: a forecast's RMSE (the root of the search's MSE) on the last 20 % of the training
+windows, a classification's error rate on a stratified 20 % of the training sequences, a generation's RMSE
+over the fitted stream's last part, generated from the first 80 %. Its mean over seeds is divided by the
+mean of the same score of the task's linear baseline (ridge on the raw window, on the pooled raw sequence,
+or a linear autoregression of order 10 in closed loop), fitted on the same parts. A classification's error
 rate is read as ``(errors + 0.5) / (n + 1)`` (the Jeffreys estimate: a validation part with no error is not a
 ratio of 0). A configuration's score is the geometric mean of these ratios over tasks (below 1: better than
-the baselines); since every ratio of a task has the same denominator, the ranking does not depend on the
-baselines. The lowest score among the quantum configurations is the recommendation; the best ESN's score
+the baselines); since a task's ratios all have the same denominator, the ranking does not depend on the
+baselines. (On squared errors, MSE, the forecasting tasks would weigh twice as much in the mean.) The lowest score among the quantum configurations is the recommendation; the best ESN's score
 stands beside it, said plainly if it is lower.
 
 A task too costly to score every candidate on (``--costly``; the Japanese vowels by default, on 14 to 16
@@ -65,7 +66,7 @@ def reference(task: str, cfg, seed: int) -> float:
     if kind == "forecast":
         Xtr, _, ytr, _ = _data(task, task_train_fraction(task, cfg))
         Xa, Xv, ya, yv = chronological_split(Xtr, ytr, 1.0 - fraction)
-        return mse(yv, Ridge(alpha="loo").fit(Xa[:, :, 0], ya).predict(Xv[:, :, 0]))
+        return math.sqrt(mse(yv, Ridge(alpha="loo").fit(Xa[:, :, 0], ya).predict(Xv[:, :, 0])))
     if kind == "generation":
         stream = generation_data(task)
         a, h = generation.validation_part(stream, fraction)
@@ -129,26 +130,30 @@ def _key(model: str, cand: dict, task: str, seed: int, cfg) -> str:
 
 
 def score(model: str, cand: dict, configs: dict, tasks, seeds, references: dict, errors: dict | None = None) -> dict:
-    """Per task, the validation score (mean over seeds) and the mean over seeds of its ratio to the
-    baseline's (``references[task, seed]``); the geometric mean of the ratios over tasks. ``configs``
+    """Per task, the validation score (mean over seeds; a forecast's as an RMSE) and its ratio to the
+    baseline's mean over the same seeds (``references[task, seed]``); the geometric mean of the ratios over
+    tasks. ``configs``
     maps each task to the study config it was searched under. ``errors`` (``{key: error}``, filled in):
     the validation errors already measured, each under the key of all it depends on (:func:`_key`)."""
     from experiments.study.cells import validation_objective
     from experiments.study.grid import Cell
 
+    from experiments.study.tasks import task_kind
+
     errors = {} if errors is None else errors
     per_task = {}
     for task in tasks:
-        errs, ratios = [], []
+        errs = []
         for seed in seeds:
             key = _key(model, cand, task, seed, configs[task])
             if key not in errors:
                 objective = validation_objective(Cell(task, model, "ridge", seed, cand["init"]), configs[task])
                 errors[key] = {"error": objective(cand["params"]), "n": getattr(objective, "n_validation", None)}
-            err, n = errors[key]["error"], errors[key]["n"]
-            errs.append(_jeffreys(err, n) if n else err)
-            ratios.append(errs[-1] / references[task, seed])
-        per_task[task] = {"validation": float(np.mean(errs)), "ratio": float(np.mean(ratios))}
+            err, n = errors[key]["error"], errors[key].get("n")
+            # the search's forecast score is an MSE: its root puts it on the scale of the other kinds' scores
+            errs.append(_jeffreys(err, n) if n else math.sqrt(err) if task_kind(task) == "forecast" else err)
+        ref = float(np.mean([references[task, seed] for seed in seeds]))
+        per_task[task] = {"validation": float(np.mean(errs)), "ratio": float(np.mean(errs)) / ref}
     gmean = float(np.exp(np.mean([np.log(v["ratio"]) for v in per_task.values()])))
     return {"model": model, "init": cand["init"], "params": cand["params"], "chosen_by": cand["chosen_by"],
             "score": gmean, "per_task": per_task}
@@ -194,8 +199,9 @@ def main(argv=None):
                     "family are scored on all; the candidates are drawn from the others' choices alone")
     ap.add_argument("--screen", type=int, default=2)
     ap.add_argument("--out", default="experiments/results/recommended")
-    ap.add_argument("--reuse", default=None, help="a candidates.json of an earlier run: its validation errors are "
-                    "reused where everything they depend on matches (candidate, task, seed, the study's settings)")
+    ap.add_argument("--reuse", default=None, help="a candidates.json of an earlier run of the same code: its "
+                    "validation errors are reused where everything they depend on matches (candidate, task, seed, "
+                    "the study's settings); the key does not hold the code, so a changed objective needs a fresh run")
     args = ap.parse_args(argv)
     from tqdm.auto import tqdm
 
@@ -240,7 +246,7 @@ def main(argv=None):
     jobs += [("ESN", at(c, x)) for c in esn_candidates(rows, 3) for x in SCALINGS]
     errors = {}
     if args.reuse is not None:
-        errors = {e["key"]: {"error": e["error"], "n": e["n"]}
+        errors = {e["key"]: {"error": e["error"], "n": e.get("n")}
                   for e in json.loads(Path(args.reuse).read_text()).get("errors", [])}
     scored = [score(m, c, configs, screened, seeds, references, errors)
               for m, c in tqdm(jobs, desc="candidates", unit="config")]
@@ -264,13 +270,16 @@ def main(argv=None):
              f"From {studies} (the equal-budget search's choices), scored by the search's validation score "
              f"(the last {fractions.pop():.0%} of each task's training data; see `experiments/choose_recommended.py`) "
              f"on {len(tasks)} tasks ({', '.join(tasks)}), seeds {seeds}. "
-             "Score: geometric mean over tasks of the validation score / the task's linear baseline's (below 1 "
-             "beats it); a quantum configuration's score is the geometric mean over QRNN, QLSTM and QGRU."]
+             "Score: geometric mean over tasks of the validation score (a forecast's as an RMSE) / the task's "
+             "linear baseline's (below 1 beats it); a quantum configuration's score is the geometric mean over "
+             "QRNN, QLSTM and QGRU."]
     if costly:
         lines += ["", f"Every candidate was screened on the {len(screened)} other tasks (second table); the best "
                   f"{args.screen} quantum configurations and the best {args.screen} ESNs there were then scored on "
                   f"all {len(tasks)}, {', '.join(costly)} included (first table). The candidates are the "
-                  f"configurations most chosen on the screened tasks.", "",
+                  "configurations most chosen on the screened tasks. A configuration here is a discrete one at one "
+                  "input scaling, so the best few may be one discrete configuration at neighbouring scalings: "
+                  "then the costly tasks test the scaling, not the discrete choice.", "",
                   f"## On all {len(tasks)} tasks", ""] + _tables(ranked, esns)
         lines += ["", f"## Screened on {len(screened)} tasks ({', '.join(screened)})", ""]
         lines += _tables(screened_ranked, screened_esns)

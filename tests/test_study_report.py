@@ -258,4 +258,4 @@ def test_the_headline_claims_are_holm_adjusted_across_tasks():
     assert adjusted == pytest.approx([4 * 0.001953125] * 2 + [2 * c["p_value"]] * 2)
     assert lines[-2] == ("Across the 4 tasks, the best quantum cell against the best classical one, Holm-adjusted for "
                          "4 tests at p < 0.05 (each task's best cells are picked by their test means):")
-    assert lines[-1] == "  beats on c (p_holm = 0.0078); loses on d (p_holm = 0.0078); ties on 2."
+    assert lines[-1] == "  beats on c (p_holm = 0.0078); loses on d (p_holm = 0.0078); holds neither way on 2."

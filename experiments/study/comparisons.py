@@ -74,17 +74,20 @@ def compare(a: dict, b: dict, *, lower_is_better: bool, level: float = LEVEL) ->
 
 
 def holm(p_values) -> list:
-    """Holm's step-down adjustment of a family of p-values (None, an untested comparison, stays None and
-    does not count in the family): the adjusted p of the i-th smallest of m is the running maximum of
-    ``(m - i) * p``, capped at 1. A claim holds for the family at level alpha where its adjusted p < alpha.
+    """Holm's step-down adjustment of a family of p-values. A comparison the test could not give a p-value
+    (None: identical on every seed, or fewer than 2 paired seeds) stays None, but counts in the family as
+    p = 1, so that the family's size is every comparison made. Sorted ascending, p_(1) <= ... <= p_(m), the
+    adjusted p of p_(i) is the running maximum of ``(m - i + 1) * p_(i)``, capped at 1. A claim holds for
+    the family at level alpha where its adjusted p < alpha.
 
     >>> holm([0.01, 0.04, None, 0.03])
-    [0.03, 0.06, None, 0.06]
+    [0.04, 0.09, None, 0.09]
     """
+    m = len(p_values)
     tested = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
-    out, running = [None] * len(p_values), 0.0
+    out, running = [None] * m, 0.0
     for rank, (p, i) in enumerate(tested):
-        running = max(running, min(1.0, (len(tested) - rank) * p))
+        running = max(running, min(1.0, (m - rank) * p))
         out[i] = running
     return out
 

@@ -271,8 +271,8 @@ def reading(rows) -> list[str]:
                         f"mode, {label(kc)} {mean(kc)}")
                 lines.append(f"{head} ({_untested(c)})." if c is None or c["n_seeds"] <= 1
                              else f"{head}: {verdict_phrase(c, label(kq), label(kc))}.")
-                if c is not None and c["p_value"] is not None:
-                    headline[task] = c
+                if c is not None and c["n_seeds"] > 1:
+                    headline[task] = c  # a comparison without a p-value (identical seeds) counts as p = 1
         if kind == "generation" and models:
             kg = min(models, key=lambda k: rank(models[k]))
             count = len(models[kg])
@@ -291,11 +291,11 @@ def _across_tasks(headline: dict) -> list[str]:
 
     def held(verdict):
         return [f"{t} (p_holm = {adjusted[t]:.2g})" for t, c in headline.items()
-                if c["verdict"] == verdict and adjusted[t] < LEVEL]
+                if c["verdict"] == verdict and adjusted[t] is not None and adjusted[t] < LEVEL]
 
     beats, loses = held("beats"), held("loses")
     rest = len(headline) - len(beats) - len(loses)
     return [f"Across the {len(headline)} tasks, the best quantum cell against the best classical one, Holm-adjusted "
             f"for {len(headline)} tests at p < {LEVEL:g} (each task's best cells are picked by their test means):",
             "  beats on " + (", ".join(beats) if beats else "no task") + "; loses on "
-            + (", ".join(loses) if loses else "no task") + f"; ties on {rest}."]
+            + (", ".join(loses) if loses else "no task") + f"; holds neither way on {rest}."]
