@@ -217,7 +217,7 @@ def test_the_capacities_of_what_a_search_chose_on_every_task_kind(tmp_path):
     for r in rows:
         column = "test_accuracy" if r["task"] == "waveforms" else "valid_time"
         assert float(r["test_value"]) == float(results[r["task"], r["model"]][column])
-    table = paths[1].read_text().splitlines()[4:]
+    table = [line for line in paths[1].read_text().splitlines()[4:] if line.startswith("| ")]
     for task, column in (("waveforms", "test_accuracy"), ("mackey_glass_generation", "valid_time")):
         listed = [line.split("|")[2].strip() for line in table if line.split("|")[1].strip() == task]
         best = sorted(listed, key=lambda m: -float(results[task, m][column]))
