@@ -77,7 +77,7 @@ def write_plots(cfg: StudyConfig, rows, histories, out: Path, tasks=None) -> lis
                                           alpha=0.12, lw=0)
             for row, mode in enumerate(modes):
                 by_epoch, by_time = axes[row]
-                for model in {k[1] for k in curves if k[0] == mode}:
+                for model in dict.fromkeys(k[1] for k in curves if k[0] == mode):  # in order: the same plot every run
                     if mode == "epochs" and model in ridge:  # what training the readout by epochs converges to
                         by_epoch.axhline(ridge[model], color=colours[model], ls=":", lw=1)
                 if window is not None:
