@@ -3,6 +3,7 @@ import json
 
 import math
 
+import numpy as np
 import pytest
 
 from experiments.choose_recommended import candidates, esn_candidates, reference, score
@@ -136,3 +137,48 @@ def test_a_costly_task_scores_only_the_best_of_the_screening(tmp_path):
     assert "## On all 2 tasks" in text and "## Screened on 1 tasks (sine)" in text
     with pytest.raises(SystemExit):
         choose_recommended.main(["--configs", paths[1], "--costly", "waveforms", "--out", str(tmp_path / "x")])
+
+
+def test_the_validation_objective_by_hand():
+    # each kind's objective, recomputed from its definition: the split, the ridge fit, the score
+    from qrnn import ReservoirClassifier, ReservoirRegressor
+    from qrnn.metrics import mse
+    from qrnn.tasks import chronological_split
+
+    from experiments.study import cells
+    from experiments.study.classification import validation_split
+    from experiments.study.grid import Cell
+    from experiments.study.models import build_with
+    from experiments.study.tasks import _data, classification_data, generation_data, task_train_fraction
+
+    cfg = _cfg()
+    params = {"ensemble": 1, "hidden_size": 2, "features": "all", "correlators": True, "input_scaling": 0.7}
+    cell = Cell("sine", "QRNN", "ridge", 1, "uniform")
+    Xtr, _, ytr, _ = _data("sine", task_train_fraction("sine", cfg))
+    n = int(round(0.8 * len(Xtr)))
+    Xa, Xv, ya, yv = chronological_split(Xtr, ytr, 0.8)
+    assert len(Xa) in (n - 1, n, n + 1) and len(Xa) + len(Xv) == len(Xtr)
+    model, _ = build_with(cell, cfg, params)
+    by_hand = mse(yv, ReservoirRegressor(model, alpha="loo").fit(Xa, ya).predict(Xv))
+    assert cells.validation_objective(cell, cfg)(params) == pytest.approx(by_hand, rel=1e-12)
+
+    cell = Cell("waveforms", "QRNN", "ridge", 1, "uniform")
+    data = classification_data("waveforms")
+    fit, val = validation_split(data.y_train, 0.2, 1)
+    assert not set(fit) & set(val) and len(val) == pytest.approx(0.2 * len(data.y_train), abs=len(data.classes))
+    model, _ = build_with(cell, cfg, params)
+    clf = ReservoirClassifier(model, alpha="loo", readout="last+mean", washout=0).fit([data.X_train[i] for i in fit],
+                                                                       data.y_train[fit])
+    errors = np.mean(clf.predict([data.X_train[i] for i in val]) != data.y_train[val])
+    objective = cells.validation_objective(cell, cfg)
+    assert objective(params) == pytest.approx(errors, abs=1e-12) and objective.n_validation == len(val)
+
+    cell = Cell("mackey_glass_generation", "QRNN", "ridge", 1, "uniform")
+    stream = generation_data("mackey_glass_generation")
+    a = int(round(0.8 * stream.n_fit))
+    h = min(stream.horizon, stream.n_fit - a)
+    model, _ = build_with(cell, cfg, params)
+    est = ReservoirRegressor(model, alpha="loo", readout="all", washout=stream.washout).fit(
+        stream.series[None, :a, None], stream.series[None, 1:a + 1])
+    rmse = np.sqrt(mse(stream.series[a + 1:a + 1 + h], est.generate(stream.series[:a + 1], h)))
+    assert cells.validation_objective(cell, cfg)(params) == pytest.approx(rmse, rel=1e-10)
