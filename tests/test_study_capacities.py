@@ -204,7 +204,7 @@ def test_the_capacities_of_what_a_search_chose_on_every_task_kind(tmp_path):
     from experiments.study.capacities import chosen_capacities
 
     cfg = parse_config({"study": {"name": "sk", "tasks": ["waveforms", "mackey_glass_generation"],
-                                  "models": ["QRNN", "ESN"], "modes": ["ridge"], "seeds": [0]},
+                                  "models": ["QRNN", "GRU", "ESN"], "modes": ["ridge"], "seeds": [0]},
                         "search": {"trials": 2}})
     run(cfg, tmp_path, progress=False)
     paths = chosen_capacities(cfg, tmp_path / "results.csv", tmp_path / "cap", n_samples=500, progress=False)
@@ -222,3 +222,6 @@ def test_the_capacities_of_what_a_search_chose_on_every_task_kind(tmp_path):
         listed = [line.split("|")[2].strip() for line in table if line.split("|")[1].strip() == task]
         best = sorted(listed, key=lambda m: -float(results[task, m][column]))
         assert listed == best
+    # the order is tested: the models differ on a task at least
+    assert any(len({results[t, m][c] for m in ("QRNN", "GRU", "ESN")}) == 3
+               for t, c in (("waveforms", "test_accuracy"), ("mackey_glass_generation", "valid_time")))
