@@ -74,18 +74,25 @@ def test_a_candidate_gets_the_score_the_search_gave_it(task):
         assert objective(params) == value
 
 
-def test_the_choice_is_made_across_searched_studies(tmp_path, monkeypatch):
-    # two searched studies (a forecast and a classification task) in one choice, from their own results
-    from experiments import choose_recommended, study
-
+def _two_studies(tmp_path) -> list[str]:
+    """Two searched study configs, a forecast (sine) and a classification task (waveforms), not run."""
     paths = []
     for name, task in (("f", "sine"), ("c", "waveforms")):
         path = tmp_path / f"{name}.toml"
         path.write_text(f'[study]\nname = "{name}"\nout = "{tmp_path / name}"\ntasks = ["{task}"]\n'
                         'models = ["QRNN", "ESN"]\nmodes = ["ridge"]\nseeds = [0]\ninits = ["uniform"]\n'
                         '[search]\ntrials = 2\n')
-        study.run(study.load_config(path), tmp_path / name, progress=False)
         paths.append(str(path))
+    return paths
+
+
+def test_the_choice_is_made_across_searched_studies(tmp_path, monkeypatch):
+    # two searched studies (a forecast and a classification task) in one choice, from their own results
+    from experiments import choose_recommended, study
+
+    paths = _two_studies(tmp_path)
+    for name, path in zip(("f", "c"), paths):
+        study.run(study.load_config(path), tmp_path / name, progress=False)
     ranked, esns = choose_recommended.main(["--configs", *paths, "--top", "1", "--seeds", "1",
                                             "--out", str(tmp_path / "choice")])
     text = (tmp_path / "choice" / "choice.md").read_text()
@@ -116,13 +123,7 @@ def test_the_choice_is_made_across_searched_studies(tmp_path, monkeypatch):
 def test_a_costly_task_scores_only_the_best_of_the_screening(tmp_path):
     from experiments import choose_recommended, study
 
-    paths = []
-    for name, task in (("f", "sine"), ("c", "waveforms")):
-        path = tmp_path / f"{name}.toml"
-        path.write_text(f'[study]\nname = "{name}"\nout = "{tmp_path / name}"\ntasks = ["{task}"]\n'
-                        'models = ["QRNN", "ESN"]\nmodes = ["ridge"]\nseeds = [0]\ninits = ["uniform"]\n'
-                        '[search]\ntrials = 2\n')
-        paths.append(str(path))
+    paths = _two_studies(tmp_path)
     # the costly task's study need not have run: its choices are not candidates
     study.run(study.load_config(paths[0]), tmp_path / "f", progress=False)
     ranked, esns = choose_recommended.main(["--configs", *paths, "--top", "1", "--seeds", "1", "--costly",
