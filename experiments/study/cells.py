@@ -64,18 +64,12 @@ def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:
     _warm()
     # the device condition's backend (shots, noise), or None: exact on the default engine
     backend = condition_of(cell.condition, cfg.conditions).backend(cell.seed, 1 + cfg.hidden_size)
-    searched, tried = {}, None
+    searched, tried, params = {}, None, {}
     if cfg.search is not None:
         params, tried, searched = searched_columns(search_forecast(cell, cfg, Xtr, ytr, backend))
     start = time.perf_counter()
-    if cfg.search is None:
-        scaling = choose_input_scaling(cell, cfg, Xtr, ytr, backend)
-        model, scale = build_model(cell, cfg, scaling, backend=backend), 1.0
-        params = {}
-        scaling = scaling if is_quantum(cell.model) else None  # the others have none to choose
-    else:
-        model, scale = build_with(cell, cfg, params, backend=backend)
-        scaling = params.get("input_scaling")
+    model, scale, scaling = cell_model(cell, cfg, params, lambda: choose_input_scaling(cell, cfg, Xtr, ytr, backend),
+                                       backend)
     est, history = _fit_forecast(cell, cfg, params, model, Xtr * scale, ytr, (Xte * scale, yte))
     n_params = model.n_features + 1
     if history:
@@ -101,6 +95,18 @@ def searched_columns(found) -> tuple[dict, list, dict]:
     return found.params, [p for p, _ in found.trials], {
         "params": json.dumps(found.params, sort_keys=True), "search_trials": len(found.trials),
         "search_seconds": found.seconds}
+
+
+def cell_model(cell: Cell, cfg: StudyConfig, params: dict, choose, backend=None):
+    """``(model, scale, scaling)``: the model a cell is fitted with, for every task kind. With a ``[search]``,
+    built from its chosen ``params`` (``scale``: a classical cell's input scaling, applied to its inputs);
+    else at the input scaling ``choose()`` picks (``scaling`` None for a model that has none to choose)."""
+    if cfg.search is None:
+        scaling = choose()
+        return (build_model(cell, cfg, scaling, backend=backend), 1.0,
+                scaling if is_quantum(cell.model) else None)
+    model, scale = build_with(cell, cfg, params, backend=backend)
+    return model, scale, params.get("input_scaling")
 
 
 def _fit_forecast(cell: Cell, cfg: StudyConfig, params: dict, model, X, y, monitor):

@@ -30,7 +30,7 @@ from qrnn.classical import ESN
 
 from .config import StudyConfig
 from .grid import Cell
-from .models import best_input_scaling, build_model, build_with, is_quantum, model_class
+from .models import best_input_scaling, build_with, is_quantum, model_class
 from .search import search
 from .tables import row
 from .tasks import TASKS, Sequences, classification_data
@@ -118,7 +118,7 @@ def search_cell(cell: Cell, cfg: StudyConfig, data: Sequences):
 
 def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:
     """Fit one classification cell; return its row (accuracies, seconds) and its history (test predictions)."""
-    from .cells import _epochs_to_within, _warm, searched_columns
+    from .cells import _epochs_to_within, _warm, cell_model, searched_columns
 
     data = classification_data(cell.task)
     _warm()
@@ -126,13 +126,7 @@ def run_cell(cell: Cell, cfg: StudyConfig) -> tuple[dict, dict]:
     if cfg.search is not None:
         params, tried, searched = searched_columns(search_cell(cell, cfg, data))
     start = time.perf_counter()
-    if cfg.search is None:
-        scaling = choose_input_scaling(cell, cfg, data)
-        model, scale = build_model(cell, cfg, scaling), 1.0
-        scaling = scaling if is_quantum(cell.model) else None
-    else:
-        model, scale = build_with(cell, cfg, params)
-        scaling = params.get("input_scaling")
+    model, scale, scaling = cell_model(cell, cfg, params, lambda: choose_input_scaling(cell, cfg, data))
     X_train, X_test = _scaled(data.X_train, scale), _scaled(data.X_test, scale)
     est = _fit(cell, cfg, params, model, X_train, data.y_train,
                monitor=None if cell.mode == "ridge" else (X_test, data.y_test))

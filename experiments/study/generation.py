@@ -40,7 +40,7 @@ from qrnn.classical import ESN
 from qrnn.metrics import mse, nrmse, valid_time
 from qrnn.tasks import split_point
 
-from .models import best_input_scaling, build_model, build_with, is_quantum, model_class
+from .models import best_input_scaling, build_with, is_quantum, model_class
 from .search import search
 from .tables import row
 from .tasks import Stream, generation_data
@@ -130,7 +130,7 @@ def _one_step(stream: Stream, predicted: np.ndarray) -> dict:
 
 def run_cell(cell, cfg) -> tuple[dict, dict]:
     """Fit one generation cell and generate its horizon; return its row and its history (the generated values)."""
-    from .cells import _epochs_to_within, _warm, searched_columns
+    from .cells import _epochs_to_within, _warm, cell_model, searched_columns
 
     stream = generation_data(cell.task)
     _warm()
@@ -138,13 +138,7 @@ def run_cell(cell, cfg) -> tuple[dict, dict]:
     if cfg.search is not None:
         params, tried, searched = searched_columns(search_cell(cell, cfg, stream))
     start = time.perf_counter()
-    if cfg.search is None:
-        scaling = choose_input_scaling(cell, cfg, stream)
-        model, scale = build_model(cell, cfg, scaling), 1.0
-        scaling = scaling if is_quantum(cell.model) else None
-    else:
-        model, scale = build_with(cell, cfg, params)
-        scaling = params.get("input_scaling")
+    model, scale, scaling = cell_model(cell, cfg, params, lambda: choose_input_scaling(cell, cfg, stream))
     est = _fit(cell, cfg, params, model, stream, scale=scale)
     history = [] if cell.mode == "ridge" else est.history_
     n_params = model.n_features + 1
