@@ -75,13 +75,9 @@ def reference(task: str, cfg, seed: int) -> float:
         return float(np.sqrt(mse(part.truth(), generated)))
     data = classification_data(task)
     fit, val = classification.validation_split(data.y_train, fraction, seed)
-    opts = classification._options(task)
-    Fa = classification._pooled_inputs([data.X_train[i] for i in fit], **opts)
-    Fv = classification._pooled_inputs([data.X_train[i] for i in val], **opts)
-    classes = data.classes
-    targets = np.where(data.y_train[fit][:, None] == classes[None, :], 1.0, -1.0)
-    s = Ridge(alpha="loo").fit(Fa, targets[:, 1] if len(classes) == 2 else targets).predict(Fv)
-    predicted = classes[(s > 0).astype(int)] if s.ndim == 1 else classes[np.argmax(s, axis=1)]
+    decide = classification.raw_ridge([data.X_train[i] for i in fit], data.y_train[fit], data.classes,
+                                      **classification._options(task))
+    predicted = decide([data.X_train[i] for i in val])
     return _jeffreys(float(np.mean(predicted != data.y_train[val])), len(val))
 
 

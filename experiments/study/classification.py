@@ -194,6 +194,21 @@ def _pooled_inputs(X: list, readout: str, washout: int) -> np.ndarray:
     return np.array(rows)
 
 
+def raw_ridge(X: list, y: np.ndarray, classes: np.ndarray, readout: str, washout: int):
+    """Ridge on the pooled raw sequences ``X`` with labels ``y``, one-vs-rest on +1/-1 targets as
+    ReservoirClassifier's readout (one column for two classes); returns the classifier of a list of
+    sequences."""
+    targets = np.where(y[:, None] == classes[None, :], 1.0, -1.0)
+    targets = targets[:, 1] if len(classes) == 2 else targets
+    lin = Ridge(alpha="loo").fit(_pooled_inputs(X, readout, washout), targets)
+
+    def decide(X: list) -> np.ndarray:
+        s = lin.predict(_pooled_inputs(X, readout, washout))
+        return classes[(s > 0).astype(int)] if s.ndim == 1 else classes[np.argmax(s, axis=1)]
+
+    return decide
+
+
 def baselines(task: str, cfg: StudyConfig) -> list[dict]:
     """The majority class, a ridge classifier on the raw sequence, and the same-size ESN."""
     data = classification_data(task)
@@ -201,16 +216,8 @@ def baselines(task: str, cfg: StudyConfig) -> list[dict]:
     classes = data.classes
     d = data.input_size
     majority = classes[np.argmax([np.sum(data.y_train == c) for c in classes])]
-    # one-vs-rest ridge on +1/-1 targets, as ReservoirClassifier's readout (one column for two classes)
-    targets = np.where(data.y_train[:, None] == classes[None, :], 1.0, -1.0)
-    targets = targets[:, 1] if len(classes) == 2 else targets
-    Ftr, Fte = (_pooled_inputs(X, **opts) for X in (data.X_train, data.X_test))
-    lin = Ridge(alpha="loo").fit(Ftr, targets)
-
-    def decide(F):
-        s = lin.predict(F)
-        return classes[(s > 0).astype(int)] if s.ndim == 1 else classes[np.argmax(s, axis=1)]
-
+    decide = raw_ridge(data.X_train, data.y_train, classes, **opts)
+    n_raw = len(_pooled_inputs(data.X_train[:1], **opts)[0])
     units = cfg.ensemble * (d + cfg.hidden_size)
     esn = ReservoirClassifier(ESN(d, units, seed=0), alpha="loo", **opts).fit(data.X_train, data.y_train)
     n_outputs = 1 if len(classes) == 2 else len(classes)
@@ -218,7 +225,7 @@ def baselines(task: str, cfg: StudyConfig) -> list[dict]:
     rows = []
     for name, p_tr, p_te, n in (
             ("majority class", np.full(len(data.y_train), majority), np.full(len(data.y_test), majority), 0),
-            ("ridge on the raw sequence", decide(Ftr), decide(Fte), (Ftr.shape[1] + 1) * n_outputs),
+            ("ridge on the raw sequence", decide(data.X_train), decide(data.X_test), (n_raw + 1) * n_outputs),
             (f"ESN({units})", esn.predict(data.X_train), esn.predict(data.X_test),
              (units * pooled + 1) * n_outputs)):
         rows.append(row(Cell(task, name, "baseline", 0, "-"), "classification",
