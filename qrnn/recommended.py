@@ -75,9 +75,9 @@ def recommended_reservoir(model, input_size, seed=None, **overrides):
     loses on damped SHM, Bessel J2, delayed control, the NARMA-10 stream,
     the Santa Fe laser (p = 0.002, no seed won) and Mackey-Glass
     (p = 0.031). Against the best classical reservoir of each task it wins
-    nowhere: it ties on population inversion, NARMA-5 and, so
-    far (QLSTM and QGRU not all run), the Japanese vowels (QRNN uniform
-    0.988 accuracy against the LSTM's 0.990, p = 0.91).
+    nowhere: it ties on population inversion, NARMA-5 and the
+    Japanese vowels (QRNN uniform 0.988 accuracy against the LSTM's 0.990,
+    p = 0.91).
 
     Parameters
     ----------
