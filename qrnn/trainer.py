@@ -193,7 +193,8 @@ class _EpochTraining:
             model.load_state_dict(best_state[1])
             readout.load_state_dict(best_state[2])
         self.model_ = model
-        self.coef_ = readout.weight.detach().T.cpu().numpy().astype(np.float64, order="C")  # as loaded: same matmul bits
+        # C order, as a loaded file has it: a transposed view takes another BLAS path, 1 ulp apart
+        self.coef_ = readout.weight.detach().T.cpu().numpy().astype(np.float64, order="C")
         self.intercept_ = readout.bias.detach().cpu().numpy().astype(np.float64)
         self.history_ = history
         self.n_epochs_ = len(history)

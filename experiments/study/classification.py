@@ -217,7 +217,6 @@ def baselines(task: str, cfg: StudyConfig) -> list[dict]:
     d = data.input_size
     majority = classes[np.argmax([np.sum(data.y_train == c) for c in classes])]
     decide = raw_ridge(data.X_train, data.y_train, classes, **opts)
-    n_raw = len(_pooled_inputs(data.X_train[:1], **opts)[0])
     units = cfg.ensemble * (d + cfg.hidden_size)
     esn = ReservoirClassifier(ESN(d, units, seed=0), alpha="loo", **opts).fit(data.X_train, data.y_train)
     n_outputs = 1 if len(classes) == 2 else len(classes)
@@ -225,7 +224,7 @@ def baselines(task: str, cfg: StudyConfig) -> list[dict]:
     rows = []
     for name, p_tr, p_te, n in (
             ("majority class", np.full(len(data.y_train), majority), np.full(len(data.y_test), majority), 0),
-            ("ridge on the raw sequence", decide(data.X_train), decide(data.X_test), (n_raw + 1) * n_outputs),
+            ("ridge on the raw sequence", decide(data.X_train), decide(data.X_test), (d * pooled + 1) * n_outputs),
             (f"ESN({units})", esn.predict(data.X_train), esn.predict(data.X_test),
              (units * pooled + 1) * n_outputs)):
         rows.append(row(Cell(task, name, "baseline", 0, "-"), "classification",
